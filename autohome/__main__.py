@@ -1,0 +1,5 @@
+"""`python -m autohome` does what `python main.py` does."""
+
+from autohome.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""The command line: parse arguments, build the real objects, run Main, return an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, NoReturn
+
+from autohome import __version__
+from autohome.app import Main
+from autohome.clock import TEST_MODE_HELP, LineFeed, SystemClock, VirtualClock, terminal_prompt, utc_now
+from autohome.config import Config, load_config
+from autohome.errors import ConfigError
+from autohome.loader import discover_modules
+from autohome.logs import archive_current_log, setup_logging
+from autohome.notify import Notifier, PushoverClient
+
+log = logging.getLogger("autohome.cli")
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = _Parser(
+        prog="autohome",
+        description="AutoHome: runs the Python modules in modules/ on their intervals, "
+        "with a telnet console.",
+    )
+    parser.add_argument("-n", "--new", action="store_true",
+                        help="archive logs/current.log and start a fresh one")
+    parser.add_argument("-t", "--test", action="store_true",
+                        help=f"test mode: virtual time, moved from standard input ({TEST_MODE_HELP})")
+    parser.add_argument("--modules", metavar="DIR", help="module folder (AUTOHOME_MODULES_DIR)")
+    parser.add_argument("--logs", metavar="DIR", help="log folder (AUTOHOME_LOG_DIR)")
+    parser.add_argument("--env-file", metavar="FILE", type=Path,
+                        help="read settings from FILE instead of ./.env")
+    parser.add_argument("--port", metavar="N", type=int,
+                        help="console port, 0 for any free port (AUTOHOME_CONSOLE_PORT)")
+    parser.add_argument("--no-console", action="store_true", help="do not start the console")
+    parser.add_argument("--version", action="version", version=f"autohome {__version__}")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    flags = {
+        "AUTOHOME_MODULES_DIR": args.modules,
+        "AUTOHOME_LOG_DIR": args.logs,
+        "AUTOHOME_CONSOLE_PORT": None if args.port is None else str(args.port),
+    }
+    return {key: value for key, value in flags.items() if value is not None}
+
+
+def _check_folders(config: Config) -> None:
+    if not config.modules_dir.is_dir():
+        raise ConfigError(
+            f"AUTOHOME_MODULES_DIR={str(config.modules_dir)!r}: no such folder; "
+            "create it or point AUTOHOME_MODULES_DIR (or --modules) at your modules"
+        )
+    try:
+        config.log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"AUTOHOME_LOG_DIR={str(config.log_dir)!r} cannot be created: {exc.strerror}"
+        ) from exc
+
+
+def _wants_colour(stream: IO[str], environ: Mapping[str, str]) -> bool:
+    return "NO_COLOR" not in environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def _install_signal_handlers(request_stop: Callable[[], None]) -> None:
+    """Ctrl-C and SIGTERM ask for a clean shutdown; only the main thread may install handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        # Set the stop event from a fresh thread: locks taken inside a signal handler
+        # can deadlock with the very code the handler interrupted.
+        threading.Thread(target=request_stop, name=f"signal-{signum}").start()
+
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handle)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdin: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run AutoHome until it is shut down; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    environ = os.environ if environ is None else environ
+    stdin = sys.stdin if stdin is None else stdin
+    stderr = sys.stderr if stderr is None else stderr
+    try:
+        config = load_config(environ, args.env_file, _overrides(args))
+        if args.no_console:
+            config = Config(**{**config.__dict__, "console_enabled": False})
+        _check_folders(config)
+        archived = archive_current_log(config.log_dir) if args.new else None
+    except (ConfigError, OSError) as exc:
+        stderr.write(f"autohome: error: {exc}\n")
+        return EXIT_USAGE
+
+    logging_setup = setup_logging(
+        config.log_dir, config.log_level, terminal=stderr, colour=_wants_colour(stderr, environ)
+    )
+    try:
+        if archived is not None:
+            log.info("archived the previous log as %s", archived)
+        if config.env_file is not None:
+            log.info("settings read from %s", config.env_file)
+        client = None
+        if config.has_pushover:
+            client = PushoverClient(config.pushover_token, config.pushover_user,
+                                    config.pushover_api_url)
+        else:
+            log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): "
+                     "notifications will be logged, not sent")
+        if args.test:
+            clock: SystemClock | VirtualClock = VirtualClock(
+                utc_now(), LineFeed(stdin), prompt=terminal_prompt()
+            )
+            log.info("test mode: virtual time starts now; %s", TEST_MODE_HELP)
+        else:
+            clock = SystemClock()
+        main_loop = Main(
+            config,
+            clock=clock,
+            notifier=Notifier(client),
+            modules=discover_modules(config.modules_dir),
+            recent_lines=logging_setup.recent.lines,
+            settle_each_tick=args.test,
+        )
+        _install_signal_handlers(main_loop.request_stop)
+        main_loop.run()
+        if client is not None:
+            client.close()
+        return EXIT_OK
+    finally:
+        logging_setup.close()

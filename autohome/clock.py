@@ -1,0 +1,196 @@
+"""The clocks: the only code in AutoHome that reads the time or waits for it.
+
+`SystemClock` is the real one. `VirtualClock` is `--test` mode: instead of
+sleeping it reads a line from standard input. `FakeClock` is stepped by tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import IO, Protocol
+
+from autohome.durations import parse_duration
+
+log = logging.getLogger(__name__)
+
+TEST_MODE_HELP = (
+    "Enter = next tick, a number N = N ticks, a duration (10m, 2h) = that much time, "
+    "Ctrl-D = shut down"
+)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def stopwatch() -> Callable[[], float]:
+    """Start a stopwatch; calling the result gives the real seconds elapsed, even in test mode."""
+    started = time.perf_counter()
+    return lambda: time.perf_counter() - started
+
+
+class Clock(Protocol):
+    """What the daemon needs from time: read it, and wait for it."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+    def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
+        """Wait until `deadline` or until `stop` is set; return whether to stop."""
+        ...
+
+    def wake(self) -> None:
+        """Make a pending `sleep_until` notice that `stop` was set."""
+        ...
+
+
+class SystemClock:
+    """Real time. Waiting is `stop.wait`, so shutdown never waits for a tick."""
+
+    def now(self) -> datetime:
+        """The current wall-clock time."""
+        return utc_now()
+
+    def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
+        """Sleep on the stop event until the deadline."""
+        remaining_s = (deadline - self.now()).total_seconds()
+        if remaining_s > 0:
+            stop.wait(remaining_s)
+        return stop.is_set()
+
+    def wake(self) -> None:
+        """Nothing to do: setting the stop event already wakes `stop.wait`."""
+
+
+class FakeClock:
+    """A clock that tests move by hand; waiting moves it straight to the deadline."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        """The time the test set."""
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward (or backward, with a negative number)."""
+        self.current += timedelta(seconds=seconds)
+
+    def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
+        """Jump to the deadline without sleeping."""
+        self.current = max(self.current, deadline)
+        return stop.is_set()
+
+    def wake(self) -> None:
+        """Nothing blocks, so nothing to wake."""
+
+
+class LineFeed:
+    """Lines from a stream, read on a daemon thread so a stop can interrupt the wait."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader: threading.Thread | None = None
+
+    def get(self) -> str | None:
+        """The next line without its newline, or None at end of input or after close()."""
+        if self._reader is None:
+            self._reader = threading.Thread(target=self._read, name="stdin", daemon=True)
+            self._reader.start()
+        return self._lines.get()
+
+    def close(self) -> None:
+        """Unblock a pending get(); the reader itself may stay blocked in read()."""
+        self._lines.put(None)
+
+    def _read(self) -> None:
+        # Daemon thread: a blocked read() on a terminal cannot be interrupted portably.
+        for line in self._stream:
+            self._lines.put(line.rstrip("\r\n"))
+        self._lines.put(None)
+
+
+class VirtualClock:
+    """`--test` mode: time starts now and moves only when the user types a line.
+
+    An empty line releases one tick, `N` releases N ticks, and a duration lets
+    time run that far, stopping at every tick boundary on the way.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        feed: LineFeed,
+        prompt: Callable[[str], None] | None = None,
+    ) -> None:
+        self.current = start
+        self._feed = feed
+        self._prompt = prompt
+        self._ticks_released = 0
+        self._horizon = start
+
+    def now(self) -> datetime:
+        """Virtual time."""
+        return self.current
+
+    def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
+        """Move to the deadline once the user has released that much time."""
+        while not stop.is_set():
+            if self._ticks_released > 0:
+                self._ticks_released -= 1
+                self.current = max(self.current, deadline)
+                return False
+            if self._horizon >= deadline:
+                self.current = max(self.current, deadline)
+                return False
+            self.current = max(self.current, self._horizon)
+            if not self._read_step():
+                return True
+        return True
+
+    def wake(self) -> None:
+        """Stop waiting for input."""
+        self._feed.close()
+
+    def _read_step(self) -> bool:
+        """Read lines until one releases time; False at end of input."""
+        while True:
+            if self._prompt is not None:
+                self._prompt(f"[{self.current.astimezone():%Y-%m-%d %H:%M:%S}] > ")
+            line = self._feed.get()
+            if line is None:
+                log.info("test mode: end of input, shutting down")
+                return False
+            text = line.strip()
+            if not text:
+                self._ticks_released = 1
+                return True
+            if text.isdigit() and int(text) > 0:
+                self._ticks_released = int(text)
+                return True
+            try:
+                self._horizon = self.current + parse_duration(text)
+                return True
+            except ValueError:
+                log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
+
+
+def terminal_prompt(stream: IO[str] = sys.stderr) -> Callable[[str], None] | None:
+    """A prompt writer for an interactive terminal, or None when input is piped."""
+    if not sys.stdin.isatty():
+        return None
+
+    def write(text: str) -> None:
+        stream.write(text)
+        stream.flush()
+
+    return write

@@ -1,0 +1,159 @@
+"""Settings: read from `.env`, the environment and the command line, checked once at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from autohome.durations import DURATION_HELP, parse_duration
+from autohome.errors import ConfigError
+
+PUSHOVER_MESSAGES_URL = "https://api.pushover.net/1/messages.json"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting AutoHome reads, with its default."""
+
+    modules_dir: Path = Path("modules")
+    log_dir: Path = Path("logs")
+    tick: timedelta = timedelta(seconds=30)
+    max_threads: int = 8
+    shutdown_grace: timedelta = timedelta(seconds=10)
+    console_host: str = "127.0.0.1"
+    console_port: int = 23
+    console_enabled: bool = True
+    log_level: str = "INFO"
+    pushover_token: str = ""
+    pushover_user: str = ""
+    pushover_api_url: str = PUSHOVER_MESSAGES_URL
+    env_file: Path | None = None
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_pushover(self) -> bool:
+        """Whether both Pushover keys are set."""
+        return bool(self.pushover_token and self.pushover_user)
+
+
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("expected a folder path")
+    return Path(text.strip())
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ValueError(f"expected {DURATION_HELP}") from None
+
+
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        allowed = f"a whole number from {low} to {high}" if high else f"a whole number >= {low}"
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise ValueError(f"expected {allowed}") from None
+        if number < low or (high is not None and number > high):
+            raise ValueError(f"expected {allowed}")
+        return number
+
+    return parse
+
+
+def _host(text: str) -> str:
+    host = text.strip()
+    if not host:
+        raise ValueError("expected an address such as 127.0.0.1")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost" and not all(part.isalnum() or "-" in part for part in host.split(".")):
+            raise ValueError("expected an IP address or host name such as 127.0.0.1") from None
+    return host
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _text(text: str) -> str:
+    return text.strip()
+
+
+def _url(text: str) -> str:
+    url = text.strip()
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// address")
+    return url
+
+
+# key -> (Config field, parser). The order is the order of config.example.env.
+SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "AUTOHOME_MODULES_DIR": ("modules_dir", _path),
+    "AUTOHOME_LOG_DIR": ("log_dir", _path),
+    "AUTOHOME_LOG_LEVEL": ("log_level", _log_level),
+    "AUTOHOME_TICK_SECONDS": ("tick", _duration),
+    "AUTOHOME_MAX_THREADS": ("max_threads", _whole_number(1, 1000)),
+    "AUTOHOME_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _duration),
+    "AUTOHOME_CONSOLE_HOST": ("console_host", _host),
+    "AUTOHOME_CONSOLE_PORT": ("console_port", _whole_number(0, 65535)),
+    "PUSHOVER_TOKEN": ("pushover_token", _text),
+    "PUSHOVER_USER": ("pushover_user", _text),
+    "PUSHOVER_API_URL": ("pushover_api_url", _url),
+}
+
+
+def read_env_file(path: Path | None) -> tuple[dict[str, str], Path | None]:
+    """The key/value pairs of the .env file, and which file that was.
+
+    An explicit path must exist; the default `.env` in the working directory may be absent.
+    """
+    if path is None:
+        default = Path(".env")
+        if not default.is_file():
+            return {}, None
+        path = default
+    elif not path.is_file():
+        raise ConfigError(f"env file {path} does not exist: create it or drop --env-file")
+    try:
+        values = dotenv_values(path, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"env file {path} cannot be read: {exc}") from exc
+    return {k: v for k, v in values.items() if v is not None}, path
+
+
+def load_config(
+    environ: Mapping[str, str],
+    env_file: Path | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the Config: .env first, then the process environment, then command-line overrides.
+
+    Raises ConfigError naming the key, the value and what is allowed.
+    """
+    file_values, used_file = read_env_file(env_file)
+    merged: dict[str, str] = {**file_values, **environ, **(overrides or {})}
+    fields: dict[str, Any] = {}
+    for key, (name, parse) in SETTINGS.items():
+        raw = merged.get(key)
+        if raw is None or (raw.strip() == "" and not name.startswith("pushover_")):
+            continue
+        try:
+            fields[name] = parse(raw)
+        except ValueError as exc:
+            where = f" (set in {used_file})" if key in file_values and key not in environ else ""
+            raise ConfigError(f"{key}={raw!r} is not allowed{where}: {exc}") from None
+    extra = {k: v for k, v in merged.items() if k not in SETTINGS}
+    return Config(**fields, env_file=used_file, extra=extra)

@@ -1,0 +1,52 @@
+"""Reading and writing durations such as "90s", "5m", "2h", "1d" or "1h30m"."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
+_WHOLE = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*[smhd]\s*)+$", re.IGNORECASE)
+
+DURATION_HELP = 'seconds as a number, or a duration such as "90s", "5m", "2h", "1d", "1h30m"'
+
+
+def parse_duration(value: object) -> timedelta:
+    """Turn a number of seconds or a duration string into a positive timedelta.
+
+    Raises ValueError with a message fit to show the user.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration: use {DURATION_HELP}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            if not _WHOLE.match(text):
+                raise ValueError(f"{value!r} is not a duration: use {DURATION_HELP}") from None
+            seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in _PART.findall(text))
+    else:
+        raise ValueError(f"{value!r} is not a duration: use {DURATION_HELP}")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{value!r} is not a positive duration: use {DURATION_HELP}")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    """Write a timedelta the way a person would type it: 90s, 5m, 1h30m, 1d."""
+    total = span.total_seconds()
+    if total < 60 and total != int(total):
+        return f"{total:.1f}s"
+    seconds = int(round(total))
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

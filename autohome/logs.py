@@ -1,0 +1,139 @@
+"""Logging: `logs/current.log`, the coloured terminal, archiving with `-n`, recent lines per module."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+import colorama
+
+CURRENT_LOG = "current.log"
+MODULE_LOGGER = "autohome.modules"
+LINE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_TIMESTAMP = re.compile(rb"(\d{4})-(\d{2})-(\d{2})[ T_](\d{2})[:-](\d{2})[:-](\d{2})")
+_LEVEL_COLOURS = {
+    logging.DEBUG: colorama.Style.DIM,
+    logging.INFO: "",
+    logging.WARNING: colorama.Fore.YELLOW,
+    logging.ERROR: colorama.Fore.RED,
+    logging.CRITICAL: colorama.Fore.RED + colorama.Style.BRIGHT,
+}
+
+
+def first_timestamp(path: Path) -> str | None:
+    """The first `YYYY-MM-DD HH:MM:SS` in the file, as `YYYY-MM-DD_HH-MM-SS`, or None."""
+    with path.open("rb") as stream:
+        for line in stream:
+            found = _TIMESTAMP.search(line)
+            if found:
+                y, mo, d, h, mi, s = (part.decode() for part in found.groups())
+                return f"{y}-{mo}-{d}_{h}-{mi}-{s}"
+    return None
+
+
+def archive_current_log(log_dir: Path) -> Path | None:
+    """Rename `current.log` after its first timestamp (or a unique id); never overwrite.
+
+    Returns the archive's path, or None when there was no current.log to archive.
+    """
+    current = log_dir / CURRENT_LOG
+    if not current.is_file():
+        return None
+    stem = first_timestamp(current) or f"archive-{uuid.uuid4().hex[:12]}"
+    target = log_dir / f"{stem}.log"
+    suffix = 0
+    while target.exists():
+        suffix += 1
+        target = log_dir / f"{stem}-{suffix}.log"
+    current.rename(target)
+    return target
+
+
+class ColourFormatter(logging.Formatter):
+    """Colours each line by its level, for a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The plain line wrapped in the level's colour."""
+        text = super().format(record)
+        colour = _LEVEL_COLOURS.get(record.levelno, "")
+        return f"{colour}{text}{colorama.Style.RESET_ALL}" if colour else text
+
+
+class RecentLines(logging.Handler):
+    """Keeps the last lines each module logged, for the console's `modules read`."""
+
+    def __init__(self, per_module: int = 50) -> None:
+        super().__init__()
+        self._per_module = per_module
+        self._lines: dict[str, deque[str]] = {}
+        self.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Remember the formatted line under the module's name."""
+        name = record.name.removeprefix(MODULE_LOGGER + ".").split(".")[0]
+        line = self.format(record)
+        with self.lock:  # type: ignore[union-attr]
+            self._lines.setdefault(name, deque(maxlen=self._per_module)).append(line)
+
+    def lines(self, module: str, count: int = 10) -> list[str]:
+        """The last `count` lines the module logged, oldest first."""
+        with self.lock:  # type: ignore[union-attr]
+            recent = list(self._lines.get(module, ()))
+        return recent[-count:]
+
+
+class LogSetup:
+    """The handlers AutoHome attached, so that `close()` can take them off again."""
+
+    def __init__(self, logger: logging.Logger, handlers: list[logging.Handler]) -> None:
+        self.logger = logger
+        self.handlers = handlers
+        self.recent = next(h for h in handlers if isinstance(h, RecentLines))
+
+    def close(self) -> None:
+        """Flush and detach every handler."""
+        for handler in self.handlers:
+            self.logger.removeHandler(handler)
+            handler.close()
+
+
+def setup_logging(
+    log_dir: Path,
+    level: str = "INFO",
+    terminal: IO[str] | None = None,
+    colour: bool = False,
+) -> LogSetup:
+    """Send the `autohome` logger tree to `current.log` and, if given, to the terminal."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("autohome")
+    logger.setLevel(logging.DEBUG)
+    plain = logging.Formatter(LINE_FORMAT, DATE_FORMAT)
+
+    file_handler = logging.FileHandler(log_dir / CURRENT_LOG, encoding="utf-8")
+    file_handler.setLevel(level)
+    file_handler.setFormatter(plain)
+    handlers: list[logging.Handler] = [file_handler]
+
+    if terminal is not None:
+        if colour:
+            colorama.just_fix_windows_console()
+        stream_handler = logging.StreamHandler(terminal)
+        stream_handler.setLevel(level)
+        formatter_class = ColourFormatter if colour else logging.Formatter
+        stream_handler.setFormatter(formatter_class(LINE_FORMAT, DATE_FORMAT))
+        handlers.append(stream_handler)
+
+    recent = RecentLines()
+    recent.setLevel(logging.DEBUG)
+    recent.addFilter(lambda record: record.name.startswith(MODULE_LOGGER + "."))
+    handlers.append(recent)
+
+    for handler in handlers:
+        logger.addHandler(handler)
+    return LogSetup(logger, handlers)

@@ -1,0 +1,164 @@
+"""When modules are due, and the Runner: one thread per run, a thread cap, a backlog and its drainer."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+log = logging.getLogger(__name__)
+
+
+def is_due(interval: timedelta, last_due_at: datetime | None, now: datetime) -> bool:
+    """A module is due when it never ran, or when its interval has passed since its last run."""
+    return last_due_at is None or now - last_due_at >= interval
+
+
+def next_due(interval: timedelta, last_due_at: datetime | None, now: datetime) -> datetime:
+    """When the module will next be due (at the first tick on or after this time)."""
+    return now if last_due_at is None else max(now, last_due_at + interval)
+
+
+def next_tick(anchor: datetime, tick: timedelta, now: datetime) -> datetime:
+    """The first tick boundary (anchor + k * tick) strictly after `now`."""
+    if now < anchor:
+        return anchor
+    ticks_done = (now - anchor) // tick
+    return anchor + (ticks_done + 1) * tick
+
+
+class Submission(enum.Enum):
+    """What `Runner.submit` did with a run."""
+
+    STARTED = "started"
+    QUEUED = "queued"
+    BUSY = "already running or queued"
+    CLOSED = "shutting down"
+
+
+@dataclass(frozen=True)
+class RunnerSnapshot:
+    """What the Runner is doing right now."""
+
+    running: tuple[str, ...]
+    queued: tuple[str, ...]
+    drainer_alive: bool
+    max_threads: int
+
+
+class Runner:
+    """Runs each job in its own thread, at most `max_threads` at once.
+
+    Overflow waits in a FIFO backlog. A single drainer thread exists only while
+    the backlog is non-empty: it waits (on a condition, never polling) for a
+    slot, starts the next job, and exits when the backlog is empty.
+    """
+
+    def __init__(self, max_threads: int) -> None:
+        self.max_threads = max_threads
+        self._cond = threading.Condition()
+        self._running: dict[str, threading.Thread] = {}
+        self._backlog: deque[tuple[str, Callable[[], None]]] = deque()
+        self._drainer: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, name: str, job: Callable[[], None]) -> Submission:
+        """Start the job now if a thread is free, else queue it; a name runs once at a time."""
+        with self._cond:
+            if self._closed:
+                return Submission.CLOSED
+            if name in self._running or any(queued == name for queued, _ in self._backlog):
+                return Submission.BUSY
+            if self._backlog or len(self._running) >= self.max_threads:
+                self._backlog.append((name, job))
+                if self._drainer is None:
+                    self._drainer = threading.Thread(
+                        target=self._drain, name="backlog-drainer", daemon=True
+                    )
+                    self._drainer.start()
+                return Submission.QUEUED
+            self._start(name, job)
+            return Submission.STARTED
+
+    def is_busy(self, name: str) -> bool:
+        """Whether the name is running or waiting in the backlog."""
+        with self._cond:
+            return name in self._running or any(queued == name for queued, _ in self._backlog)
+
+    def snapshot(self) -> RunnerSnapshot:
+        """Running and queued names, and whether the drainer is alive."""
+        with self._cond:
+            return RunnerSnapshot(
+                running=tuple(self._running),
+                queued=tuple(name for name, _ in self._backlog),
+                drainer_alive=self._drainer is not None,
+                max_threads=self.max_threads,
+            )
+
+    def wait_idle(self, stop: threading.Event | None = None, timeout_s: float | None = None) -> bool:
+        """Block until nothing runs or waits (or `stop` is set); return whether idle."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: (not self._running and not self._backlog)
+                or (stop is not None and stop.is_set()),
+                timeout=timeout_s,
+            ) and not self._running and not self._backlog
+
+    def wake_waiters(self) -> None:
+        """Let `wait_idle` re-check its stop event."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def close(self, grace_s: float) -> tuple[list[str], list[str]]:
+        """Refuse new jobs, drop the backlog, give running jobs `grace_s` to end.
+
+        Returns the names dropped from the backlog and the names still running.
+        """
+        with self._cond:
+            self._closed = True
+            dropped = [name for name, _ in self._backlog]
+            self._backlog.clear()
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._running, timeout=grace_s)
+            return dropped, list(self._running)
+
+    def _start(self, name: str, job: Callable[[], None]) -> None:
+        # Called with the lock held.
+        thread = threading.Thread(
+            target=self._run, args=(name, job), name=f"module:{name}", daemon=True
+        )
+        self._running[name] = thread
+        thread.start()
+
+    def _run(self, name: str, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("internal error while running %s", name)
+        finally:
+            with self._cond:
+                self._running.pop(name, None)
+                self._cond.notify_all()
+
+    def _drain(self) -> None:
+        try:
+            with self._cond:
+                while self._backlog and not self._closed:
+                    self._cond.wait_for(
+                        lambda: len(self._running) < self.max_threads or self._closed
+                    )
+                    if self._closed or not self._backlog:
+                        break
+                    name, job = self._backlog.popleft()
+                    log.debug("backlog: starting %s, %d still waiting", name, len(self._backlog))
+                    self._start(name, job)
+        except Exception:
+            log.exception("backlog drainer failed")
+        finally:
+            with self._cond:
+                self._drainer = None
+                self._cond.notify_all()
