@@ -149,7 +149,7 @@ class Main:
         error = None
         try:
             spec.run(module_log, self.notifier.for_module(module_log))
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the module boundary: logged below
             error = f"{type(exc).__name__}: {exc}"
             module_log.exception("run failed")
         duration_s = elapsed()

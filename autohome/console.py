@@ -73,7 +73,7 @@ class Reply:
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
     """Columns padded to their widest cell."""
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
              for row in [headers, *rows]]
     return "\n".join(lines)
 
@@ -215,7 +215,7 @@ class _Connection(socketserver.BaseRequestHandler):
     server: _TCPServer
 
     def handle(self) -> None:
-        peer = "%s:%s" % self.client_address[:2]
+        peer = f"{self.client_address[0]}:{self.client_address[1]}"
         threading.current_thread().name = f"console:{peer}"
         sock: socket.socket = self.request
         self.server.track(sock, add=True)
