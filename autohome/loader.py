@@ -6,6 +6,7 @@ import importlib.util
 import inspect
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -70,7 +71,7 @@ def load_module(path: Path) -> ModuleSpec:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         sys.modules.pop(import_name, None)
-        raise ModuleLoadError(f"import failed: {type(exc).__name__}: {exc}") from exc
+        raise ModuleLoadError(f"import failed{_where(exc, path)}: {type(exc).__name__}: {exc}") from exc
 
     if not hasattr(module, "INTERVAL"):
         raise ModuleLoadError(f"INTERVAL is missing: {MODULE_CONTRACT}")
@@ -91,6 +92,15 @@ def load_module(path: Path) -> ModuleSpec:
 
     description = inspect.cleandoc(module.__doc__) if module.__doc__ else ""
     return ModuleSpec(name=name, path=path, interval=interval, run=run, description=description)
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """' at line N' for the deepest frame of the traceback inside the module file."""
+    if isinstance(exc, SyntaxError):
+        return ""  # its message already names the line
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__)
+             if Path(frame.filename) == path]
+    return f" at line {lines[-1]}" if lines else ""
 
 
 def discover_modules(folder: Path) -> list[ModuleSpec | BrokenModule]:

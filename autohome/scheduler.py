@@ -145,8 +145,11 @@ class Runner:
                 self._cond.notify_all()
 
     def _drain(self) -> None:
-        try:
-            with self._cond:
+        # The whole loop holds the lock (wait_for releases it while waiting), so the moment
+        # the backlog is seen empty is the moment the drainer is marked gone: a submit can
+        # never queue work behind a drainer that is already on its way out.
+        with self._cond:
+            try:
                 while self._backlog and not self._closed:
                     self._cond.wait_for(
                         lambda: len(self._running) < self.max_threads or self._closed
@@ -156,9 +159,8 @@ class Runner:
                     name, job = self._backlog.popleft()
                     log.debug("backlog: starting %s, %d still waiting", name, len(self._backlog))
                     self._start(name, job)
-        except Exception:
-            log.exception("backlog drainer failed")
-        finally:
-            with self._cond:
+            except Exception:
+                log.exception("backlog drainer failed")
+            finally:
                 self._drainer = None
                 self._cond.notify_all()

@@ -1,0 +1,276 @@
+"""Shared fixtures: real daemons in subprocesses, real sockets, a real Pushover-like HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "main.py"
+T0 = datetime(2026, 1, 5, 12, 0, 0, tzinfo=timezone.utc)
+WAIT_S = 15.0  # safety net for waits on events; tests never sleep
+
+
+def write_module(folder: Path, name: str, source: str) -> Path:
+    """Write a user module file from an indented source string."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any AUTOHOME_/PUSHOVER_ settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOHOME_", "PUSHOVER_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_autohome(
+    workdir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout_s: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run `python main.py ARGS` in workdir to completion, feeding stdin."""
+    return subprocess.run(
+        [sys.executable, str(MAIN), *args],
+        cwd=workdir,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env if env is not None else clean_env(),
+    )
+
+
+class Daemon:
+    """`python main.py` running in the background; its stderr lines can be awaited."""
+
+    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.process = subprocess.Popen(
+            [sys.executable, str(MAIN), *args],
+            cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env if env is not None else clean_env(),
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout_s: float = WAIT_S) -> re.Match[str]:
+        """Block until a stderr line matches the regex; fail with everything seen so far."""
+        regex = re.compile(pattern)
+        for line in self.lines:
+            if found := regex.search(line):
+                return found
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout_s)
+            except queue.Empty:
+                raise AssertionError(f"no line matched {pattern!r}:\n" + "\n".join(self.lines)) from None
+            if line is None:
+                raise AssertionError(f"exited before {pattern!r}:\n" + "\n".join(self.lines))
+            self.lines.append(line)
+            if found := regex.search(line):
+                return found
+
+    @property
+    def console_port(self) -> int:
+        return int(self.wait_for(r"console listening on [\d.]+:(\d+)").group(1))
+
+    def send(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text)
+        self.process.stdin.flush()
+
+    def close_stdin(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+    def wait(self, timeout_s: float = WAIT_S) -> int:
+        code = self.process.wait(timeout_s)
+        self._reader.join(timeout_s)
+        while (line := self._queue.get_nowait() if not self._queue.empty() else None) is not None:
+            self.lines.append(line)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(WAIT_S)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Daemon:
+        daemon = Daemon(workdir, *args, env=env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+
+
+class ConsoleClient:
+    """A raw socket client for the console that reads up to each prompt."""
+
+    PROMPT = b"autohome> "
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port), timeout=WAIT_S)
+        self.buffer = b""
+        self.greeting = self.read_until(self.PROMPT)
+
+    def read_until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed before {marker!r}; got {self.buffer!r}")
+            self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(marker)
+        return head + marker
+
+    def read_all(self) -> bytes:
+        """Everything until the server closes the connection."""
+        data = self.buffer
+        while chunk := self.sock.recv(65536):
+            data += chunk
+        self.buffer = b""
+        return data
+
+    def command(self, line: str) -> str:
+        """Send a line, return the answer without the trailing prompt."""
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.read_until(self.PROMPT)[: -len(self.PROMPT)].decode()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class PushoverRequest:
+    path: str
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: dict | str = field(default_factory=lambda: {"status": 1, "request": "req-ok"})
+    headers: dict[str, str] = field(default_factory=dict)
+    hold: threading.Event | None = None  # wait on this before answering (a slow API)
+
+
+class FakePushover:
+    """An HTTP server on 127.0.0.1 that answers like Pushover's Message API.
+
+    Answers are scripted per test; with no script, every message succeeds.
+    """
+
+    LIMIT_HEADERS = {
+        "X-Limit-App-Limit": "10000",
+        "X-Limit-App-Remaining": "9876",
+        "X-Limit-App-Reset": "1767225600",
+    }
+
+    def __init__(self) -> None:
+        self.requests: list[PushoverRequest] = []
+        self.answers: list[Answer] = []
+        self.received = threading.Condition()
+        self.released = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length).decode()
+                form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+                with fake.received:
+                    fake.requests.append(PushoverRequest(self.path, form, dict(self.headers)))
+                    answer = fake.answers.pop(0) if fake.answers else Answer()
+                    fake.received.notify_all()
+                if answer.hold is not None:
+                    answer.hold.wait(WAIT_S)
+                body = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
+                payload = body.encode()
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for key, value in {**fake.LIMIT_HEADERS, **answer.headers}.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (a timeout test)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/1/messages.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def refuse(self, status: int, *errors: str, field_name: str = "user") -> Answer:
+        """A 4xx answer shaped like Pushover's."""
+        return Answer(status, {field_name: "invalid", "errors": list(errors), "status": 0,
+                               "request": "req-refused"})
+
+    def wait_for_requests(self, count: int) -> list[PushoverRequest]:
+        with self.received:
+            assert self.received.wait_for(lambda: len(self.requests) >= count, WAIT_S), self.requests
+            return list(self.requests)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def pushover() -> Iterator[FakePushover]:
+    server = FakePushover()
+    yield server
+    server.close()
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (for tests that need a number up front)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,177 @@
+"""Main in-process with a FakeClock: ticks, failures, pause, manual runs, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import T0, WAIT_S
+
+from autohome.app import Main
+from autohome.clock import FakeClock
+from autohome.config import Config
+from autohome.loader import BrokenModule, ModuleSpec
+from autohome.notify import Notifier
+
+
+def spec(name: str, run, interval_s: float = 60, description: str = "") -> ModuleSpec:
+    return ModuleSpec(name, Path(f"modules/{name}.py"), timedelta(seconds=interval_s), run, description)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+def make_main(clock: FakeClock, *modules, max_threads: int = 8, grace_s: float = 5) -> Main:
+    config = Config(max_threads=max_threads, console_enabled=False,
+                    shutdown_grace=timedelta(seconds=grace_s))
+    return Main(config, clock=clock, notifier=Notifier(None), modules=list(modules))
+
+
+def test_a_failing_module_is_logged_with_traceback_and_others_still_run(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran = threading.Event()
+
+    def boom(log, notify):
+        raise ValueError("sensor unplugged")
+
+    main = make_main(clock, spec("boom", boom), spec("fine", lambda log, notify: ran.set()))
+    with caplog.at_level(logging.INFO):
+        assert sorted(main.tick(clock.now())) == ["boom", "fine"]
+        assert main.runner.wait_idle(timeout_s=WAIT_S)
+    assert ran.is_set()
+    failure = next(r for r in caplog.records if r.name == "autohome.modules.boom")
+    assert failure.levelno == logging.ERROR and failure.exc_info is not None
+    assert "sensor unplugged" in caplog.text and "Traceback" in caplog.text
+    status = main.states.get("boom")
+    assert status.last_run is not None and status.last_run.error == "ValueError: sensor unplugged"
+    assert main.states.get("fine").last_run.is_ok
+
+
+def test_sys_exit_in_a_module_is_only_that_module_failing(clock: FakeClock) -> None:
+    def quits(log, notify):
+        raise SystemExit(3)
+
+    main = make_main(clock, spec("quits", quits))
+    main.tick(clock.now())
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    assert main.states.get("quits").last_run.error == "SystemExit: 3"
+
+
+def test_a_module_still_running_is_not_queued_again(clock: FakeClock) -> None:
+    release = threading.Event()
+    runs = []
+
+    def slow(log, notify):
+        runs.append(clock.now())
+        release.wait(WAIT_S)
+
+    main = make_main(clock, spec("slow", slow, interval_s=30))
+    assert main.tick(clock.now()) == ["slow"]
+    clock.advance(30)
+    assert main.tick(clock.now()) == []
+    release.set()
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    clock.advance(30)
+    assert main.tick(clock.now()) == ["slow"]
+
+
+def test_pause_stops_scheduled_runs_and_start_resumes_them(clock: FakeClock) -> None:
+    main = make_main(clock, spec("m", lambda log, notify: None, interval_s=30))
+    assert main.set_paused("m", True) == "m paused"
+    assert main.set_paused("m", True) == "m is already paused"
+    assert main.tick(clock.now()) == []
+    assert [v.state for v in main.module_views()] == ["paused"]
+    assert main.set_paused("m", False) == "m resumed"
+    assert main.tick(clock.now()) == ["m"]
+
+
+def test_run_now_goes_through_the_thread_cap(clock: FakeClock) -> None:
+    release = threading.Event()
+    main = make_main(
+        clock,
+        spec("a", lambda log, notify: release.wait(WAIT_S)),
+        spec("b", lambda log, notify: None, interval_s=3600),
+        max_threads=1,
+    )
+    main.tick(clock.now())
+    assert main.runner.snapshot().running == ("a",)
+    assert main.run_now("a") == "a not started: already running or queued"
+    main.runner.wait_idle(timeout_s=0)  # b is queued behind a
+    assert [v.state for v in main.module_views()] == ["running", "queued"]
+    release.set()
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    assert main.run_now("b") == "b started"
+    assert main.run_now("nope") == "no module named 'nope'"
+
+
+def test_broken_modules_are_listed_and_cannot_run(clock: FakeClock) -> None:
+    broken = BrokenModule("bad", Path("modules/bad.py"), "INTERVAL is missing")
+    main = make_main(clock, broken)
+    view = main.module_views()[0]
+    assert view.state == "broken" and view.problem == "INTERVAL is missing"
+    assert "broken" in main.run_now("bad")
+    assert main.tick(clock.now()) == []
+
+
+def test_shutdown_lets_runs_finish_and_drops_the_backlog_by_name(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    release, started = threading.Event(), threading.Event()
+    finished = []
+
+    def slow(log, notify):
+        started.set()
+        release.wait(WAIT_S)
+        finished.append("slow")
+
+    main = make_main(clock, spec("slow", slow), spec("waiting", lambda log, notify: None), max_threads=1)
+    main.tick(clock.now())
+    assert started.wait(WAIT_S)
+    with caplog.at_level(logging.INFO):
+        stopper = threading.Thread(target=main.shutdown)
+        stopper.start()
+        with main.runner._cond:  # once the backlog is dropped, let the run finish in its grace
+            assert main.runner._cond.wait_for(lambda: main.runner._closed, WAIT_S)
+        release.set()
+        stopper.join(WAIT_S)
+    assert finished == ["slow"]
+    assert "dropped from the backlog at shutdown: waiting" in caplog.text
+    assert "abandoned" not in caplog.text
+
+
+def test_a_run_past_the_grace_period_is_logged(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    release, started = threading.Event(), threading.Event()
+
+    def stuck(log, notify):
+        started.set()
+        release.wait(WAIT_S)
+
+    main = make_main(clock, spec("stuck", stuck), grace_s=0.05)
+    main.tick(clock.now())
+    assert started.wait(WAIT_S)
+    with caplog.at_level(logging.WARNING):
+        main.shutdown()
+    release.set()
+    assert "still running after the 0.05s grace period, abandoned: stuck" in caplog.text
+
+
+def test_run_loop_ticks_on_the_clock_until_stopped(clock: FakeClock) -> None:
+    runs = []
+    main = make_main(clock, spec("m", lambda log, notify: runs.append(clock.now()), interval_s=60))
+    main.config = replace(main.config, tick=timedelta(seconds=30))
+    main.settle_each_tick = True
+
+    def stop_after_three(log, notify):
+        if len(runs) == 3:
+            main.request_stop()
+
+    main.modules["stopper"] = spec("stopper", stop_after_three, interval_s=30)
+    main.run()
+    assert [(t - T0).total_seconds() for t in runs] == [0, 60, 120]

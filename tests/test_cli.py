@@ -1,0 +1,215 @@
+"""The real program as a subprocess: test mode, exit codes, configuration, signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ConsoleClient, clean_env, run_autohome, write_module
+
+COUNTER = """
+    '''Counts its runs in the log.'''
+    INTERVAL = {interval!r}
+
+    def run(log, notify):
+        log.info("counter ran")
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    write_module(tmp_path / "modules", "counter", COUNTER.format(interval=60))
+    return tmp_path
+
+
+def log_text(workdir: Path) -> str:
+    return (workdir / "logs" / "current.log").read_text(encoding="utf-8")
+
+
+def test_five_ticks_over_two_minutes_run_a_60s_module_three_times(workdir: Path) -> None:
+    env = clean_env(AUTOHOME_LOG_LEVEL="DEBUG")
+    result = run_autohome(workdir, "-t", "--no-console", stdin="\n\n\n\n", env=env)
+    assert result.returncode == 0, result.stderr
+    log = log_text(workdir)
+    assert log.count("counter ran") == 3
+    assert log.count("autohome.main: tick at") == 5
+    assert "test mode: end of input, shutting down" in log
+
+
+def test_a_number_advances_that_many_ticks(workdir: Path) -> None:
+    result = run_autohome(workdir, "-t", "--no-console", stdin="4\n")
+    assert result.returncode == 0, result.stderr
+    assert log_text(workdir).count("counter ran") == 3
+
+
+def test_a_duration_ticks_at_every_boundary_it_crosses(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "counter", COUNTER.format(interval="30s"))
+    # 10s three times crosses the 30 s boundary once: ticks at 0 and 30.
+    result = run_autohome(tmp_path, "-t", "--no-console", stdin="10s\n10s\n10s\n")
+    assert result.returncode == 0, result.stderr
+    assert log_text(tmp_path).count("counter ran") == 2
+    # 2m from the start: ticks at 0, 30, 60, 90, 120.
+    (tmp_path / "logs" / "current.log").unlink()
+    result = run_autohome(tmp_path, "-t", "--no-console", stdin="2m\n")
+    assert log_text(tmp_path).count("counter ran") == 5
+
+
+def test_unreadable_test_input_is_explained_and_ignored(workdir: Path) -> None:
+    result = run_autohome(workdir, "-t", "--no-console", stdin="soon\n\n")
+    assert result.returncode == 0
+    assert "cannot read 'soon'" in result.stderr
+    assert "Enter = next tick" in result.stderr
+    assert log_text(workdir).count("counter ran") == 1  # ticks at 0 and 30
+
+
+def test_test_mode_waits_for_every_run_before_moving_time(tmp_path: Path) -> None:
+    # Six slow-ish modules, two threads: each tick's backlog must drain before the next tick.
+    for number in range(6):
+        write_module(tmp_path / "modules", f"m{number}", """
+            import threading
+            INTERVAL = 30
+            def run(log, notify):
+                threading.Event().wait(0.05)
+                log.info("done")
+        """)
+    env = clean_env(AUTOHOME_MAX_THREADS="2", AUTOHOME_LOG_LEVEL="DEBUG")
+    result = run_autohome(tmp_path, "-t", "--no-console", stdin="\n\n", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = log_text(tmp_path).splitlines()
+    ticks = [i for i, line in enumerate(lines) if "tick at" in line]
+    assert len(ticks) == 3
+    for start, end in zip(ticks, ticks[1:], strict=False):
+        assert sum("done" in line for line in lines[start:end]) == 6
+    assert "dropped from the backlog" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("AUTOHOME_MAX_THREADS", "abc", "whole number"),
+        ("AUTOHOME_MAX_THREADS", "0", "whole number"),
+        ("AUTOHOME_TICK_SECONDS", "-5", "duration"),
+        ("AUTOHOME_CONSOLE_PORT", "70000", "0 to 65535"),
+        ("PUSHOVER_API_URL", "ftp://x", "http"),
+    ],
+)
+def test_a_bad_setting_stops_startup_with_exit_2_naming_it(
+    workdir: Path, key: str, value: str, allowed: str
+) -> None:
+    result = run_autohome(workdir, "--no-console", env=clean_env(**{key: value}))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert key in lines[0] and repr(value) in lines[0] and allowed in lines[0]
+
+
+def test_a_bad_setting_in_the_env_file_names_the_file(workdir: Path) -> None:
+    (workdir / ".env").write_text("AUTOHOME_TICK_SECONDS=often\n")
+    result = run_autohome(workdir, "--no-console")
+    assert result.returncode == 2
+    assert "AUTOHOME_TICK_SECONDS='often'" in result.stderr and ".env" in result.stderr
+
+
+def test_bad_arguments_exit_2_with_one_line(workdir: Path) -> None:
+    result = run_autohome(workdir, "--bogus")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "autohome: error: unrecognized arguments: --bogus (see --help)"
+    ]
+
+
+def test_missing_env_file_and_missing_module_folder_exit_2(tmp_path: Path) -> None:
+    result = run_autohome(tmp_path, "--env-file", "nope.env")
+    assert result.returncode == 2 and "nope.env does not exist" in result.stderr
+    result = run_autohome(tmp_path, "--modules", "nowhere")
+    assert result.returncode == 2 and "AUTOHOME_MODULES_DIR='nowhere'" in result.stderr
+
+
+def test_help_and_version(workdir: Path) -> None:
+    result = run_autohome(workdir, "--help")
+    assert result.returncode == 0
+    for flag in ("--new", "--test", "--modules", "--logs", "--env-file", "--port", "--no-console"):
+        assert flag in result.stdout
+    result = run_autohome(workdir, "--version")
+    assert result.returncode == 0 and result.stdout.startswith("autohome ")
+
+
+def test_settings_come_from_env_file_then_environment_then_flags(workdir: Path) -> None:
+    (workdir / "elsewhere").mkdir()
+    write_module(workdir / "elsewhere", "other", COUNTER.format(interval=60).replace("counter", "other"))
+    (workdir / "custom.env").write_text("AUTOHOME_TICK_SECONDS=60\nAUTOHOME_MODULES_DIR=elsewhere\n")
+    # The env file moves the modules folder and makes a tick one minute: 3 ticks = 3 runs.
+    result = run_autohome(workdir, "-t", "--no-console", "--env-file", "custom.env", stdin="\n\n")
+    assert result.returncode == 0, result.stderr
+    assert log_text(workdir).count("other ran") == 3
+    # The environment wins over the file, and --modules wins over both.
+    env = clean_env(AUTOHOME_TICK_SECONDS="30")
+    result = run_autohome(workdir, "-t", "--no-console", "--env-file", "custom.env",
+                          "--modules", "modules", stdin="\n\n", env=env)
+    assert log_text(workdir).count("counter ran") == 2  # ticks at 0, 30, 60
+
+
+def test_broken_modules_are_reported_and_the_rest_still_run(workdir: Path) -> None:
+    modules = workdir / "modules"
+    write_module(modules, "syntax", "INTERVAL = 60\ndef run(log, notify)\n    pass\n")
+    write_module(modules, "no_run", "INTERVAL = 60\n")
+    write_module(modules, "no_interval", "def run(log, notify):\n    pass\n")
+    write_module(modules, "bad_interval", "INTERVAL = 'sometimes'\ndef run(log, notify):\n    pass\n")
+    write_module(modules, "raises", "raise RuntimeError('needs a token')\n")
+    write_module(modules, "_helper", "raise RuntimeError('never imported')\n")
+    result = run_autohome(workdir, "-t", "--no-console", stdin="")
+    assert result.returncode == 0
+    log = log_text(workdir)
+    assert "counter ran" in log
+    for name, reason in [
+        ("syntax", "SyntaxError"),
+        ("no_run", "run is missing"),
+        ("no_interval", "INTERVAL is missing"),
+        ("bad_interval", "'sometimes' is not a duration"),
+        ("raises", "RuntimeError: needs a token"),
+    ]:
+        assert f"module {name} is broken" in log
+        line = next(line for line in log.splitlines() if f"module {name} is broken" in line)
+        assert reason in line and f"{name}.py" in line
+    assert "_helper" not in log
+    assert "loaded 1 module(s)" in log and "5 broken" in log
+
+
+def test_console_shutdown_in_test_mode_exits_0(workdir: Path, daemon_factory) -> None:
+    daemon = daemon_factory(workdir, "-t", "--port", "0")
+    client = ConsoleClient(daemon.console_port)
+    assert "counter" in client.command("modules")
+    client.sock.sendall(b"shutdown\r\n")
+    assert b"shutting down" in client.read_all()
+    assert daemon.wait() == 0
+    assert "AutoHome stopped" in log_text(workdir)
+
+
+def test_a_busy_port_leaves_modules_running_without_console(workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_autohome(workdir, "-t", "--port", str(port), stdin="\n")
+    assert result.returncode == 0
+    assert f"console cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "AUTOHOME_CONSOLE_PORT" in result.stderr
+    assert log_text(workdir).count("counter ran") == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_shuts_down_cleanly_with_exit_0(workdir: Path, daemon_factory, signum: int) -> None:
+    daemon = daemon_factory(workdir, "--port", "0")
+    port = daemon.console_port
+    daemon.wait_for("counter ran")
+    os.kill(daemon.process.pid, signum)
+    assert daemon.wait() == 0
+    assert "shutdown requested" in "\n".join(daemon.lines)
+    assert "AutoHome stopped" in log_text(workdir)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -1,0 +1,71 @@
+"""Settings: defaults, the .env file, the environment and flags, and clear errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from autohome.config import PUSHOVER_MESSAGES_URL, SETTINGS, Config, load_config
+from autohome.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_need_no_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config({})
+    assert config == Config()
+    assert config.tick == timedelta(seconds=30) and config.max_threads == 8
+    assert (config.console_host, config.console_port) == ("127.0.0.1", 23)
+    assert config.pushover_api_url == PUSHOVER_MESSAGES_URL and not config.has_pushover
+
+
+def test_environment_beats_env_file_and_overrides_beat_both(tmp_path: Path) -> None:
+    env_file = tmp_path / "my.env"
+    env_file.write_text("AUTOHOME_MAX_THREADS=3\nAUTOHOME_TICK_SECONDS=10\nAUTOHOME_CONSOLE_PORT=2000\n")
+    config = load_config({"AUTOHOME_TICK_SECONDS": "1m", "AUTOHOME_CONSOLE_PORT": "2001"}, env_file,
+                         {"AUTOHOME_CONSOLE_PORT": "0"})
+    assert config.max_threads == 3 and config.tick == timedelta(minutes=1) and config.console_port == 0
+    assert config.env_file == env_file
+
+
+def test_default_env_file_is_read_from_the_working_directory(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("PUSHOVER_TOKEN=abc\nPUSHOVER_USER=def\n")
+    config = load_config({})
+    assert config.has_pushover and config.env_file == Path(".env")
+
+
+def test_every_key_is_documented_in_the_example_with_its_default() -> None:
+    example = (ROOT / "config.example.env").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for key in SETTINGS:
+        assert f"{key}=" in example, key
+        assert f"`{key}`" in readme, key
+    # The example's values are the defaults: loading it changes nothing.
+    documented = load_config({}, ROOT / "config.example.env")
+    assert documented == Config(env_file=ROOT / "config.example.env", extra=documented.extra)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("AUTOHOME_MAX_THREADS", "abc", "AUTOHOME_MAX_THREADS='abc' is not allowed: expected a whole number"),
+        ("AUTOHOME_MAX_THREADS", "0", "from 1 to 1000"),
+        ("AUTOHOME_TICK_SECONDS", "-30", "AUTOHOME_TICK_SECONDS='-30' is not allowed"),
+        ("AUTOHOME_TICK_SECONDS", "0", "expected seconds as a number"),
+        ("AUTOHOME_CONSOLE_HOST", "not a host!", "AUTOHOME_CONSOLE_HOST"),
+        ("AUTOHOME_LOG_LEVEL", "LOUD", "expected DEBUG, INFO, WARNING or ERROR"),
+    ],
+)
+def test_bad_values_name_key_value_and_what_is_allowed(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config({key: value}, overrides={})
+
+
+def test_tick_accepts_durations() -> None:
+    assert load_config({"AUTOHOME_TICK_SECONDS": "2m"}).tick == timedelta(minutes=2)
+    assert load_config({"AUTOHOME_TICK_SECONDS": "0.5"}).tick == timedelta(seconds=0.5)

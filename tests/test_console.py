@@ -1,0 +1,170 @@
+"""The console over a real socket, against a real Main on a FakeClock."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import T0, WAIT_S, ConsoleClient
+
+from autohome.app import Main
+from autohome.clock import FakeClock
+from autohome.config import Config
+from autohome.loader import BrokenModule, ModuleSpec
+from autohome.logs import RecentLines
+from autohome.notify import Notifier
+from autohome.telnet import DO, DONT, IAC, TIMING_MARK, WILL, WONT
+
+ECHO = 1
+
+
+def weather(log, notify):
+    log.info("sunny, 21 degrees")
+
+
+def failing(log, notify):
+    raise RuntimeError("no network")
+
+
+@pytest.fixture
+def main() -> Iterator[Main]:
+    recent = RecentLines()
+    logging.getLogger("autohome.modules").addHandler(recent)
+    logging.getLogger("autohome").setLevel(logging.DEBUG)
+    modules = [
+        ModuleSpec("weather", Path("modules/weather.py"), timedelta(minutes=5), weather,
+                   "Fetch the weather.\n\nLonger words about the weather."),
+        ModuleSpec("failing", Path("modules/failing.py"), timedelta(hours=1), failing),
+        BrokenModule("broken", Path("modules/broken.py"), "INTERVAL is missing"),
+    ]
+    config = Config(console_port=0, tick=timedelta(seconds=30))
+    daemon = Main(config, FakeClock(T0), Notifier(None), modules, recent_lines=recent.lines)
+    daemon.start()
+    yield daemon
+    daemon.shutdown()
+    logging.getLogger("autohome.modules").removeHandler(recent)
+
+
+@pytest.fixture
+def client(main: Main) -> Iterator[ConsoleClient]:
+    assert main.console is not None
+    connection = ConsoleClient(main.console.address[1])
+    yield connection
+    connection.close()
+
+
+def test_greeting_names_the_version_and_help(client: ConsoleClient) -> None:
+    assert b"AutoHome 0.1.0 console. Type 'help' for commands." in client.greeting
+    assert client.greeting.endswith(b"\r\nautohome> ")
+
+
+def test_help_lists_every_command(client: ConsoleClient) -> None:
+    answer = client.command("help")
+    for usage in ("help", "quit", "shutdown", "modules", "modules read NAME", "modules run NAME",
+                  "modules pause NAME", "modules start NAME"):
+        assert usage in answer
+    assert "\r\n" in answer and "\n" not in answer.replace("\r\n", "")
+
+
+def test_modules_shows_state_interval_last_and_next_run(main: Main, client: ConsoleClient) -> None:
+    main.tick(T0)
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    lines = client.command("modules").splitlines()
+    assert lines[0].split() == ["NAME", "STATE", "INTERVAL", "LAST", "RUN", "NEXT", "RUN"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert rows["broken"].split()[1] == "broken" and "INTERVAL is missing" in rows["broken"]
+    assert "idle" in rows["weather"] and "5m" in rows["weather"] and " ok " in rows["weather"] + " "
+    assert "error: RuntimeError: no network" in rows["failing"] and "1h" in rows["failing"]
+    local_next = (T0 + timedelta(minutes=5)).astimezone()
+    assert f"{local_next:%Y-%m-%d %H:%M:%S}" in rows["weather"]
+
+
+def test_modules_read_shows_description_runs_and_log_lines(main: Main, client: ConsoleClient) -> None:
+    main.tick(T0)
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    answer = client.command("modules read weather")
+    assert "weather: Fetch the weather." in answer and "Longer words" in answer
+    assert "runs:      1 (0 failed)" in answer
+    assert "sunny, 21 degrees" in answer
+    answer = client.command("modules read failing")
+    assert "error: RuntimeError: no network" in answer and "Traceback" not in answer.split("recent log")[0]
+    assert "problem:   INTERVAL is missing" in client.command("modules read broken")
+
+
+def test_run_pause_and_start_steer_a_module(main: Main, client: ConsoleClient) -> None:
+    assert client.command("modules pause weather").strip() == "weather paused"
+    assert main.tick(T0) == ["failing"]
+    assert "paused" in client.command("modules").splitlines()[3]
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    assert client.command("modules run weather").strip() == "weather started"
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    assert main.states.get("weather").runs == 1
+    assert client.command("modules start weather").strip() == "weather resumed"
+    assert "broken" in client.command("modules run broken")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("dance", "unknown command 'dance', try help"),
+        ("modules fly weather", "unknown action 'modules fly', try help"),
+        ("modules read nothing", "no module named 'nothing', see 'modules' for the list"),
+        ("modules run", "usage: modules run NAME (see 'modules' for names)"),
+    ],
+)
+def test_mistakes_get_one_line_and_the_connection_stays(client: ConsoleClient, line: str,
+                                                        expected: str) -> None:
+    assert client.command(line).strip() == expected
+    assert "modules" in client.command("help")
+
+
+def test_option_negotiation_is_refused_and_never_echoed_as_text(client: ConsoleClient) -> None:
+    client.sock.sendall(bytes((IAC, DO, ECHO, IAC, WILL, 31)) + b"he"
+                        + bytes((IAC, IAC)) + b"lp\r\n")
+    answer = client.read_until(ConsoleClient.PROMPT)
+    assert answer.startswith(bytes((IAC, WONT, ECHO, IAC, DONT, 31)))
+    assert b"unknown command" in answer  # "he\xfflp" is not help, and the 0xFF is data
+    client.sock.sendall(bytes((IAC, DONT, 1, IAC, WONT, 1)) + b"help\n")  # nothing to answer
+    answer = client.read_until(ConsoleClient.PROMPT)
+    assert answer.startswith(b"help") and IAC not in answer
+
+
+def test_ctrl_c_from_telnet_drops_the_line_and_answers_the_timing_mark(client: ConsoleClient) -> None:
+    client.sock.sendall(b"modu" + bytes((IAC, 244, IAC, DO, TIMING_MARK)))
+    answer = client.read_until(ConsoleClient.PROMPT)
+    assert bytes((IAC, WONT, TIMING_MARK)) in answer
+    assert "help" in client.command("help")
+
+
+def test_quit_and_ctrl_d_close_the_connection(main: Main) -> None:
+    assert main.console is not None
+    first = ConsoleClient(main.console.address[1])
+    first.sock.sendall(b"quit\r\n")
+    assert first.read_all().endswith(b"bye\r\n")
+    second = ConsoleClient(main.console.address[1])
+    second.sock.sendall(b"\x04")
+    assert second.read_all().endswith(b"bye\r\n")
+
+
+def test_shutdown_stops_the_daemon(main: Main, client: ConsoleClient) -> None:
+    stopped = threading.Event()
+    main.request_stop = stopped.set  # type: ignore[method-assign]
+    client.sock.sendall(b"shutdown\r\n")
+    assert b"shutting down AutoHome" in client.read_all()
+    assert stopped.wait(WAIT_S)
+
+
+def test_a_client_that_vanishes_mid_line_costs_nothing(main: Main) -> None:
+    assert main.console is not None
+    port = main.console.address[1]
+    for _ in range(5):
+        gone = ConsoleClient(port)
+        gone.sock.sendall(b"modules re")
+        gone.close()
+    survivor = ConsoleClient(port)
+    assert "modules" in survivor.command("help")
+    survivor.close()

@@ -1,0 +1,61 @@
+"""Discovering modules and reading INTERVAL."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import write_module
+
+from autohome.durations import format_duration, parse_duration
+from autohome.loader import BrokenModule, ModuleSpec, discover_modules
+
+FIXTURES = Path(__file__).parent / "fixtures" / "modules"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(90, 90), (0.5, 0.5), ("90s", 90), ("5m", 300), ("2h", 7200), ("1d", 86400), ("1h30m", 5400),
+     (" 45 ", 45)],
+)
+def test_intervals_are_numbers_or_durations(value: object, seconds: float) -> None:
+    assert parse_duration(value) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("value", [0, -5, "soon", "5 parsecs", True, None, [60], "inf"])
+def test_bad_intervals_are_refused(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(value)
+
+
+def test_durations_print_the_way_people_type_them() -> None:
+    assert [format_duration(timedelta(seconds=s)) for s in (30, 90, 3600, 5400, 86400)] == [
+        "30s", "1m30s", "1h", "1h30m", "1d"]
+
+
+def test_the_bundled_fixtures_load_with_description(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        found = {item.name: item for item in discover_modules(FIXTURES)}
+    assert isinstance(found["ok"], ModuleSpec) and found["ok"].summary == "A module that works."
+    assert isinstance(found["boom"], ModuleSpec)
+    assert isinstance(found["broken_syntax"], BrokenModule)
+    assert "line 4" in found["broken_syntax"].reason
+
+
+def test_a_run_with_the_wrong_arguments_is_broken(tmp_path: Path) -> None:
+    write_module(tmp_path, "wrong", "INTERVAL = 60\ndef run(log):\n    pass\n")
+    write_module(tmp_path, "star", "INTERVAL = 60\ndef run(*args):\n    pass\n")
+    found = {item.name: item for item in discover_modules(tmp_path)}
+    assert isinstance(found["wrong"], BrokenModule)
+    assert "def run(log, notify)" in found["wrong"].reason
+    assert isinstance(found["star"], ModuleSpec)
+
+
+def test_an_import_error_says_where(tmp_path: Path) -> None:
+    write_module(tmp_path, "needs", "import json\n\nimport no_such_library_here\nINTERVAL = 60\n")
+    [broken] = discover_modules(tmp_path)
+    assert isinstance(broken, BrokenModule)
+    assert "ModuleNotFoundError" in broken.reason and "no_such_library_here" in broken.reason
+    assert "line 3" in broken.reason

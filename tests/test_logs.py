@@ -1,0 +1,113 @@
+"""current.log, archiving with -n, colour, and the per-module recent lines."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_autohome, write_module
+
+from autohome.logs import archive_current_log, first_timestamp, setup_logging
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    write_module(tmp_path / "modules", "hello", """
+        INTERVAL = 60
+        def run(log, notify):
+            log.info("hello from the module")
+    """)
+    (tmp_path / "logs").mkdir()
+    return tmp_path
+
+
+def test_new_archives_current_log_under_its_first_timestamp(workdir: Path) -> None:
+    old = b"preamble without a time\n2025-03-04 05:06:07.123 INFO [x] y: first\n\xff raw bytes\n"
+    (workdir / "logs" / "current.log").write_bytes(old)
+    result = run_autohome(workdir, "-n", "-t", "--no-console", stdin="")
+    assert result.returncode == 0, result.stderr
+    archive = workdir / "logs" / "2025-03-04_05-06-07.log"
+    assert archive.read_bytes() == old
+    current = (workdir / "logs" / "current.log").read_text()
+    assert "archived the previous log as" in current and "2025-03-04_05-06-07.log" in current
+    assert "hello from the module" in current and "first" not in current
+
+
+def test_new_never_overwrites_an_archive(workdir: Path) -> None:
+    logs = workdir / "logs"
+    line = b"2025-03-04 05:06:07 INFO same second\n"
+    (logs / "2025-03-04_05-06-07.log").write_bytes(b"older archive")
+    (logs / "2025-03-04_05-06-07-1.log").write_bytes(b"even older")
+    (logs / "current.log").write_bytes(line)
+    assert run_autohome(workdir, "-n", "-t", "--no-console").returncode == 0
+    assert (logs / "2025-03-04_05-06-07.log").read_bytes() == b"older archive"
+    assert (logs / "2025-03-04_05-06-07-1.log").read_bytes() == b"even older"
+    assert (logs / "2025-03-04_05-06-07-2.log").read_bytes() == line
+
+
+def test_new_names_a_log_without_timestamps_by_a_unique_id(workdir: Path) -> None:
+    logs = workdir / "logs"
+    (logs / "current.log").write_bytes(b"no time here\n")
+    assert run_autohome(workdir, "-n", "-t", "--no-console").returncode == 0
+    [archive] = [p for p in logs.iterdir() if p.name.startswith("archive-")]
+    assert re.fullmatch(r"archive-[0-9a-f]{12}\.log", archive.name)
+    assert archive.read_bytes() == b"no time here\n"
+
+
+def test_without_new_lines_are_appended(workdir: Path) -> None:
+    current = workdir / "logs" / "current.log"
+    current.write_text("2025-01-01 00:00:00 INFO earlier run\n")
+    assert run_autohome(workdir, "-t", "--no-console").returncode == 0
+    text = current.read_text()
+    assert text.startswith("2025-01-01 00:00:00 INFO earlier run\n") and "hello from the module" in text
+    assert sorted(p.name for p in (workdir / "logs").iterdir()) == ["current.log"]
+
+
+def test_new_with_no_current_log_just_starts(tmp_path: Path) -> None:
+    assert archive_current_log(tmp_path) is None
+    assert first_timestamp(_write(tmp_path / "x.log", b"")) is None
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_a_line_holds_time_level_thread_logger_and_message(workdir: Path) -> None:
+    assert run_autohome(workdir, "-t", "--no-console").returncode == 0
+    line = next(line for line in (workdir / "logs" / "current.log").read_text().splitlines()
+                if "hello from the module" in line)
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} INFO    \[module:hello\] "
+        r"autohome\.modules\.hello: hello from the module", line)
+
+
+def test_module_start_finish_with_duration_and_ticks_at_debug(workdir: Path) -> None:
+    from conftest import clean_env
+
+    result = run_autohome(workdir, "-t", "--no-console", env=clean_env(AUTOHOME_LOG_LEVEL="DEBUG"))
+    text = (workdir / "logs" / "current.log").read_text()
+    assert re.search(r"DEBUG .* autohome\.main: tick at ", text)
+    assert re.search(r"INFO .* autohome\.main: module hello started", text)
+    assert re.search(r"INFO .* autohome\.main: module hello finished in \d+\.\d{3}s", text)
+    assert result.returncode == 0
+
+
+def test_terminal_colour_only_when_asked(tmp_path: Path) -> None:
+    for colour in (True, False):
+        stream = io.StringIO()
+        setup = setup_logging(tmp_path, terminal=stream, colour=colour)
+        try:
+            logging.getLogger("autohome.test").error("red alert")
+        finally:
+            setup.close()
+        assert ("\x1b[" in stream.getvalue()) is colour
+    assert "\x1b[" not in (tmp_path / "current.log").read_text()
+
+
+def test_piped_output_has_no_colour(workdir: Path) -> None:
+    result = run_autohome(workdir, "-t", "--no-console")
+    assert "\x1b[" not in result.stderr and "hello from the module" in result.stderr

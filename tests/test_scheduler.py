@@ -1,0 +1,140 @@
+"""The Runner's thread cap, backlog and drainer, and the schedule arithmetic."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from conftest import T0, WAIT_S
+
+from autohome.scheduler import Runner, Submission, is_due, next_due, next_tick
+
+
+class Gate:
+    """Jobs that block until the test opens their gate, recording the order they started in."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.lock = threading.Lock()
+        self.gates: dict[str, threading.Event] = {}
+
+    def job(self, name: str):
+        gate = self.gates.setdefault(name, threading.Event())
+
+        def run() -> None:
+            with self.lock:
+                self.started.append(name)
+            gate.wait(WAIT_S)
+
+        return run
+
+    def open(self, *names: str) -> None:
+        for name in names or tuple(self.gates):
+            self.gates[name].set()
+
+
+def drainer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "backlog-drainer"]
+
+
+def test_runs_within_the_cap_start_at_once_without_a_drainer() -> None:
+    runner, gate = Runner(max_threads=3), Gate()
+    baseline = threading.active_count()
+    assert [runner.submit(n, gate.job(n)) for n in "ab"] == [Submission.STARTED] * 2
+    snapshot = runner.snapshot()
+    assert set(snapshot.running) == {"a", "b"} and not snapshot.queued
+    assert not snapshot.drainer_alive and not drainer_threads()
+    names = {t.name for t in threading.enumerate()}
+    assert {"module:a", "module:b"} <= names
+    gate.open()
+    assert runner.wait_idle(timeout_s=WAIT_S)
+    assert threading.active_count() == baseline
+
+
+def test_overflow_waits_in_a_fifo_backlog_fed_by_one_drainer() -> None:
+    runner, gate = Runner(max_threads=2), Gate()
+    results = [runner.submit(n, gate.job(n)) for n in "abcde"]
+    assert results == [Submission.STARTED] * 2 + [Submission.QUEUED] * 3
+    snapshot = runner.snapshot()
+    assert snapshot.running == ("a", "b") and snapshot.queued == ("c", "d", "e")
+    assert snapshot.drainer_alive and len(drainer_threads()) == 1
+
+    gate.open("a")  # one slot frees: the oldest queued run takes it
+    with runner._cond:
+        assert runner._cond.wait_for(lambda: "c" in runner._running, 3), (
+            runner._running, runner._backlog, runner._drainer, gate.started,
+            [t.name for t in threading.enumerate()])
+    assert runner.snapshot().queued == ("d", "e")
+    gate.open()
+    assert runner.wait_idle(timeout_s=WAIT_S)
+    assert gate.started == list("abcde")
+    with runner._cond:
+        assert runner._cond.wait_for(lambda: runner._drainer is None, WAIT_S)
+
+
+def test_a_name_already_running_or_queued_is_not_queued_again() -> None:
+    runner, gate = Runner(max_threads=1), Gate()
+    runner.submit("a", gate.job("a"))
+    runner.submit("b", gate.job("b"))
+    assert runner.submit("a", gate.job("a")) is Submission.BUSY
+    assert runner.submit("b", gate.job("b")) is Submission.BUSY
+    assert runner.is_busy("a") and runner.is_busy("b") and not runner.is_busy("c")
+    gate.open()
+    assert runner.wait_idle(timeout_s=WAIT_S)
+
+
+def test_close_drops_the_backlog_and_reports_what_still_runs() -> None:
+    runner, gate = Runner(max_threads=1), Gate()
+    for name in "abc":
+        runner.submit(name, gate.job(name))
+    dropped, still_running = runner.close(grace_s=0.05)
+    assert dropped == ["b", "c"] and still_running == ["a"]
+    assert runner.submit("d", gate.job("d")) is Submission.CLOSED
+    gate.open()
+    assert runner.wait_idle(timeout_s=WAIT_S)
+    assert gate.started == ["a"]
+
+
+def test_a_job_that_raises_frees_its_slot() -> None:
+    runner, gate = Runner(max_threads=1), Gate()
+
+    def broken() -> None:
+        raise RuntimeError("bug")
+
+    runner.submit("broken", broken)
+    runner.submit("next", gate.job("next"))
+    gate.open()
+    assert runner.wait_idle(timeout_s=WAIT_S)
+    assert gate.started == ["next"]
+
+
+def test_many_runs_leave_no_threads_behind() -> None:
+    runner = Runner(max_threads=4)
+    baseline = threading.active_count()
+    for round_number in range(20):
+        for index in range(10):
+            runner.submit(f"m{round_number}-{index}", lambda: None)
+        assert runner.wait_idle(timeout_s=WAIT_S)
+    with runner._cond:
+        assert runner._cond.wait_for(lambda: runner._drainer is None, WAIT_S)
+    for thread in threading.enumerate():
+        if thread.name.startswith(("module:", "backlog-drainer")):
+            thread.join(WAIT_S)
+    assert threading.active_count() == baseline
+
+
+def test_due_when_never_run_or_interval_passed() -> None:
+    minute = timedelta(minutes=1)
+    assert is_due(minute, None, T0)
+    assert not is_due(minute, T0, T0 + timedelta(seconds=59))
+    assert is_due(minute, T0, T0 + minute)
+    assert next_due(minute, T0, T0) == T0 + minute
+    assert next_due(minute, None, T0) == T0
+
+
+def test_next_tick_is_the_next_boundary_after_now() -> None:
+    tick = timedelta(seconds=30)
+    assert next_tick(T0, tick, T0) == T0 + tick
+    assert next_tick(T0, tick, T0 + timedelta(seconds=31)) == T0 + 2 * tick
+    # After a laptop sleep of an hour, the next tick is the first boundary after waking.
+    assert next_tick(T0, tick, T0 + timedelta(hours=1, seconds=5)) == T0 + timedelta(hours=1, seconds=30)

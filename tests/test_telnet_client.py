@@ -1,0 +1,94 @@
+"""End to end: the real Debian `telnet` client, in a pseudo-terminal, against the real daemon."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import WAIT_S, write_module
+
+if sys.platform == "win32":
+    pytest.skip("pseudo-terminals are POSIX-only", allow_module_level=True)
+
+import pty  # noqa: E402 - POSIX only
+
+TELNET = shutil.which("telnet")
+if TELNET is None and not os.environ.get("CI"):
+    pytest.skip("telnet is not installed (.ci/run installs it)", allow_module_level=True)
+
+
+class Terminal:
+    """A program on a pseudo-terminal, whose screen output can be awaited."""
+
+    def __init__(self, *argv: str) -> None:
+        self.master, slave = pty.openpty()
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        os.close(slave)
+        self.output = b""
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                chunk = b""
+            with self.changed:
+                if not chunk:
+                    self.changed.notify_all()
+                    return
+                self.output += chunk
+                self.changed.notify_all()
+
+    def expect(self, text: bytes, count: int = 1) -> bytes:
+        with self.changed:
+            ok = self.changed.wait_for(lambda: self.output.count(text) >= count, WAIT_S)
+            assert ok, f"never saw {text!r} x{count}; screen:\n{self.output.decode(errors='replace')}"
+            return self.output
+
+    def type(self, line: str) -> None:
+        os.write(self.master, line.encode() + b"\n")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(WAIT_S)
+        os.close(self.master)
+
+
+def test_real_telnet_client_sees_greeting_help_modules_and_quits(tmp_path: Path, daemon_factory) -> None:
+    assert TELNET is not None, "CI must install the telnet package"
+    write_module(tmp_path / "modules", "plants", '''
+        """Remind me to water the plants."""
+        INTERVAL = "1d"
+        def run(log, notify):
+            log.info("water the plants")
+    ''')
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    port = daemon.console_port
+    daemon.wait_for("module plants finished")
+    terminal = Terminal(TELNET, "127.0.0.1", str(port))
+    try:
+        terminal.expect(b"Type 'help' for commands.\r\nautohome> ")
+        terminal.type("help")
+        screen = terminal.expect(b"autohome> ", count=2)
+        assert b"modules read NAME" in screen and b"shutdown" in screen
+        terminal.type("modules")
+        screen = terminal.expect(b"autohome> ", count=3)
+        assert b"plants" in screen and b"idle" in screen and b"1d" in screen and b" ok" in screen
+        assert b"\xff" not in screen  # no raw option bytes reached the screen
+        terminal.type("quit")
+        terminal.expect(b"bye")
+        terminal.expect(b"Connection closed by foreign host")
+        assert terminal.process.wait(WAIT_S) is not None
+    finally:
+        terminal.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
