@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from autohome import __version__
 from autohome.clock import Clock, stopwatch
 from autohome.config import Config
 from autohome.console import Commands, ConsoleServer, ModuleView
-from autohome.loader import BrokenModule, ModuleSpec
+from autohome.db import Database
+from autohome.durations import format_duration
+from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
 from autohome.logs import MODULE_LOGGER
 from autohome.notify import Notifier
-from autohome.scheduler import Runner, Submission, is_due, next_due, next_tick
+from autohome.schedule import is_due
+from autohome.scheduler import Runner, Submission, next_tick
 from autohome.state import ModuleStates, RunRecord
+from autohome.store import ModuleStore
 
 log = logging.getLogger("autohome.main")
 
@@ -28,30 +32,36 @@ class Main:
         config: Config,
         clock: Clock,
         notifier: Notifier,
-        modules: list[ModuleSpec | BrokenModule],
+        modules: ModuleRegistry | list[ModuleSpec | BrokenModule],
+        db: Database | None = None,
         recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
         settle_each_tick: bool = False,
+        zone: tzinfo = timezone.utc,
     ) -> None:
         self.config = config
         self.clock = clock
         self.notifier = notifier
-        self.modules = {item.name: item for item in sorted(modules, key=lambda m: m.name)}
-        self.states = ModuleStates()
+        self.registry = modules if isinstance(modules, ModuleRegistry) else ModuleRegistry.of(modules)
+        self.db = db if db is not None else Database.in_memory()
+        self.states = ModuleStates(self.db)
         self.runner = Runner(config.max_threads)
         self.settle_each_tick = settle_each_tick
+        self.zone = zone
         self._recent_lines = recent_lines
         self._stop = threading.Event()
+        self._overrunning: set[str] = set()
+        self._reload_lock = threading.Lock()
         self.console: ConsoleServer | None = None
         if config.console_enabled:
             self.console = ConsoleServer(
-                config.console_host, config.console_port, Commands(self)
+                config.console_host, config.console_port, Commands(self, zone)
             )
 
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the console; a port that cannot be bound leaves AutoHome running without it."""
-        log.info("AutoHome %s starting, tick every %s", __version__, self.config.tick)
+        log.info("AutoHome %s starting, tick every %s", __version__, format_duration(self.config.tick))
         if self.console is None:
             log.info("console disabled (--no-console)")
             return
@@ -71,6 +81,7 @@ class Main:
     def run(self) -> None:
         """Tick until asked to stop, then shut down. The first tick happens at once."""
         self.start()
+        tick = self.config.tick
         anchor = boundary = self.clock.now()
         try:
             while not self._stop.is_set():
@@ -79,11 +90,21 @@ class Main:
                     self.runner.wait_idle(self._stop)
                 now = self.clock.now()
                 if now < boundary:
-                    log.warning("the clock went back %s; ticking from now on", boundary - now)
+                    self._clock_went_back(boundary, now)
                     anchor = now
-                boundary = next_tick(anchor, self.config.tick, now)
-                if self.clock.sleep_until(boundary, self._stop):
+                deadline = next_tick(anchor, tick, now)
+                if self.clock.sleep_until(deadline, self._stop):
                     break
+                now = self.clock.now()
+                if now < deadline - tick:
+                    self._clock_went_back(deadline, now)
+                    anchor = boundary = now
+                elif now - deadline >= tick:
+                    # Asleep (a laptop lid, a stopped process): tick once, at the last boundary.
+                    boundary = next_tick(anchor, tick, now) - tick
+                    self._log_gap(deadline - tick, boundary)
+                else:
+                    boundary = deadline
         finally:
             self.shutdown()
 
@@ -112,22 +133,63 @@ class Main:
             )
         log.info("AutoHome stopped")
 
+    def _clock_went_back(self, expected: datetime, now: datetime) -> None:
+        moved = self.states.clamp_future(now)
+        log.warning("the clock went back by %s; schedules now count from the present%s",
+                    format_duration(expected - now), f" ({', '.join(moved)})" if moved else "")
+
+    def _log_gap(self, last_tick: datetime, now: datetime) -> None:
+        overdue = [spec.name for spec in self.registry.specs() if self._is_due(spec, now)]
+        log.warning("woke after a gap of %s (asleep or suspended); overdue, running once each: %s",
+                    format_duration(now - last_tick), ", ".join(overdue) or "none")
+
     # --- ticking ---------------------------------------------------------------------
 
     def tick(self, now: datetime) -> list[str]:
-        """Submit every module that is due at `now`; return their names."""
-        log.debug("tick at %s", now.astimezone().isoformat(timespec="seconds"))
+        """Reload changed module files, flag overruns, submit every module due at `now`."""
+        log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
+        self.reload()
+        self._check_overruns(now)
         submitted = []
-        for spec in self._specs():
-            status = self.states.get(spec.name)
-            if status.paused or not is_due(spec.interval, status.last_due_at, now):
-                continue
-            if self._submit(spec, now) in (Submission.STARTED, Submission.QUEUED):
+        for spec in self.registry.specs():
+            if self._is_due(spec, now) and self._submit(spec, now) in (
+                Submission.STARTED, Submission.QUEUED
+            ):
                 submitted.append(spec.name)
         return submitted
 
-    def _specs(self) -> list[ModuleSpec]:
-        return [item for item in self.modules.values() if isinstance(item, ModuleSpec)]
+    def reload(self) -> str:
+        """Pick up edited, added and removed module files."""
+        with self._reload_lock:
+            changes = self.registry.refresh()
+        if not changes:
+            return "no module files changed"
+        parts = [f"{label}: {', '.join(names)}" for label, names in (
+            ("added", changes.added), ("reloaded", changes.reloaded),
+            ("broken", changes.broken), ("removed", changes.removed)) if names]
+        return "; ".join(parts)
+
+    def _is_due(self, spec: ModuleSpec, now: datetime) -> bool:
+        status = self.states.ensure(spec.name, now)
+        if status.paused or self.runner.is_busy(spec.name):
+            return False
+        return is_due(spec.schedule, status.last_due_at, status.first_seen or now, now)
+
+    def _timeout(self, spec: ModuleSpec) -> timedelta:
+        return spec.timeout or self.config.module_timeout
+
+    def _check_overruns(self, now: datetime) -> None:
+        for name in self.runner.snapshot().running:
+            entry = self.registry.get(name)
+            since = self.states.get(name).running_since
+            if entry is None or entry.spec is None or since is None or name in self._overrunning:
+                continue
+            timeout = self._timeout(entry.spec)
+            if now - since > timeout:
+                self._overrunning.add(name)
+                log.warning("module %s is overrunning: running for %s, its TIMEOUT is %s; it still "
+                            "holds one of the %d threads", name, format_duration(now - since),
+                            format_duration(timeout), self.runner.max_threads)
 
     def _submit(self, spec: ModuleSpec, due_at: datetime) -> Submission:
         if self.runner.is_busy(spec.name):
@@ -147,13 +209,17 @@ class Main:
         log.info("module %s started", spec.name)
         elapsed = stopwatch()
         error = None
+        args: list[object] = [module_log, self.notifier.for_module(module_log)]
+        if spec.wants_store:
+            args.append(ModuleStore(self.db, spec.name))
         try:
-            spec.run(module_log, self.notifier.for_module(module_log))
+            spec.run(*args)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the module boundary: logged below
             error = f"{type(exc).__name__}: {exc}"
             module_log.exception("run failed")
         duration_s = elapsed()
-        self.states.record_finish(spec.name, RunRecord(started, duration_s, error))
+        self._overrunning.discard(spec.name)
+        self.states.record_finish(spec.name, RunRecord(started, duration_s, error), self.clock.now())
         if error is None:
             log.info("module %s finished in %.3fs", spec.name, duration_s)
         else:
@@ -166,24 +232,26 @@ class Main:
         snapshot = self.runner.snapshot()
         now = self.clock.now()
         views = []
-        for name, item in self.modules.items():
-            status = self.states.get(name)
-            if isinstance(item, BrokenModule):
-                views.append(ModuleView(name, "broken", None, status, None,
-                                        problem=item.reason, path=str(item.path)))
+        for entry in self.registry.entries():
+            status = self.states.get(entry.name)
+            spec = entry.spec
+            if spec is None:
+                views.append(ModuleView(entry.name, "broken", "-", status, None,
+                                        problem=entry.problem, path=str(entry.path)))
                 continue
-            if name in snapshot.running:
-                state = "running"
-            elif name in snapshot.queued:
+            if entry.name in snapshot.running:
+                state = "overrun" if entry.name in self._overrunning else "running"
+            elif entry.name in snapshot.queued:
                 state = "queued"
             elif status.paused:
                 state = "paused"
             else:
                 state = "idle"
+            next_run = spec.schedule.next_run(status.last_due_at, status.first_seen or now)
             views.append(ModuleView(
-                name, state, item.interval, status,
-                next_due(item.interval, status.last_due_at, now),
-                description=item.description, path=str(item.path),
+                entry.name, state, spec.schedule.describe(), status, max(next_run, now),
+                description=spec.description, problem=entry.problem, path=str(entry.path),
+                timeout=self._timeout(spec),
             ))
         return views
 
@@ -191,15 +259,25 @@ class Main:
         """The module's latest log lines."""
         return self._recent_lines(name, count)
 
+    def history(self, name: str, count: int) -> list[RunRecord]:
+        """The module's stored runs, newest first."""
+        return self.states.history(name, count)
+
+    def _runnable(self, name: str) -> ModuleSpec | str:
+        entry = self.registry.get(name)
+        if entry is None:
+            return f"no module named {name!r}"
+        if entry.spec is None:
+            return f"{name} is broken: fix {entry.path} first ({entry.problem})"
+        return entry.spec
+
     def run_now(self, name: str) -> str:
         """Run a module at once, through the same thread cap and backlog."""
-        item = self.modules.get(name)
-        if isinstance(item, BrokenModule):
-            return f"{name} is broken and cannot run: {item.reason}"
-        if item is None:
-            return f"no module named {name!r}"
+        spec = self._runnable(name)
+        if isinstance(spec, str):
+            return spec
         log.info("module %s run by hand from the console", name)
-        result = self._submit(item, self.clock.now())
+        result = self._submit(spec, self.clock.now())
         if result is Submission.STARTED:
             return f"{name} started"
         if result is Submission.QUEUED:
@@ -208,13 +286,10 @@ class Main:
 
     def set_paused(self, name: str, paused: bool) -> str:
         """Pause or resume a module's scheduled runs."""
-        item = self.modules.get(name)
-        if isinstance(item, BrokenModule):
-            return f"{name} is broken: fix {item.path} first ({item.reason})"
-        if item is None:
-            return f"no module named {name!r}"
-        was_paused = self.states.get(name).paused
-        if was_paused == paused:
+        spec = self._runnable(name)
+        if isinstance(spec, str):
+            return spec
+        if self.states.get(name).paused == paused:
             return f"{name} is already {'paused' if paused else 'running on schedule'}"
         self.states.set_paused(name, paused)
         log.info("module %s %s from the console", name, "paused" if paused else "resumed")

@@ -9,14 +9,25 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import IO, NoReturn
+from zoneinfo import ZoneInfo
 
 from autohome import __version__
 from autohome.app import Main
-from autohome.clock import TEST_MODE_HELP, LineFeed, SystemClock, VirtualClock, terminal_prompt, utc_now
+from autohome.clock import (
+    TEST_MODE_HELP,
+    LineFeed,
+    SystemClock,
+    VirtualClock,
+    system_zone,
+    terminal_prompt,
+    utc_now,
+)
 from autohome.config import Config, load_config
-from autohome.errors import ConfigError
+from autohome.db import DB_FILE, TEST_DB_FILE, open_database
+from autohome.errors import AutoHomeError, ConfigError
 from autohome.loader import discover_modules
 from autohome.logs import archive_current_log, setup_logging
 from autohome.notify import Notifier, PushoverClient
@@ -45,8 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="archive logs/current.log and start a fresh one")
     parser.add_argument("-t", "--test", action="store_true",
                         help=f"test mode: virtual time, moved from standard input ({TEST_MODE_HELP})")
+    parser.add_argument("--start", metavar="TIME", type=_start_time,
+                        help="with -t: where virtual time starts, local ISO time such as 2026-03-29T01:00 "
+                        "(default: now)")
     parser.add_argument("--modules", metavar="DIR", help="module folder (AUTOHOME_MODULES_DIR)")
     parser.add_argument("--logs", metavar="DIR", help="log folder (AUTOHOME_LOG_DIR)")
+    parser.add_argument("--data", metavar="DIR", help="state database folder (AUTOHOME_DATA_DIR)")
     parser.add_argument("--env-file", metavar="FILE", type=Path,
                         help="read settings from FILE instead of ./.env")
     parser.add_argument("--port", metavar="N", type=int,
@@ -56,10 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _start_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use ISO form such as 2026-03-29T01:00") from None
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
     flags = {
         "AUTOHOME_MODULES_DIR": args.modules,
         "AUTOHOME_LOG_DIR": args.logs,
+        "AUTOHOME_DATA_DIR": args.data,
         "AUTOHOME_CONSOLE_PORT": None if args.port is None else str(args.port),
     }
     return {key: value for key, value in flags.items() if value is not None}
@@ -98,6 +122,10 @@ def _install_signal_handlers(request_stop: Callable[[], None]) -> None:
             signal.signal(getattr(signal, name), handle)
 
 
+def _in_zone(moment: datetime, zone: tzinfo) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
+
+
 def main(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -115,7 +143,8 @@ def main(
             config = Config(**{**config.__dict__, "console_enabled": False})
         _check_folders(config)
         archived = archive_current_log(config.log_dir) if args.new else None
-    except (ConfigError, OSError) as exc:
+        db = open_database(config.data_dir, TEST_DB_FILE if args.test else DB_FILE)
+    except (AutoHomeError, OSError) as exc:
         stderr.write(f"autohome: error: {exc}\n")
         return EXIT_USAGE
 
@@ -134,20 +163,26 @@ def main(
         else:
             log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): "
                      "notifications will be logged, not sent")
+        zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
         if args.test:
+            start = utc_now() if args.start is None else _in_zone(args.start, zone)
             clock: SystemClock | VirtualClock = VirtualClock(
-                utc_now(), LineFeed(stdin), prompt=terminal_prompt()
+                start, LineFeed(stdin), prompt=terminal_prompt()
             )
-            log.info("test mode: virtual time starts now; %s", TEST_MODE_HELP)
+            log.info("test mode: virtual time starts at %s (state in %s); %s",
+                     start.astimezone(zone).isoformat(timespec="seconds"),
+                     config.data_dir / TEST_DB_FILE, TEST_MODE_HELP)
         else:
             clock = SystemClock()
         main_loop = Main(
             config,
             clock=clock,
             notifier=Notifier(client),
-            modules=discover_modules(config.modules_dir),
+            modules=discover_modules(config.modules_dir, zone),
+            db=db,
             recent_lines=logging_setup.recent.lines,
             settle_each_tick=args.test,
+            zone=zone,
         )
         _install_signal_handlers(main_loop.request_stop)
         main_loop.run()
@@ -155,4 +190,5 @@ def main(
             client.close()
         return EXIT_OK
     finally:
+        db.close()
         logging_setup.close()

@@ -7,13 +7,16 @@ sleeping it reads a line from standard input. `FakeClock` is stepped by tests.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 from typing import IO, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from autohome.durations import parse_duration
 
@@ -21,13 +24,37 @@ log = logging.getLogger(__name__)
 
 TEST_MODE_HELP = (
     "Enter = next tick, a number N = N ticks, a duration (10m, 2h) = that much time, "
-    "Ctrl-D = shut down"
+    "'sleep 8h' = jump like a sleeping laptop, Ctrl-D = shut down"
 )
 
 
 def utc_now() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(timezone.utc)
+
+
+def system_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
+    """The machine's time zone, with its daylight-saving rules where they can be found.
+
+    Tries $TZ, then the /etc/localtime link; falls back to today's fixed UTC offset
+    (which misses DST changes: set AUTOHOME_TIMEZONE then).
+    """
+    environ = os.environ if environ is None else environ
+    candidates = [environ.get("TZ", "").lstrip(":")]
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    log.warning("could not find this machine's time zone rules; set AUTOHOME_TIMEZONE "
+                "(for example Europe/Berlin) so AT and CRON schedules follow daylight saving")
+    return datetime.now().astimezone().tzinfo or timezone.utc
 
 
 def stopwatch() -> Callable[[], float]:
@@ -176,6 +203,16 @@ class VirtualClock:
                 return True
             if text.isdigit() and int(text) > 0:
                 self._ticks_released = int(text)
+                return True
+            if text.lower().startswith("sleep "):
+                # The laptop sleeps: time jumps without ticking on the way, then one tick.
+                try:
+                    self.current += parse_duration(text[6:])
+                except ValueError:
+                    log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
+                    continue
+                self._horizon = self.current
+                self._ticks_released = 1
                 return True
             try:
                 self._horizon = self.current + parse_duration(text)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -23,9 +24,12 @@ class Config:
 
     modules_dir: Path = Path("modules")
     log_dir: Path = Path("logs")
+    data_dir: Path = Path("data")
     tick: timedelta = timedelta(seconds=30)
     max_threads: int = 8
     shutdown_grace: timedelta = timedelta(seconds=10)
+    module_timeout: timedelta = timedelta(minutes=10)
+    timezone: str = ""
     console_host: str = "127.0.0.1"
     console_port: int = 23
     console_enabled: bool = True
@@ -81,6 +85,16 @@ def _host(text: str) -> str:
     return host
 
 
+def _zone_name(text: str) -> str:
+    name = text.strip()
+    if name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected a time zone name such as Europe/Berlin or America/New_York") from None
+    return name
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -103,16 +117,22 @@ def _url(text: str) -> str:
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_MODULES_DIR": ("modules_dir", _path),
     "AUTOHOME_LOG_DIR": ("log_dir", _path),
+    "AUTOHOME_DATA_DIR": ("data_dir", _path),
     "AUTOHOME_LOG_LEVEL": ("log_level", _log_level),
     "AUTOHOME_TICK_SECONDS": ("tick", _duration),
     "AUTOHOME_MAX_THREADS": ("max_threads", _whole_number(1, 1000)),
     "AUTOHOME_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _duration),
+    "AUTOHOME_MODULE_TIMEOUT": ("module_timeout", _duration),
+    "AUTOHOME_TIMEZONE": ("timezone", _zone_name),
     "AUTOHOME_CONSOLE_HOST": ("console_host", _host),
     "AUTOHOME_CONSOLE_PORT": ("console_port", _whole_number(0, 65535)),
     "PUSHOVER_TOKEN": ("pushover_token", _text),
     "PUSHOVER_USER": ("pushover_user", _text),
     "PUSHOVER_API_URL": ("pushover_api_url", _url),
 }
+
+
+_MAY_BE_EMPTY = {"pushover_token", "pushover_user", "timezone"}
 
 
 def read_env_file(path: Path | None) -> tuple[dict[str, str], Path | None]:
@@ -148,7 +168,7 @@ def load_config(
     fields: dict[str, Any] = {}
     for key, (name, parse) in SETTINGS.items():
         raw = merged.get(key)
-        if raw is None or (raw.strip() == "" and not name.startswith("pushover_")):
+        if raw is None or (raw.strip() == "" and name not in _MAY_BE_EMPTY):
             continue
         try:
             fields[name] = parse(raw)

@@ -10,12 +10,12 @@ import socketserver
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 
 from autohome import __version__
 from autohome.durations import format_duration
-from autohome.state import ModuleStatus
+from autohome.state import ModuleStatus, RunRecord
 from autohome.telnet import Event, TelnetReader, escape
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,14 @@ class ModuleView:
     """What the console shows about one module."""
 
     name: str
-    state: str  # idle / running / queued / paused / broken
-    interval: timedelta | None
+    state: str  # idle / running / overrun / queued / paused / broken
+    schedule: str  # "every 5m", "daily 08:00", "cron */15 * * * *"
     status: ModuleStatus
     next_run: datetime | None
     description: str = ""
-    problem: str = ""  # why a broken module is broken
+    problem: str = ""  # why it is broken, or why its last edit was not loaded
     path: str = ""
+    timeout: timedelta | None = None
 
 
 class Controller(Protocol):
@@ -47,6 +48,14 @@ class Controller(Protocol):
 
     def recent_lines(self, name: str, count: int) -> list[str]:
         """The module's most recent log lines."""
+        ...
+
+    def history(self, name: str, count: int) -> list[RunRecord]:
+        """The module's stored runs, newest first."""
+        ...
+
+    def reload(self) -> str:
+        """Re-read changed module files now; say what changed."""
         ...
 
     def run_now(self, name: str) -> str:
@@ -78,26 +87,22 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def format_time(moment: datetime | None) -> str:
-    """A moment in local time, or '-'."""
-    return "-" if moment is None else f"{moment.astimezone():%Y-%m-%d %H:%M:%S}"
+def format_time(moment: datetime | None, zone: tzinfo) -> str:
+    """A moment in the local zone, or '-'."""
+    return "-" if moment is None else f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}"
 
 
-def _last_run(status: ModuleStatus) -> str:
-    run = status.last_run
-    if run is None:
-        return "never"
+def _outcome(run: RunRecord, width: int = 60) -> str:
     outcome = "ok" if run.is_ok else f"error: {run.error}"
-    if len(outcome) > 60:
-        outcome = outcome[:59] + "…"
-    return f"{format_time(run.started)} ({run.duration_s:.2f}s) {outcome}"
+    return outcome if len(outcome) <= width else outcome[: width - 1] + "…"
 
 
 class Commands:
     """The console's command table; each command returns text and never touches the socket."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, zone: tzinfo = timezone.utc) -> None:
         self.controller = controller
+        self.zone = zone
         self.table: dict[str, tuple[str, Callable[[list[str]], Reply]]] = {
             "help": ("list the commands", self._help),
             "modules": ("table of every module: state, interval, last and next run", self._modules),
@@ -105,6 +110,7 @@ class Commands:
             "modules run NAME": ("run a module now (through the thread cap)", self._run),
             "modules pause NAME": ("stop a module's scheduled runs", self._pause),
             "modules start NAME": ("resume a paused module", self._start),
+            "modules reload": ("pick up edited, added and removed module files now", self._reload),
             "quit": ("close this connection", self._quit),
             "shutdown": ("stop AutoHome (running modules may finish)", self._shutdown),
         }
@@ -127,7 +133,7 @@ class Commands:
         if command == "modules":
             action = words[1].lower() if len(words) > 1 else "list"
             handlers = {"list": self._modules, "read": self._read, "run": self._run,
-                        "pause": self._pause, "start": self._start}
+                        "pause": self._pause, "start": self._start, "reload": self._reload}
             if action not in handlers:
                 return Reply(f"unknown action 'modules {words[1]}', try help")
             return handlers[action](words[2:])
@@ -151,13 +157,17 @@ class Commands:
             return Reply("no modules: put a .py file with INTERVAL and run(log, notify) in modules/")
         rows = []
         for view in views:
-            interval = format_duration(view.interval) if view.interval else "-"
             if view.state == "broken":
-                rows.append([view.name, "broken", interval, view.problem[:70], "-"])
+                rows.append([view.name, "broken", "-", view.problem[:70], "-"])
                 continue
-            next_run = "paused" if view.state == "paused" else format_time(view.next_run)
-            rows.append([view.name, view.state, interval, _last_run(view.status), next_run])
-        return Reply(format_table(["NAME", "STATE", "INTERVAL", "LAST RUN", "NEXT RUN"], rows))
+            last = view.status.last_run
+            last_text = "never" if last is None else (
+                f"{format_time(last.started, self.zone)} ({last.duration_s:.2f}s) {_outcome(last)}")
+            if view.problem:
+                last_text += " [edit not loaded, see modules read]"
+            next_run = "paused" if view.state == "paused" else format_time(view.next_run, self.zone)
+            rows.append([view.name, view.state, view.schedule, last_text, next_run])
+        return Reply(format_table(["NAME", "STATE", "SCHEDULE", "LAST RUN", "NEXT RUN"], rows))
 
     def _find(self, args: list[str], usage: str) -> ModuleView | Reply:
         if len(args) != 1:
@@ -171,24 +181,31 @@ class Commands:
         view = self._find(args, "modules read")
         if isinstance(view, Reply):
             return view
-        status = view.status
+        next_run = "paused" if view.state == "paused" else format_time(view.next_run, self.zone)
         lines = [
             f"{view.name}: {view.description or '(no description: add a docstring)'}",
             f"file:      {view.path}",
             f"state:     {view.state}",
-            f"interval:  {format_duration(view.interval) if view.interval else '-'}",
-            f"next run:  {'paused' if view.state == 'paused' else format_time(view.next_run)}",
-            f"runs:      {status.runs} ({status.failures} failed)",
+            f"schedule:  {view.schedule}",
+            f"next run:  {next_run if view.state != 'broken' else '-'}",
         ]
+        if view.timeout is not None:
+            lines.append(f"timeout:   {format_duration(view.timeout)}")
+        if view.status.running_since is not None:
+            lines.append(f"running since {format_time(view.status.running_since, self.zone)}")
         if view.problem:
             lines.append(f"problem:   {view.problem}")
-        if status.history:
-            lines.append("recent runs:")
-            for run in status.history[-5:][::-1]:
-                outcome = "ok" if run.is_ok else f"error: {run.error}"
-                lines.append(f"  {format_time(run.started)}  {run.duration_s:7.2f}s  {outcome}")
+        history = self.controller.history(view.name, 10)
+        if history:
+            failed = sum(not run.is_ok for run in history)
+            lines.append(f"recent runs ({len(history)} shown, {failed} failed), newest first:")
+            for run in history:
+                started = format_time(run.started, self.zone)
+                lines.append(f"  {started}  {run.duration_s:8.2f}s  {_outcome(run, 100)}")
+        else:
+            lines.append("recent runs: none yet")
         recent = self.controller.recent_lines(view.name, 10)
-        lines.append("recent log lines:" if recent else "recent log lines: none")
+        lines.append("recent log lines:" if recent else "recent log lines: none since start")
         lines.extend(f"  {line}" for line in recent)
         return Reply("\n".join(lines))
 
@@ -201,6 +218,9 @@ class Commands:
         if isinstance(view, Reply):
             return view
         return Reply(self.controller.set_paused(view.name, True))
+
+    def _reload(self, _: list[str]) -> Reply:
+        return Reply(self.controller.reload())
 
     def _start(self, args: list[str]) -> Reply:
         view = self._find(args, "modules start")

@@ -1,34 +1,45 @@
-"""Finding and importing user modules: `modules/<name>.py` with INTERVAL and run(log, notify)."""
+"""Finding, importing and re-importing user modules (`modules/<name>.py`).
+
+A module defines one schedule (INTERVAL, AT or CRON) and run(log, notify) or
+run(log, notify, store). The registry notices edited, added and removed files by
+their modification time at each tick, and keeps the last good version of a module
+whose edit broke it.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
 from autohome.durations import parse_duration
+from autohome.schedule import IntervalSchedule, Schedule, parse_at, parse_cron
 
 log = logging.getLogger(__name__)
 
-MODULE_CONTRACT = 'define INTERVAL (e.g. 300 or "5m") and def run(log, notify)'
+MODULE_CONTRACT = 'define INTERVAL (e.g. "5m"), AT (e.g. "08:00") or CRON, and def run(log, notify)'
+SCHEDULE_NAMES = ("INTERVAL", "AT", "CRON")
 
 
 @dataclass(frozen=True)
 class ModuleSpec:
-    """A user module that loaded: what to run and how often."""
+    """A user module that loaded: what to run and when."""
 
     name: str
     path: Path
-    interval: timedelta
+    schedule: Schedule
     run: Callable[..., Any]
     description: str = ""
+    timeout: timedelta | None = None  # None: AUTOHOME_MODULE_TIMEOUT
+    wants_store: bool = False
 
     @property
     def summary(self) -> str:
@@ -52,46 +63,8 @@ class ModuleLoadError(Exception):
 def module_files(folder: Path) -> list[Path]:
     """The module files in the folder, sorted; `_private.py` files are skipped."""
     return sorted(
-        path
-        for path in folder.glob("*.py")
-        if path.is_file() and not path.name.startswith("_")
+        path for path in folder.glob("*.py") if path.is_file() and not path.name.startswith("_")
     )
-
-
-def load_module(path: Path) -> ModuleSpec:
-    """Import one module file and check its contract; raise ModuleLoadError if it breaks it."""
-    name = path.stem
-    import_name = f"autohome_modules.{name}"
-    spec = importlib.util.spec_from_file_location(import_name, path)
-    if spec is None or spec.loader is None:
-        raise ModuleLoadError(f"{path} cannot be imported as a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[import_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
-        sys.modules.pop(import_name, None)
-        raise ModuleLoadError(f"import failed{_where(exc, path)}: {type(exc).__name__}: {exc}") from exc
-
-    if not hasattr(module, "INTERVAL"):
-        raise ModuleLoadError(f"INTERVAL is missing: {MODULE_CONTRACT}")
-    try:
-        interval = parse_duration(module.INTERVAL)
-    except ValueError as exc:
-        raise ModuleLoadError(f"INTERVAL {exc}") from None
-
-    run = getattr(module, "run", None)
-    if not callable(run):
-        raise ModuleLoadError(f"run is missing or not a function: {MODULE_CONTRACT}")
-    try:
-        inspect.signature(run).bind("log", "notify")
-    except TypeError:
-        raise ModuleLoadError("run must accept two arguments: def run(log, notify)") from None
-    except ValueError:
-        pass  # builtins without a signature: let them try
-
-    description = inspect.cleandoc(module.__doc__) if module.__doc__ else ""
-    return ModuleSpec(name=name, path=path, interval=interval, run=run, description=description)
 
 
 def _where(exc: BaseException, path: Path) -> str:
@@ -103,15 +76,189 @@ def _where(exc: BaseException, path: Path) -> str:
     return f" at line {lines[-1]}" if lines else ""
 
 
-def discover_modules(folder: Path) -> list[ModuleSpec | BrokenModule]:
-    """Load every module in the folder; a broken one is logged and returned as BrokenModule."""
-    found: list[ModuleSpec | BrokenModule] = []
-    for path in module_files(folder):
+def _schedule(module: Any, zone: tzinfo) -> Schedule:
+    given = [name for name in SCHEDULE_NAMES if hasattr(module, name)]
+    if not given:
+        raise ModuleLoadError(f"INTERVAL is missing: {MODULE_CONTRACT}")
+    if len(given) > 1:
+        raise ModuleLoadError(f"{' and '.join(given)} are both set: define exactly one schedule")
+    try:
+        if given[0] == "AT":
+            return parse_at(module.AT, zone)
+        if given[0] == "CRON":
+            return parse_cron(module.CRON, zone)
+        return IntervalSchedule(parse_duration(module.INTERVAL))
+    except ValueError as exc:
+        raise ModuleLoadError(f"{given[0]} {exc}") from None
+
+
+def _wants_store(run: Callable[..., Any]) -> bool:
+    try:
+        signature = inspect.signature(run)
+    except ValueError:
+        return False  # builtins without a signature: let them try
+    for args in (("log", "notify", "store"), ("log", "notify")):
         try:
-            found.append(load_module(path))
+            signature.bind(*args)
+        except TypeError:
+            continue
+        named = [p for p in signature.parameters.values() if p.kind is not p.VAR_POSITIONAL]
+        return len(args) == 3 and len(named) >= 3
+    raise ModuleLoadError("run must accept (log, notify) or (log, notify, store)")
+
+
+def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
+    """Import one module file and check its contract; raise ModuleLoadError if it breaks it."""
+    name = path.stem
+    import_name = f"autohome_modules.{name}"
+    spec = importlib.util.spec_from_file_location(import_name, path)
+    if spec is None or spec.loader is None:
+        raise ModuleLoadError(f"{path} cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    previous = sys.modules.get(import_name)
+    sys.modules[import_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is reported
+        if previous is None:
+            sys.modules.pop(import_name, None)
+        else:
+            sys.modules[import_name] = previous
+        raise ModuleLoadError(f"import failed{_where(exc, path)}: {type(exc).__name__}: {exc}") from exc
+
+    schedule = _schedule(module, zone)
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise ModuleLoadError(f"run is missing or not a function: {MODULE_CONTRACT}")
+    wants_store = _wants_store(run)
+    timeout = None
+    if hasattr(module, "TIMEOUT"):
+        try:
+            timeout = parse_duration(module.TIMEOUT)
+        except ValueError as exc:
+            raise ModuleLoadError(f"TIMEOUT {exc}") from None
+    description = inspect.cleandoc(module.__doc__) if module.__doc__ else ""
+    return ModuleSpec(name, path, schedule, run, description, timeout, wants_store)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_mtime_ns, info.st_size
+
+
+@dataclass
+class ModuleEntry:
+    """One module file: what runs (the last good version), and what is wrong, if anything."""
+
+    name: str
+    path: Path
+    stamp: tuple[int, int] = (0, 0)
+    spec: ModuleSpec | None = None
+    problem: str = ""
+
+    @property
+    def is_runnable(self) -> bool:
+        """Whether some version of the module can run."""
+        return self.spec is not None
+
+
+@dataclass
+class Changes:
+    """What a refresh found."""
+
+    added: list[str] = field(default_factory=list)
+    reloaded: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.reloaded or self.broken or self.removed)
+
+
+class ModuleRegistry:
+    """The modules of one folder, re-read when a file's modification time or size changes."""
+
+    def __init__(self, folder: Path | None, zone: tzinfo = timezone.utc) -> None:
+        self.folder = folder
+        self.zone = zone
+        self._entries: dict[str, ModuleEntry] = {}
+
+    @classmethod
+    def of(cls, items: list[ModuleSpec | BrokenModule]) -> ModuleRegistry:
+        """A fixed registry with no folder behind it (tests, benchmarks)."""
+        registry = cls(None)
+        for item in items:
+            if isinstance(item, BrokenModule):
+                registry._entries[item.name] = ModuleEntry(item.name, item.path, problem=item.reason)
+            else:
+                registry._entries[item.name] = ModuleEntry(item.name, item.path, spec=item)
+        return registry
+
+    def entries(self) -> list[ModuleEntry]:
+        """Every module, sorted by name."""
+        return [self._entries[name] for name in sorted(self._entries)]
+
+    def get(self, name: str) -> ModuleEntry | None:
+        """One module by name."""
+        return self._entries.get(name)
+
+    def specs(self) -> list[ModuleSpec]:
+        """The modules that can run (the last good version where an edit broke one)."""
+        return [entry.spec for entry in self.entries() if entry.spec is not None]
+
+    def refresh(self) -> Changes:
+        """Load new and changed files, forget removed ones; log what happened."""
+        changes = Changes()
+        if self.folder is None:
+            return changes
+        try:
+            paths = {path.stem: path for path in module_files(self.folder)}
+        except OSError as exc:
+            log.error("cannot read the modules folder %s: %s", self.folder, exc)
+            return changes
+        for name in [name for name in self._entries if name not in paths]:
+            del self._entries[name]
+            changes.removed.append(name)
+            log.info("module %s removed (its file is gone)", name)
+        for name, path in paths.items():
+            try:
+                stamp = _stamp(path)
+            except OSError:
+                continue  # removed between listing and stat: next tick sees it
+            entry = self._entries.get(name)
+            if entry is not None and entry.stamp == stamp:
+                continue
+            self._load(name, path, stamp, entry, changes)
+        return changes
+
+    def _load(self, name: str, path: Path, stamp: tuple[int, int], entry: ModuleEntry | None,
+              changes: Changes) -> None:
+        is_new = entry is None
+        if entry is None:
+            entry = self._entries[name] = ModuleEntry(name, path)
+        entry.stamp = stamp
+        try:
+            entry.spec = load_module(path, self.zone)
         except ModuleLoadError as exc:
-            log.error("module %s is broken and will not run: %s (fix %s)", path.stem, exc, path)
-            found.append(BrokenModule(name=path.stem, path=path, reason=str(exc)))
-    loaded = sum(isinstance(item, ModuleSpec) for item in found)
-    log.info("loaded %d module(s) from %s, %d broken", loaded, folder, len(found) - loaded)
-    return found
+            entry.problem = str(exc)
+            changes.broken.append(name)
+            if entry.spec is None:
+                log.error("module %s is broken and will not run: %s (fix %s)", name, exc, path)
+            else:
+                log.error("module %s: the edit broke it, the last good version keeps running: %s "
+                          "(fix %s)", name, exc, path)
+            return
+        entry.problem = ""
+        (changes.added if is_new else changes.reloaded).append(name)
+        if not is_new:
+            log.info("module %s reloaded from %s", name, path)
+
+
+def discover_modules(folder: Path, zone: tzinfo = timezone.utc) -> ModuleRegistry:
+    """Load every module in the folder; broken ones are logged and kept as broken entries."""
+    registry = ModuleRegistry(folder, zone)
+    registry.refresh()
+    entries = registry.entries()
+    loaded = sum(entry.is_runnable for entry in entries)
+    log.info("loaded %d module(s) from %s, %d broken", loaded, folder, len(entries) - loaded)
+    return registry

@@ -14,12 +14,14 @@ from conftest import T0, WAIT_S
 from autohome.app import Main
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.loader import BrokenModule, ModuleSpec
+from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
 from autohome.notify import Notifier
+from autohome.schedule import IntervalSchedule
 
 
 def spec(name: str, run, interval_s: float = 60, description: str = "") -> ModuleSpec:
-    return ModuleSpec(name, Path(f"modules/{name}.py"), timedelta(seconds=interval_s), run, description)
+    schedule = IntervalSchedule(timedelta(seconds=interval_s))
+    return ModuleSpec(name, Path(f"modules/{name}.py"), schedule, run, description)
 
 
 @pytest.fixture
@@ -172,6 +174,6 @@ def test_run_loop_ticks_on_the_clock_until_stopped(clock: FakeClock) -> None:
         if len(runs) == 3:
             main.request_stop()
 
-    main.modules["stopper"] = spec("stopper", stop_after_three, interval_s=30)
+    main.registry = ModuleRegistry.of([*main.registry.specs(), spec("stopper", stop_after_three, 30)])
     main.run()
     assert [(t - T0).total_seconds() for t in runs] == [0, 60, 120]

@@ -54,6 +54,7 @@ def test_a_duration_ticks_at_every_boundary_it_crosses(tmp_path: Path) -> None:
     assert log_text(tmp_path).count("counter ran") == 2
     # 2m from the start: ticks at 0, 30, 60, 90, 120.
     (tmp_path / "logs" / "current.log").unlink()
+    (tmp_path / "data" / "autohome-test.db").unlink()  # forget the first run's schedule
     result = run_autohome(tmp_path, "-t", "--no-console", stdin="2m\n")
     assert log_text(tmp_path).count("counter ran") == 5
 

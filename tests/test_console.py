@@ -17,6 +17,7 @@ from autohome.config import Config
 from autohome.loader import BrokenModule, ModuleSpec
 from autohome.logs import RecentLines
 from autohome.notify import Notifier
+from autohome.schedule import IntervalSchedule
 from autohome.telnet import DO, DONT, IAC, TIMING_MARK, WILL, WONT
 
 ECHO = 1
@@ -36,9 +37,9 @@ def main() -> Iterator[Main]:
     logging.getLogger("autohome.modules").addHandler(recent)
     logging.getLogger("autohome").setLevel(logging.DEBUG)
     modules = [
-        ModuleSpec("weather", Path("modules/weather.py"), timedelta(minutes=5), weather,
-                   "Fetch the weather.\n\nLonger words about the weather."),
-        ModuleSpec("failing", Path("modules/failing.py"), timedelta(hours=1), failing),
+        ModuleSpec("weather", Path("modules/weather.py"), IntervalSchedule(timedelta(minutes=5)),
+                   weather, "Fetch the weather.\n\nLonger words about the weather."),
+        ModuleSpec("failing", Path("modules/failing.py"), IntervalSchedule(timedelta(hours=1)), failing),
         BrokenModule("broken", Path("modules/broken.py"), "INTERVAL is missing"),
     ]
     config = Config(console_port=0, tick=timedelta(seconds=30))
@@ -74,11 +75,11 @@ def test_modules_shows_state_interval_last_and_next_run(main: Main, client: Cons
     main.tick(T0)
     assert main.runner.wait_idle(timeout_s=WAIT_S)
     lines = client.command("modules").splitlines()
-    assert lines[0].split() == ["NAME", "STATE", "INTERVAL", "LAST", "RUN", "NEXT", "RUN"]
+    assert lines[0].split() == ["NAME", "STATE", "SCHEDULE", "LAST", "RUN", "NEXT", "RUN"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert rows["broken"].split()[1] == "broken" and "INTERVAL is missing" in rows["broken"]
-    assert "idle" in rows["weather"] and "5m" in rows["weather"] and " ok " in rows["weather"] + " "
-    assert "error: RuntimeError: no network" in rows["failing"] and "1h" in rows["failing"]
+    assert "idle" in rows["weather"] and "every 5m" in rows["weather"] and " ok " in rows["weather"] + " "
+    assert "error: RuntimeError: no network" in rows["failing"] and "every 1h" in rows["failing"]
     local_next = (T0 + timedelta(minutes=5)).astimezone()
     assert f"{local_next:%Y-%m-%d %H:%M:%S}" in rows["weather"]
 
@@ -88,7 +89,7 @@ def test_modules_read_shows_description_runs_and_log_lines(main: Main, client: C
     assert main.runner.wait_idle(timeout_s=WAIT_S)
     answer = client.command("modules read weather")
     assert "weather: Fetch the weather." in answer and "Longer words" in answer
-    assert "runs:      1 (0 failed)" in answer
+    assert "recent runs (1 shown, 0 failed), newest first:" in answer
     assert "sunny, 21 degrees" in answer
     answer = client.command("modules read failing")
     assert "error: RuntimeError: no network" in answer and "Traceback" not in answer.split("recent log")[0]
@@ -102,7 +103,7 @@ def test_run_pause_and_start_steer_a_module(main: Main, client: ConsoleClient) -
     assert main.runner.wait_idle(timeout_s=WAIT_S)
     assert client.command("modules run weather").strip() == "weather started"
     assert main.runner.wait_idle(timeout_s=WAIT_S)
-    assert main.states.get("weather").runs == 1
+    assert len(main.states.history("weather", 10)) == 1
     assert client.command("modules start weather").strip() == "weather resumed"
     assert "broken" in client.command("modules run broken")
 

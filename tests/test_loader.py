@@ -10,7 +10,7 @@ import pytest
 from conftest import write_module
 
 from autohome.durations import format_duration, parse_duration
-from autohome.loader import BrokenModule, ModuleSpec, discover_modules
+from autohome.loader import discover_modules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "modules"
 
@@ -37,25 +37,25 @@ def test_durations_print_the_way_people_type_them() -> None:
 
 def test_the_bundled_fixtures_load_with_description(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
-        found = {item.name: item for item in discover_modules(FIXTURES)}
-    assert isinstance(found["ok"], ModuleSpec) and found["ok"].summary == "A module that works."
-    assert isinstance(found["boom"], ModuleSpec)
-    assert isinstance(found["broken_syntax"], BrokenModule)
-    assert "line 4" in found["broken_syntax"].reason
+        found = {entry.name: entry for entry in discover_modules(FIXTURES).entries()}
+    assert found["ok"].spec is not None and found["ok"].spec.summary == "A module that works."
+    assert found["boom"].is_runnable
+    assert not found["broken_syntax"].is_runnable
+    assert "line 4" in found["broken_syntax"].problem
 
 
 def test_a_run_with_the_wrong_arguments_is_broken(tmp_path: Path) -> None:
     write_module(tmp_path, "wrong", "INTERVAL = 60\ndef run(log):\n    pass\n")
     write_module(tmp_path, "star", "INTERVAL = 60\ndef run(*args):\n    pass\n")
-    found = {item.name: item for item in discover_modules(tmp_path)}
-    assert isinstance(found["wrong"], BrokenModule)
-    assert "def run(log, notify)" in found["wrong"].reason
-    assert isinstance(found["star"], ModuleSpec)
+    found = {entry.name: entry for entry in discover_modules(tmp_path).entries()}
+    assert not found["wrong"].is_runnable
+    assert "(log, notify)" in found["wrong"].problem
+    assert found["star"].spec is not None and not found["star"].spec.wants_store
 
 
 def test_an_import_error_says_where(tmp_path: Path) -> None:
     write_module(tmp_path, "needs", "import json\n\nimport no_such_library_here\nINTERVAL = 60\n")
-    [broken] = discover_modules(tmp_path)
-    assert isinstance(broken, BrokenModule)
-    assert "ModuleNotFoundError" in broken.reason and "no_such_library_here" in broken.reason
-    assert "line 3" in broken.reason
+    [broken] = discover_modules(tmp_path).entries()
+    assert not broken.is_runnable
+    assert "ModuleNotFoundError" in broken.problem and "no_such_library_here" in broken.problem
+    assert "line 3" in broken.problem

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from conftest import T0, WAIT_S
 
-from autohome.scheduler import Runner, Submission, is_due, next_due, next_tick
+from autohome.scheduler import Runner, Submission, next_tick
 
 
 class Gate:
@@ -121,15 +121,6 @@ def test_many_runs_leave_no_threads_behind() -> None:
         if thread.name.startswith(("module:", "backlog-drainer")):
             thread.join(WAIT_S)
     assert threading.active_count() == baseline
-
-
-def test_due_when_never_run_or_interval_passed() -> None:
-    minute = timedelta(minutes=1)
-    assert is_due(minute, None, T0)
-    assert not is_due(minute, T0, T0 + timedelta(seconds=59))
-    assert is_due(minute, T0, T0 + minute)
-    assert next_due(minute, T0, T0) == T0 + minute
-    assert next_due(minute, None, T0) == T0
 
 
 def test_next_tick_is_the_next_boundary_after_now() -> None:

@@ -1,0 +1,264 @@
+"""The state database: one SQLite file, WAL mode, versioned schema, one connection behind one lock.
+
+Everything AutoHome must remember across restarts lives here: each module's schedule
+position and pause, its run history, and the key-value store modules can ask for.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from autohome.errors import AutoHomeError
+
+DB_FILE = "autohome.db"
+TEST_DB_FILE = "autohome-test.db"  # test mode's virtual time never touches the real schedule
+HISTORY_PER_MODULE = 100
+INTERRUPTED = "interrupted: AutoHome stopped during this run"
+
+# Forward migrations: MIGRATIONS[n] takes the schema from version n to n + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE modules (
+        name TEXT PRIMARY KEY,
+        paused INTEGER NOT NULL DEFAULT 0,
+        first_seen TEXT,
+        last_due_at TEXT
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        module TEXT NOT NULL,
+        started TEXT NOT NULL,
+        finished TEXT,
+        duration_s REAL,
+        error TEXT
+    );
+    CREATE INDEX runs_by_module ON runs (module, id);
+    CREATE TABLE store (
+        module TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (module, key)
+    );
+    """,
+]
+
+
+class DatabaseError(AutoHomeError):
+    """The state database cannot be opened, read or written; the message names the file."""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as stored."""
+
+    id: int
+    module: str
+    started: datetime
+    finished: datetime | None
+    duration_s: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ModuleRow:
+    """A module's stored schedule position and pause."""
+
+    name: str
+    paused: bool
+    first_seen: datetime | None
+    last_due_at: datetime | None
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+class Database:
+    """AutoHome's SQLite file; every read and write goes through this one object."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=5
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process; a power cut may lose the
+            # last transactions but never leaves the file unreadable.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise DatabaseError(
+                f"state database {path} cannot be used: {exc}. Check that the file is a "
+                f"SQLite database and writable, or move it aside to start afresh "
+                f"(AUTOHOME_DATA_DIR or --data chooses its folder)"
+            ) from exc
+
+    @classmethod
+    def in_memory(cls) -> Database:
+        """A private database that disappears with the object (tests, benchmarks)."""
+        return cls(":memory:")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version stored in the file (PRAGMA user_version)."""
+        return int(self._query("PRAGMA user_version")[0][0])
+
+    def _migrate(self) -> None:
+        with self._transaction() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(MIGRATIONS):
+                raise sqlite3.DatabaseError(
+                    f"schema version {version} is newer than this AutoHome understands "
+                    f"({len(MIGRATIONS)}); upgrade AutoHome"
+                )
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+            # Runs that were in flight when the previous process died.
+            conn.execute(
+                "UPDATE runs SET error = ? WHERE finished IS NULL AND error IS NULL", (INTERRUPTED,)
+            )
+
+    def close(self) -> None:
+        """Close the connection (the WAL is checkpointed)."""
+        with self._lock:
+            self._conn.close()
+
+    # --- modules -------------------------------------------------------------------
+
+    def modules(self) -> list[ModuleRow]:
+        """Every module the database knows."""
+        rows = self._query("SELECT name, paused, first_seen, last_due_at FROM modules")
+        return [ModuleRow(n, bool(p), _time(f), _time(d)) for n, p, f, d in rows]
+
+    def save_module(self, row: ModuleRow) -> None:
+        """Insert or replace a module's schedule position and pause."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO modules (name, paused, first_seen, last_due_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
+                "first_seen = excluded.first_seen, last_due_at = excluded.last_due_at",
+                (row.name, int(row.paused), _text(row.first_seen), _text(row.last_due_at)),
+            )
+
+    # --- runs ----------------------------------------------------------------------
+
+    def start_run(self, module: str, started: datetime) -> int:
+        """Record that a run began; return its id."""
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO runs (module, started) VALUES (?, ?)", (module, _text(started))
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, finished: datetime, duration_s: float, error: str | None) -> None:
+        """Record how a run ended, and keep only the newest runs of its module."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET finished = ?, duration_s = ?, error = ? WHERE id = ?",
+                (_text(finished), duration_s, error, run_id),
+            )
+            conn.execute(
+                "DELETE FROM runs WHERE module = (SELECT module FROM runs WHERE id = ?) AND id <= "
+                "(SELECT id FROM runs WHERE module = (SELECT module FROM runs WHERE id = ?) "
+                "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (run_id, run_id, HISTORY_PER_MODULE),
+            )
+
+    def history(self, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
+        """The module's runs, newest first."""
+        rows = self._query(
+            "SELECT id, module, started, finished, duration_s, error FROM runs "
+            "WHERE module = ? ORDER BY id DESC LIMIT ?",
+            (module, limit),
+        )
+        return [RunRow(i, m, _time(s), _time(f), d, e) for i, m, s, f, d, e in rows]  # type: ignore[arg-type]
+
+    def run_counts(self) -> dict[str, tuple[int, int, RunRow | None]]:
+        """Per module: stored runs, stored failures, and the newest finished or interrupted run."""
+        counts: dict[str, tuple[int, int, RunRow | None]] = {}
+        for module, total, failed in self._query(
+            "SELECT module, COUNT(*), SUM(error IS NOT NULL) FROM runs GROUP BY module"
+        ):
+            latest = self._query(
+                "SELECT id, module, started, finished, duration_s, error FROM runs WHERE module = ? "
+                "AND (finished IS NOT NULL OR error IS NOT NULL) ORDER BY id DESC LIMIT 1",
+                (module,),
+            )
+            row = RunRow(*latest[0][:2], _time(latest[0][2]), _time(latest[0][3]),  # type: ignore[arg-type]
+                         latest[0][4], latest[0][5]) if latest else None
+            counts[module] = (int(total), int(failed or 0), row)
+        return counts
+
+    # --- the modules' key-value store ------------------------------------------------
+
+    def store_get(self, module: str, key: str) -> tuple[bool, Any]:
+        """(found, value) for one key of a module's store."""
+        rows = self._query("SELECT value FROM store WHERE module = ? AND key = ?", (module, key))
+        return (True, json.loads(rows[0][0])) if rows else (False, None)
+
+    def store_set(self, module: str, key: str, encoded: str) -> None:
+        """Save one JSON-encoded value."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO store (module, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (module, key) DO UPDATE SET value = excluded.value",
+                (module, key, encoded),
+            )
+
+    def store_delete(self, module: str, key: str) -> None:
+        """Forget one key."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM store WHERE module = ? AND key = ?", (module, key))
+
+
+def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:
+    """Open (creating if needed) `<data_dir>/autohome.db`; raise DatabaseError naming the file."""
+    path = data_dir / file_name
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(
+            f"state folder {data_dir} cannot be created: {exc.strerror}; "
+            "set AUTOHOME_DATA_DIR (or --data) to a writable folder"
+        ) from exc
+    database = Database(path)
+    try:
+        database.save_module(ModuleRow("__autohome_write_check__", False, None, None))
+        with database._transaction() as conn:
+            conn.execute("DELETE FROM modules WHERE name = '__autohome_write_check__'")
+    except sqlite3.Error as exc:
+        database.close()
+        raise DatabaseError(f"state database {path} is not writable: {exc}") from exc
+    return database
