@@ -52,12 +52,14 @@ class ModuleStates:
         self._status: dict[str, ModuleStatus] = {}
         self._run_ids: dict[str, int] = {}
         latest = db.run_counts()
-        for row in db.modules():
-            last = latest.get(row.name, (0, 0, None))[2]
-            self._status[row.name] = ModuleStatus(
-                paused=row.paused,
-                first_seen=row.first_seen,
-                last_due_at=row.last_due_at,
+        rows = {row.name: row for row in db.modules()}
+        for name in rows.keys() | latest.keys():
+            row = rows.get(name)
+            last = latest.get(name, (0, 0, None))[2]
+            self._status[name] = ModuleStatus(
+                paused=row.paused if row else False,
+                first_seen=row.first_seen if row else None,
+                last_due_at=row.last_due_at if row else None,
                 last_run=RunRecord.from_row(last) if last else None,
             )
 

@@ -72,6 +72,8 @@ class Daemon:
             env=env if env is not None else clean_env(),
         )
         self.lines: list[str] = []
+        self._port: int | None = None
+        self._cursor = 0  # wait_for looks at lines after its previous match
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -83,9 +85,11 @@ class Daemon:
         self._queue.put(None)
 
     def wait_for(self, pattern: str, timeout_s: float = WAIT_S) -> re.Match[str]:
-        """Block until a stderr line matches the regex; fail with everything seen so far."""
+        """Block until a stderr line after the previous match matches the regex."""
         regex = re.compile(pattern)
-        for line in self.lines:
+        while self._cursor < len(self.lines):
+            line = self.lines[self._cursor]
+            self._cursor += 1
             if found := regex.search(line):
                 return found
         while True:
@@ -96,12 +100,15 @@ class Daemon:
             if line is None:
                 raise AssertionError(f"exited before {pattern!r}:\n" + "\n".join(self.lines))
             self.lines.append(line)
+            self._cursor = len(self.lines)
             if found := regex.search(line):
                 return found
 
     @property
     def console_port(self) -> int:
-        return int(self.wait_for(r"console listening on [\d.]+:(\d+)").group(1))
+        if self._port is None:
+            self._port = int(self.wait_for(r"console listening on [\d.]+:(\d+)").group(1))
+        return self._port
 
     def send(self, text: str) -> None:
         assert self.process.stdin is not None

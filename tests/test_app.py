@@ -177,3 +177,55 @@ def test_run_loop_ticks_on_the_clock_until_stopped(clock: FakeClock) -> None:
     main.registry = ModuleRegistry.of([*main.registry.specs(), spec("stopper", stop_after_three, 30)])
     main.run()
     assert [(t - T0).total_seconds() for t in runs] == [0, 60, 120]
+
+
+def test_a_clock_that_jumps_back_does_not_stall_schedules(clock: FakeClock,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    runs = []
+
+    def hourly(log, notify):
+        runs.append(clock.now())
+        if len(runs) == 1:
+            clock.advance(-3 * 3600)  # the clock is corrected three hours back mid-run
+        if len(runs) == 3:
+            main.request_stop()
+
+    main = make_main(clock, spec("hourly", hourly, interval_s=3600))
+    main.config = replace(main.config, tick=timedelta(minutes=30))
+    main.settle_each_tick = True
+    with caplog.at_level(logging.WARNING):
+        main.run()
+    assert "the clock went back by 3h; schedules now count from the present (hourly)" in caplog.text
+    # Runs go on an hour apart from the corrected time, not three hours later.
+    assert [(t - runs[0]).total_seconds() / 3600 for t in runs] == [0, -2, -1]
+
+
+def test_a_run_past_its_timeout_is_flagged_as_overrunning(clock: FakeClock,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    release, started = threading.Event(), threading.Event()
+
+    def slow_run(log, notify):
+        started.set()
+        release.wait(WAIT_S)
+
+    slow = replace(spec("slow", slow_run), timeout=timedelta(minutes=1))
+    main = make_main(clock, slow)
+    main.tick(clock.now())
+    assert started.wait(WAIT_S)
+    clock.advance(59)
+    main.tick(clock.now())
+    assert [v.state for v in main.module_views()] == ["running"]
+    clock.advance(2)
+    with caplog.at_level(logging.WARNING):
+        main.tick(clock.now())
+        main.tick(clock.now())
+    assert caplog.text.count("module slow is overrunning: running for 1m1s, its TIMEOUT is 1m") == 1
+    assert [v.state for v in main.module_views()] == ["overrun"]
+    release.set()
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    assert [v.state for v in main.module_views()] == ["idle"]
+
+
+def test_the_default_timeout_comes_from_the_config(clock: FakeClock) -> None:
+    main = make_main(clock, spec("m", lambda log, notify: None))
+    assert main.module_views()[0].timeout == timedelta(minutes=10)
