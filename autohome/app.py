@@ -6,15 +6,17 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 
 from autohome import __version__
 from autohome.clock import Clock, stopwatch
+from autohome.commands import Commands, ModuleView, StatusView
 from autohome.config import Config
-from autohome.console import Commands, ConsoleServer, ModuleView
+from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
 from autohome.db import Database
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
-from autohome.logs import MODULE_LOGGER
+from autohome.logs import MODULE_LOGGER, tail_lines
 from autohome.notify import Notifier
 from autohome.schedule import is_due
 from autohome.scheduler import Runner, Submission, next_tick
@@ -37,6 +39,7 @@ class Main:
         recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
         settle_each_tick: bool = False,
         zone: tzinfo = timezone.utc,
+        log_file: Path | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -51,11 +54,15 @@ class Main:
         self._stop = threading.Event()
         self._overrunning: set[str] = set()
         self._reload_lock = threading.Lock()
+        self.log_file = log_file
+        self.started_at = clock.now()
+        self.next_tick_at: datetime | None = None
         self.console: ConsoleServer | None = None
         if config.console_enabled:
-            self.console = ConsoleServer(
-                config.console_host, config.console_port, Commands(self, zone)
-            )
+            limits = ConsoleLimits(config.console_max_line, config.console_max_clients,
+                                   config.console_idle.total_seconds())
+            self.console = ConsoleServer(config.console_host, config.console_port,
+                                         Commands(self, zone), limits, config.console_password)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -64,6 +71,14 @@ class Main:
         log.info("AutoHome %s starting, tick every %s", __version__, format_duration(self.config.tick))
         if self.console is None:
             log.info("console disabled (--no-console)")
+            return
+        host = self.config.console_host
+        if not is_loopback(host) and not self.config.console_password:
+            log.error(
+                "console not started: AUTOHOME_CONSOLE_HOST=%s lets other machines connect, and "
+                "telnet sends everything in the clear. Set AUTOHOME_CONSOLE_PASSWORD in .env to "
+                "allow it, or use 127.0.0.1; modules keep running", host)
+            self.console = None
             return
         try:
             host, port = self.console.start()
@@ -83,6 +98,10 @@ class Main:
         self.start()
         tick = self.config.tick
         anchor = boundary = self.clock.now()
+        moved = self.states.clamp_future(boundary)
+        if moved:
+            log.warning("stored last runs lie in the future (the clock was set back while AutoHome "
+                        "was stopped); schedules count from now: %s", ", ".join(moved))
         try:
             while not self._stop.is_set():
                 self.tick(boundary)
@@ -92,7 +111,7 @@ class Main:
                 if now < boundary:
                     self._clock_went_back(boundary, now)
                     anchor = now
-                deadline = next_tick(anchor, tick, now)
+                deadline = self.next_tick_at = next_tick(anchor, tick, now)
                 if self.clock.sleep_until(deadline, self._stop):
                     break
                 now = self.clock.now()
@@ -258,6 +277,24 @@ class Main:
     def recent_lines(self, name: str, count: int) -> list[str]:
         """The module's latest log lines."""
         return self._recent_lines(name, count)
+
+    def status(self) -> StatusView:
+        """How the daemon is doing, for the console's `status`."""
+        snapshot = self.runner.snapshot()
+        entries = self.registry.entries()
+        broken = sum(not entry.is_runnable for entry in entries)
+        return StatusView(
+            started_at=self.started_at, now=self.clock.now(), tick=self.config.tick,
+            next_tick=self.next_tick_at, running=len(snapshot.running),
+            max_threads=snapshot.max_threads, queued=len(snapshot.queued),
+            drainer_alive=snapshot.drainer_alive, modules=len(entries) - broken, broken=broken,
+        )
+
+    def log_tail(self, count: int) -> list[str]:
+        """The last `count` lines of current.log."""
+        if self.log_file is None or not self.log_file.is_file():
+            return []
+        return tail_lines(self.log_file, count)
 
     def history(self, name: str, count: int) -> list[RunRecord]:
         """The module's stored runs, newest first."""

@@ -33,6 +33,10 @@ class Config:
     console_host: str = "127.0.0.1"
     console_port: int = 23
     console_enabled: bool = True
+    console_password: str = field(default="", repr=False)
+    console_max_line: int = 4096
+    console_max_clients: int = 8
+    console_idle: timedelta = timedelta(minutes=10)
     log_level: str = "INFO"
     pushover_token: str = ""
     pushover_user: str = ""
@@ -126,13 +130,17 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_TIMEZONE": ("timezone", _zone_name),
     "AUTOHOME_CONSOLE_HOST": ("console_host", _host),
     "AUTOHOME_CONSOLE_PORT": ("console_port", _whole_number(0, 65535)),
+    "AUTOHOME_CONSOLE_PASSWORD": ("console_password", _text),
+    "AUTOHOME_CONSOLE_MAX_LINE": ("console_max_line", _whole_number(80, 1_048_576)),
+    "AUTOHOME_CONSOLE_MAX_CLIENTS": ("console_max_clients", _whole_number(1, 1000)),
+    "AUTOHOME_CONSOLE_IDLE_SECONDS": ("console_idle", _duration),
     "PUSHOVER_TOKEN": ("pushover_token", _text),
     "PUSHOVER_USER": ("pushover_user", _text),
     "PUSHOVER_API_URL": ("pushover_api_url", _url),
 }
 
 
-_MAY_BE_EMPTY = {"pushover_token", "pushover_user", "timezone"}
+_MAY_BE_EMPTY = {"pushover_token", "pushover_user", "timezone", "console_password"}
 
 
 def read_env_file(path: Path | None) -> tuple[dict[str, str], Path | None]:

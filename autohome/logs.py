@@ -26,6 +26,21 @@ _LEVEL_COLOURS = {
 }
 
 
+def tail_lines(path: Path, count: int, block_bytes: int = 65536) -> list[str]:
+    """The last `count` lines of a file, reading backwards from its end only as far as needed."""
+    with path.open("rb") as stream:
+        stream.seek(0, 2)
+        position = stream.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= count:
+            step = min(block_bytes, position)
+            position -= step
+            stream.seek(position)
+            data = stream.read(step) + data
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[-count:] if count else []
+
+
 def first_timestamp(path: Path) -> str | None:
     """The first `YYYY-MM-DD HH:MM:SS` in the file, as `YYYY-MM-DD_HH-MM-SS`, or None."""
     with path.open("rb") as stream:

@@ -1,0 +1,273 @@
+"""The console's commands: each takes words and returns text; none touches a socket."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Protocol
+
+from autohome import __version__
+from autohome.durations import format_duration
+from autohome.state import ModuleStatus, RunRecord
+
+MAX_LOG_LINES = 1000
+
+
+@dataclass(frozen=True)
+class ModuleView:
+    """What the console shows about one module."""
+
+    name: str
+    state: str  # idle / running / overrun / queued / paused / broken
+    schedule: str  # "every 5m", "daily 08:00", "cron */15 * * * *"
+    status: ModuleStatus
+    next_run: datetime | None
+    description: str = ""
+    problem: str = ""  # why it is broken, or why its last edit was not loaded
+    path: str = ""
+    timeout: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """What `status` shows."""
+
+    started_at: datetime
+    now: datetime
+    tick: timedelta
+    next_tick: datetime | None
+    running: int
+    max_threads: int
+    queued: int
+    drainer_alive: bool
+    modules: int
+    broken: int
+
+
+class Controller(Protocol):
+    """What the console may ask of the daemon."""
+
+    def module_views(self) -> list[ModuleView]:
+        """Every module, loaded or broken, sorted by name."""
+        ...
+
+    def recent_lines(self, name: str, count: int) -> list[str]:
+        """The module's most recent log lines."""
+        ...
+
+    def history(self, name: str, count: int) -> list[RunRecord]:
+        """The module's stored runs, newest first."""
+        ...
+
+    def reload(self) -> str:
+        """Re-read changed module files now; say what changed."""
+        ...
+
+    def status(self) -> StatusView:
+        """How the daemon is doing."""
+        ...
+
+    def log_tail(self, count: int) -> list[str]:
+        """The last lines of current.log."""
+        ...
+
+    def run_now(self, name: str) -> str:
+        """Run the module now through the thread cap; say what happened."""
+        ...
+
+    def set_paused(self, name: str, paused: bool) -> str:
+        """Pause or resume the module's scheduled runs; say what happened."""
+        ...
+
+    def request_stop(self) -> None:
+        """Shut AutoHome down."""
+        ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A command's answer, and whether the connection should close after it."""
+
+    text: str
+    close: bool = False
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in [headers, *rows]]
+    return "\n".join(lines)
+
+
+def format_time(moment: datetime | None, zone: tzinfo) -> str:
+    """A moment in the local zone, or '-'."""
+    return "-" if moment is None else f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+
+
+def _outcome(run: RunRecord, width: int = 60) -> str:
+    outcome = "ok" if run.is_ok else f"error: {run.error}"
+    return outcome if len(outcome) <= width else outcome[: width - 1] + "…"
+
+
+class Commands:
+    """The console's command table; each command returns text and never touches the socket."""
+
+    def __init__(self, controller: Controller, zone: tzinfo = timezone.utc) -> None:
+        self.controller = controller
+        self.zone = zone
+        self.table: dict[str, tuple[str, Callable[[list[str]], Reply]]] = {
+            "help": ("list the commands", self._help),
+            "modules": ("table of every module: state, interval, last and next run", self._modules),
+            "modules read NAME": ("a module's description, recent runs and log lines", self._read),
+            "modules run NAME": ("run a module now (through the thread cap)", self._run),
+            "modules pause NAME": ("stop a module's scheduled runs", self._pause),
+            "modules start NAME": ("resume a paused module", self._start),
+            "modules reload": ("pick up edited, added and removed module files now", self._reload),
+            "status": ("version, uptime, next tick, threads, backlog", self._status),
+            "log [N]": (f"the last N lines of current.log (default 20, at most {MAX_LOG_LINES})",
+                        self._log),
+            "quit": ("close this connection", self._quit),
+            "shutdown": ("stop AutoHome (running modules may finish)", self._shutdown),
+        }
+
+    def execute(self, line: str) -> Reply:
+        """Run one command line."""
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        if not words:
+            return Reply("")
+        command = words[0].lower()
+        if command in ("help", "?"):
+            return self._help(words[1:])
+        if command in ("quit", "exit", "logout"):
+            return self._quit(words[1:])
+        if command == "shutdown":
+            return self._shutdown(words[1:])
+        if command == "status":
+            return self._status(words[1:])
+        if command == "log":
+            return self._log(words[1:])
+        if command == "modules":
+            action = words[1].lower() if len(words) > 1 else "list"
+            handlers = {"list": self._modules, "read": self._read, "run": self._run,
+                        "pause": self._pause, "start": self._start, "reload": self._reload}
+            if action not in handlers:
+                return Reply(f"unknown action 'modules {words[1]}', try help")
+            return handlers[action](words[2:])
+        return Reply(f"unknown command {words[0]!r}, try help")
+
+    def _help(self, _: list[str]) -> Reply:
+        width = max(len(usage) for usage in self.table)
+        lines = [f"{usage.ljust(width)}  {text}" for usage, (text, _) in self.table.items()]
+        return Reply("\n".join(lines))
+
+    def _quit(self, _: list[str]) -> Reply:
+        return Reply("bye", close=True)
+
+    def _shutdown(self, _: list[str]) -> Reply:
+        self.controller.request_stop()
+        return Reply("shutting down AutoHome", close=True)
+
+    def _modules(self, _: list[str]) -> Reply:
+        views = self.controller.module_views()
+        if not views:
+            return Reply("no modules: put a .py file with INTERVAL and run(log, notify) in modules/")
+        rows = []
+        for view in views:
+            if view.state == "broken":
+                rows.append([view.name, "broken", "-", view.problem[:70], "-"])
+                continue
+            last = view.status.last_run
+            last_text = "never" if last is None else (
+                f"{format_time(last.started, self.zone)} ({last.duration_s:.2f}s) {_outcome(last)}")
+            if view.problem:
+                last_text += " [edit not loaded, see modules read]"
+            next_run = "paused" if view.state == "paused" else format_time(view.next_run, self.zone)
+            rows.append([view.name, view.state, view.schedule, last_text, next_run])
+        return Reply(format_table(["NAME", "STATE", "SCHEDULE", "LAST RUN", "NEXT RUN"], rows))
+
+    def _find(self, args: list[str], usage: str) -> ModuleView | Reply:
+        if len(args) != 1:
+            return Reply(f"usage: {usage} NAME (see 'modules' for names)")
+        for view in self.controller.module_views():
+            if view.name == args[0]:
+                return view
+        return Reply(f"no module named {args[0]!r}, see 'modules' for the list")
+
+    def _read(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules read")
+        if isinstance(view, Reply):
+            return view
+        next_run = "paused" if view.state == "paused" else format_time(view.next_run, self.zone)
+        lines = [
+            f"{view.name}: {view.description or '(no description: add a docstring)'}",
+            f"file:      {view.path}",
+            f"state:     {view.state}",
+            f"schedule:  {view.schedule}",
+            f"next run:  {next_run if view.state != 'broken' else '-'}",
+        ]
+        if view.timeout is not None:
+            lines.append(f"timeout:   {format_duration(view.timeout)}")
+        if view.status.running_since is not None:
+            lines.append(f"running since {format_time(view.status.running_since, self.zone)}")
+        if view.problem:
+            lines.append(f"problem:   {view.problem}")
+        history = self.controller.history(view.name, 10)
+        if history:
+            failed = sum(not run.is_ok for run in history)
+            lines.append(f"recent runs ({len(history)} shown, {failed} failed), newest first:")
+            for run in history:
+                started = format_time(run.started, self.zone)
+                lines.append(f"  {started}  {run.duration_s:8.2f}s  {_outcome(run, 100)}")
+        else:
+            lines.append("recent runs: none yet")
+        recent = self.controller.recent_lines(view.name, 10)
+        lines.append("recent log lines:" if recent else "recent log lines: none since start")
+        lines.extend(f"  {line}" for line in recent)
+        return Reply("\n".join(lines))
+
+    def _run(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules run")
+        return view if isinstance(view, Reply) else Reply(self.controller.run_now(view.name))
+
+    def _pause(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules pause")
+        if isinstance(view, Reply):
+            return view
+        return Reply(self.controller.set_paused(view.name, True))
+
+    def _status(self, _: list[str]) -> Reply:
+        view = self.controller.status()
+        uptime = format_duration(view.now - view.started_at) if view.now > view.started_at else "0s"
+        rows = [
+            ["version", __version__],
+            ["uptime", f"{uptime} (since {format_time(view.started_at, self.zone)})"],
+            ["tick", f"every {format_duration(view.tick)}, next at {format_time(view.next_tick, self.zone)}"],
+            ["threads", f"{view.running} of {view.max_threads} running modules"],
+            ["backlog", f"{view.queued} waiting, drainer {'alive' if view.drainer_alive else 'not running'}"],
+            ["modules", f"{view.modules} loaded, {view.broken} broken"],
+        ]
+        return Reply(format_table(["STATUS", ""], rows).split("\n", 1)[1])
+
+    def _log(self, args: list[str]) -> Reply:
+        if len(args) > 1 or (args and not args[0].isdigit()):
+            return Reply(f"usage: log [N], N a whole number up to {MAX_LOG_LINES}")
+        count = min(int(args[0]) if args else 20, MAX_LOG_LINES)
+        lines = self.controller.log_tail(count)
+        return Reply("\n".join(lines) if lines else "the log is empty")
+
+    def _reload(self, _: list[str]) -> Reply:
+        return Reply(self.controller.reload())
+
+    def _start(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules start")
+        if isinstance(view, Reply):
+            return view
+        return Reply(self.controller.set_paused(view.name, False))
+
+
