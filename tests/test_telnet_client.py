@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -63,7 +64,23 @@ class Terminal:
         os.close(self.master)
 
 
-def test_real_telnet_client_sees_greeting_help_modules_and_quits(tmp_path: Path, daemon_factory) -> None:
+def _port_23_usable() -> bool:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 23))
+        except OSError:
+            return False
+    return True
+
+
+# On port 23 the Debian client opens with a burst of option offers, which must all be refused.
+@pytest.mark.parametrize("port", ["0", pytest.param("23", marks=pytest.mark.skipif(
+    not _port_23_usable(), reason="port 23 needs root and must be free"))])
+def test_real_telnet_client_sees_greeting_help_modules_and_quits(
+    tmp_path: Path, daemon_factory, port: str
+) -> None:
     assert TELNET is not None, "CI must install the telnet package"
     write_module(tmp_path / "modules", "plants", '''
         """Remind me to water the plants."""
@@ -71,7 +88,7 @@ def test_real_telnet_client_sees_greeting_help_modules_and_quits(tmp_path: Path,
         def run(log, notify):
             log.info("water the plants")
     ''')
-    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    daemon = daemon_factory(tmp_path, "-t", "--port", port)
     port = daemon.console_port
     daemon.wait_for("module plants finished")
     terminal = Terminal(TELNET, "127.0.0.1", str(port))
