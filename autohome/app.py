@@ -13,11 +13,12 @@ from autohome.clock import Clock, stopwatch
 from autohome.commands import Commands, ModuleView, StatusView
 from autohome.config import Config
 from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
-from autohome.db import Database
+from autohome.db import INTERRUPTED, Database, OutboxRow
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
 from autohome.logs import MODULE_LOGGER, tail_lines
-from autohome.notify import Notifier
+from autohome.notify import PushoverClient
+from autohome.outbox import Notifier, Outbox
 from autohome.schedule import is_due
 from autohome.scheduler import Runner, Submission, next_tick
 from autohome.state import ModuleStates, RunRecord
@@ -33,9 +34,9 @@ class Main:
         self,
         config: Config,
         clock: Clock,
-        notifier: Notifier,
         modules: ModuleRegistry | list[ModuleSpec | BrokenModule],
         db: Database | None = None,
+        client: PushoverClient | None = None,
         recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
         settle_each_tick: bool = False,
         zone: tzinfo = timezone.utc,
@@ -43,10 +44,11 @@ class Main:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.notifier = notifier
         self.registry = modules if isinstance(modules, ModuleRegistry) else ModuleRegistry.of(modules)
         self.db = db if db is not None else Database.in_memory()
         self.states = ModuleStates(self.db)
+        self.outbox = Outbox(self.db, client, clock)
+        self.notifier = Notifier(self.outbox)
         self.runner = Runner(config.max_threads)
         self.settle_each_tick = settle_each_tick
         self.zone = zone
@@ -69,6 +71,7 @@ class Main:
     def start(self) -> None:
         """Start the console; a port that cannot be bound leaves AutoHome running without it."""
         log.info("AutoHome %s starting, tick every %s", __version__, format_duration(self.config.tick))
+        self.outbox.start()
         if self.console is None:
             log.info("console disabled (--no-console)")
             return
@@ -140,6 +143,7 @@ class Main:
         self._stop.set()
         if self.console is not None:
             self.console.stop()
+        self.outbox.stop()
         grace_s = self.config.shutdown_grace.total_seconds()
         dropped, still_running = self.runner.close(grace_s)
         if dropped:
@@ -167,6 +171,7 @@ class Main:
     def tick(self, now: datetime) -> list[str]:
         """Reload changed module files, flag overruns, submit every module due at `now`."""
         log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
+        self.outbox.wake()  # retries follow this clock, virtual time included
         self.reload()
         self._check_overruns(now)
         submitted = []
@@ -181,6 +186,9 @@ class Main:
         """Pick up edited, added and removed module files."""
         with self._reload_lock:
             changes = self.registry.refresh()
+        for name in changes.broken:
+            entry = self.registry.get(name)
+            self._alert(f"{name}.py is broken: {entry.problem if entry else ''}", "AutoHome: module broken")
         if not changes:
             return "no module files changed"
         parts = [f"{label}: {', '.join(names)}" for label, names in (
@@ -209,6 +217,8 @@ class Main:
                 log.warning("module %s is overrunning: running for %s, its TIMEOUT is %s; it still "
                             "holds one of the %d threads", name, format_duration(now - since),
                             format_duration(timeout), self.runner.max_threads)
+                self._alert(f"{name} has been running for {format_duration(now - since)} "
+                            f"(TIMEOUT {format_duration(timeout)})", "AutoHome: module overrunning")
 
     def _submit(self, spec: ModuleSpec, due_at: datetime) -> Submission:
         if self.runner.is_busy(spec.name):
@@ -238,13 +248,36 @@ class Main:
             module_log.exception("run failed")
         duration_s = elapsed()
         self._overrunning.discard(spec.name)
+        previous = self.states.get(spec.name).last_run
         self.states.record_finish(spec.name, RunRecord(started, duration_s, error), self.clock.now())
+        was_ok = previous is None or previous.is_ok or previous.error == INTERRUPTED
+        if error is not None and was_ok:
+            self._alert(f"{spec.name} failed: {error}", "AutoHome: module failing")
+        elif error is None and not was_ok:
+            self._alert(f"{spec.name} works again", "AutoHome: module recovered")
         if error is None:
             log.info("module %s finished in %.3fs", spec.name, duration_s)
         else:
             log.info("module %s failed after %.3fs: %s", spec.name, duration_s, error)
 
+    def _alert(self, message: str, title: str) -> None:
+        """AutoHome's own notice about trouble: on changes only, never on every run."""
+        if self.config.notify_on_failure:
+            self.notifier.send(log, "autohome", message, title=title)
+
     # --- what the console asks -------------------------------------------------------
+
+    def notifications(self, limit: int) -> list[OutboxRow]:
+        """The newest queued, sent and failed notifications."""
+        return self.outbox.listing(limit)
+
+    def notify_test(self, message: str) -> str:
+        """Queue a test notification."""
+        if self.notifier.send(log, "console", message, title="AutoHome test"):
+            if self.outbox.client is None:
+                return "kept as undeliverable: set PUSHOVER_TOKEN and PUSHOVER_USER to send it"
+            return "test notification queued; see 'notifications'"
+        return "not queued: the message is invalid (see the log)"
 
     def module_views(self) -> list[ModuleView]:
         """Every module as the console shows it."""
@@ -288,6 +321,7 @@ class Main:
             next_tick=self.next_tick_at, running=len(snapshot.running),
             max_threads=snapshot.max_threads, queued=len(snapshot.queued),
             drainer_alive=snapshot.drainer_alive, modules=len(entries) - broken, broken=broken,
+            outbox=self.outbox.counts(), quota=self.outbox.quota,
         )
 
     def log_tail(self, count: int) -> list[str]:

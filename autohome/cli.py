@@ -30,7 +30,7 @@ from autohome.db import DB_FILE, TEST_DB_FILE, open_database
 from autohome.errors import AutoHomeError, ConfigError
 from autohome.loader import discover_modules
 from autohome.logs import CURRENT_LOG, archive_current_log, setup_logging
-from autohome.notify import Notifier, PushoverClient
+from autohome.notify import PushoverClient
 
 log = logging.getLogger("autohome.cli")
 
@@ -177,7 +177,7 @@ def main(
         main_loop = Main(
             config,
             clock=clock,
-            notifier=Notifier(client),
+            client=client,
             modules=discover_modules(config.modules_dir, zone),
             db=db,
             recent_lines=logging_setup.recent.lines,
@@ -187,8 +187,6 @@ def main(
         )
         _install_signal_handlers(main_loop.request_stop)
         main_loop.run()
-        if client is not None:
-            client.close()
         return EXIT_OK
     finally:
         db.close()

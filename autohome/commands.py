@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 
 from autohome import __version__
+from autohome.db import OutboxRow
 from autohome.durations import format_duration
+from autohome.notify import Quota
 from autohome.state import ModuleStatus, RunRecord
 
 MAX_LOG_LINES = 1000
@@ -44,6 +46,8 @@ class StatusView:
     drainer_alive: bool
     modules: int
     broken: int
+    outbox: dict[str, int]
+    quota: Quota | None
 
 
 class Controller(Protocol):
@@ -71,6 +75,14 @@ class Controller(Protocol):
 
     def log_tail(self, count: int) -> list[str]:
         """The last lines of current.log."""
+        ...
+
+    def notifications(self, limit: int) -> list[OutboxRow]:
+        """The newest notifications."""
+        ...
+
+    def notify_test(self, message: str) -> str:
+        """Queue a test notification."""
         ...
 
     def run_now(self, name: str) -> str:
@@ -126,7 +138,10 @@ class Commands:
             "modules pause NAME": ("stop a module's scheduled runs", self._pause),
             "modules start NAME": ("resume a paused module", self._start),
             "modules reload": ("pick up edited, added and removed module files now", self._reload),
-            "status": ("version, uptime, next tick, threads, backlog", self._status),
+            "status": ("version, uptime, next tick, threads, backlog, notifications", self._status),
+            "notifications": ("pending, sent and failed notifications, newest first",
+                              self._notifications),
+            "notify test [MESSAGE]": ("queue a test notification to your phone", self._notify_test),
             "log [N]": (f"the last N lines of current.log (default 20, at most {MAX_LOG_LINES})",
                         self._log),
             "quit": ("close this connection", self._quit),
@@ -152,6 +167,12 @@ class Commands:
             return self._status(words[1:])
         if command == "log":
             return self._log(words[1:])
+        if command == "notifications":
+            return self._notifications(words[1:])
+        if command == "notify":
+            if len(words) < 2 or words[1].lower() != "test":
+                return Reply("usage: notify test [MESSAGE]")
+            return self._notify_test(words[2:])
         if command == "modules":
             action = words[1].lower() if len(words) > 1 else "list"
             handlers = {"list": self._modules, "read": self._read, "run": self._run,
@@ -251,6 +272,9 @@ class Commands:
             ["threads", f"{view.running} of {view.max_threads} running modules"],
             ["backlog", f"{view.queued} waiting, drainer {'alive' if view.drainer_alive else 'not running'}"],
             ["modules", f"{view.modules} loaded, {view.broken} broken"],
+            ["outbox", ", ".join(f"{n} {state}" for state, n in sorted(view.outbox.items())) or "empty"],
+            ["quota", "unknown until the first message" if view.quota is None else
+             f"{view.quota.remaining} of {view.quota.limit} messages left this month"],
         ]
         return Reply(format_table(["STATUS", ""], rows).split("\n", 1)[1])
 
@@ -260,6 +284,23 @@ class Commands:
         count = min(int(args[0]) if args else 20, MAX_LOG_LINES)
         lines = self.controller.log_tail(count)
         return Reply("\n".join(lines) if lines else "the log is empty")
+
+    def _notifications(self, _: list[str]) -> Reply:
+        rows = []
+        for row in self.controller.notifications(20):
+            when = row.sent_at if row.state == "sent" else row.created
+            detail = row.last_error or ""
+            if row.state == "pending" and row.attempts:
+                detail = f"retry at {format_time(row.next_attempt, self.zone)}: {detail}"
+            text = str(row.fields.get("message", ""))
+            rows.append([str(row.id), format_time(when, self.zone), row.state, str(row.attempts),
+                         row.sender, text if len(text) <= 40 else text[:39] + "…", detail[:80]])
+        if not rows:
+            return Reply("no notifications yet")
+        return Reply(format_table(["ID", "TIME", "STATE", "TRIES", "FROM", "MESSAGE", "ERROR"], rows))
+
+    def _notify_test(self, args: list[str]) -> Reply:
+        return Reply(self.controller.notify_test(" ".join(args) or "Test notification from AutoHome"))
 
     def _reload(self, _: list[str]) -> Reply:
         return Reply(self.controller.reload())

@@ -41,6 +41,7 @@ class Config:
     pushover_token: str = ""
     pushover_user: str = ""
     pushover_api_url: str = PUSHOVER_MESSAGES_URL
+    notify_on_failure: bool = True
     env_file: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -106,6 +107,15 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "on", "yes", "true"}:
+        return True
+    if value in {"0", "off", "no", "false"}:
+        return False
+    raise ValueError("expected on or off")
+
+
 def _text(text: str) -> str:
     return text.strip()
 
@@ -137,6 +147,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PUSHOVER_TOKEN": ("pushover_token", _text),
     "PUSHOVER_USER": ("pushover_user", _text),
     "PUSHOVER_API_URL": ("pushover_api_url", _url),
+    "AUTOHOME_NOTIFY_ON_FAILURE": ("notify_on_failure", _switch),
 }
 
 

@@ -271,6 +271,7 @@ class ConsoleServer:
         self._thread: threading.Thread | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
+        self._selector: selectors.BaseSelector | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -284,22 +285,26 @@ class ConsoleServer:
         """Bind and start serving; raises OSError if the address cannot be bound."""
         self._server = _TCPServer((self.host, self.port), self.commands, self.limits, self.password)
         self._wake_r, self._wake_w = socket.socketpair()
+        # Built here, not on the thread, so everything the console holds exists once start() returns.
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._server.socket, selectors.EVENT_READ)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._thread = threading.Thread(target=self._serve, name="console", daemon=True)
         self._thread.start()
         return self.address
 
     def _serve(self) -> None:
         # Block on the listening socket and a wake-up socket: no periodic polling.
-        assert self._server is not None
+        assert self._server is not None and self._selector is not None
         try:
-            with selectors.DefaultSelector() as selector:
-                selector.register(self._server.socket, selectors.EVENT_READ)
-                selector.register(self._wake_r, selectors.EVENT_READ)
+            with self._selector as selector:
                 while True:
                     for key, _ in selector.select():
                         if key.fileobj is self._wake_r:
                             return
-                        self._server.handle_request()
+                        # The socket is known to be readable: accept directly, instead of
+                        # handle_request(), which builds (and drops) a selector per client.
+                        self._server._handle_request_noblock()
         except Exception:
             log.exception("console stopped serving")
 

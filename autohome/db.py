@@ -48,6 +48,25 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (module, key)
     );
     """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        created TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt TEXT,
+        last_error TEXT,
+        sent_at TEXT,
+        request_id TEXT
+    );
+    CREATE INDEX outbox_by_state ON outbox (state, id);
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -241,6 +260,98 @@ class Database:
         """Forget one key."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM store WHERE module = ? AND key = ?", (module, key))
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One queued notification as stored."""
+
+    id: int
+    created: datetime
+    sender: str
+    fields: dict[str, Any]
+    state: str  # pending, sending, sent, failed, undeliverable, uncertain
+    attempts: int
+    next_attempt: datetime | None
+    last_error: str | None
+    sent_at: datetime | None
+
+
+_OUTBOX_COLUMNS = "id, created, sender, fields, state, attempts, next_attempt, last_error, sent_at"
+
+
+def _outbox_row(row: tuple[Any, ...]) -> OutboxRow:
+    i, created, sender, fields, state, attempts, next_attempt, error, sent_at = row
+    return OutboxRow(i, _time(created), sender, json.loads(fields), state, attempts,  # type: ignore[arg-type]
+                     _time(next_attempt), error, _time(sent_at))
+
+
+class OutboxTable:
+    """The outbox's rows, through the Database's single connection and lock."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, created: datetime, sender: str, fields: dict[str, Any], state: str) -> int:
+        """Queue a message; return its id."""
+        with self.db._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO outbox (created, sender, fields, state, next_attempt) VALUES (?, ?, ?, ?, ?)",
+                (_text(created), sender, json.dumps(fields), state, _text(created)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def head(self) -> OutboxRow | None:
+        """The oldest message still to send: messages go out in the order they were queued."""
+        rows = self.db._query(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1")
+        return _outbox_row(rows[0]) if rows else None
+
+    def update(self, message_id: int, **changes: Any) -> None:
+        """Change some columns of one message."""
+        columns = ", ".join(f"{name} = ?" for name in changes)
+        values = [_text(v) if isinstance(v, datetime) else v for v in changes.values()]
+        with self.db._transaction() as conn:
+            conn.execute(f"UPDATE outbox SET {columns} WHERE id = ?", (*values, message_id))
+
+    def recover(self, can_send: bool) -> tuple[int, int]:
+        """At start-up: a message caught mid-send is 'uncertain' (never sent twice); messages
+        kept while Pushover was not configured become pending once it is."""
+        with self.db._transaction() as conn:
+            uncertain = conn.execute(
+                "UPDATE outbox SET state = 'uncertain', last_error = ? WHERE state = 'sending'",
+                ("AutoHome stopped while sending it: it may or may not have arrived",),
+            ).rowcount
+            revived = conn.execute(
+                "UPDATE outbox SET state = 'pending' WHERE state = 'undeliverable'"
+            ).rowcount if can_send else 0
+        return uncertain, revived
+
+    def listing(self, limit: int) -> list[OutboxRow]:
+        """The newest messages, newest first."""
+        rows = self.db._query(f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
+        return [_outbox_row(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many messages are in each state."""
+        return dict(self.db._query("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
+
+    def prune_sent(self, before: datetime) -> int:
+        """Forget sent messages older than `before`; return how many."""
+        with self.db._transaction() as conn:
+            return conn.execute("DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?",
+                                (_text(before),)).rowcount
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored value such as the last known quota."""
+        rows = self.db._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a value such as the last known quota."""
+        with self.db._transaction() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
 
 def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:

@@ -1,10 +1,11 @@
-"""Phone notifications through Pushover's Message API, and the `notify` callable modules get."""
+"""Pushover's Message API: checking a message against its rules, and posting it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -35,6 +36,16 @@ class Message:
     def form(self) -> dict[str, str]:
         """The optional fields that are set, as form values."""
         return {key: str(value) for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_form(cls, values: dict[str, Any]) -> Message:
+        """A message back from its stored fields."""
+        known = {f.name: f.type for f in fields(cls)}
+        kept = {k: v for k, v in values.items() if k in known}
+        for number in ("priority", "retry", "expire"):
+            if kept.get(number) is not None:
+                kept[number] = int(kept[number])
+        return cls(**kept)
 
 
 def build_message(
@@ -161,55 +172,3 @@ class PushoverClient:
     def close(self) -> None:
         """Close the kept-alive connections."""
         self.session.close()
-
-
-class Notifier:
-    """Hands each module a `notify` callable that never raises and says whether it worked."""
-
-    def __init__(self, client: PushoverClient | None) -> None:
-        self.client = client
-
-    def for_module(self, module_log: logging.Logger) -> Callable[..., bool]:
-        """A `notify(message, title=None, priority=0, ...)` that logs under the module's logger."""
-
-        def notify(
-            message: object,
-            title: str | None = None,
-            priority: int = 0,
-            url: str | None = None,
-            url_title: str | None = None,
-            sound: str | None = None,
-            retry: int | None = None,
-            expire: int | None = None,
-        ) -> bool:
-            return self.send(
-                module_log,
-                message,
-                title=title,
-                priority=priority,
-                url=url,
-                url_title=url_title,
-                sound=sound,
-                retry=retry,
-                expire=expire,
-            )
-
-        return notify
-
-    def send(self, sender_log: logging.Logger, message: object, **fields: object) -> bool:
-        """Check and send a message; log and return False on any failure."""
-        try:
-            checked = build_message(message, warn=sender_log.warning, **fields)  # type: ignore[arg-type]
-        except (ValueError, TypeError) as exc:
-            sender_log.error("notification not sent, the message is invalid: %s", exc)
-            return False
-        if self.client is None:
-            sender_log.warning("notification not sent: %s (message: %r)", NOT_CONFIGURED, checked.message)
-            return False
-        try:
-            request_id = self.client.send(checked)
-        except NotifyError as exc:
-            sender_log.error("notification not sent: %s", exc)
-            return False
-        sender_log.info("notification sent (request %s)", request_id)
-        return True

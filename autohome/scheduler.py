@@ -133,6 +133,7 @@ class Runner:
         )
         self._running[name] = thread
         thread.start()
+        self._cond.notify_all()
 
     def _run(self, name: str, job: Callable[[], None]) -> None:
         try:

@@ -212,7 +212,7 @@ class FakePushover:
         "X-Limit-App-Reset": "1767225600",
     }
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[PushoverRequest] = []
         self.answers: list[Answer] = []
         self.received = threading.Condition()
@@ -248,7 +248,7 @@ class FakePushover:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/1/messages.json"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)

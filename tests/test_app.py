@@ -15,7 +15,6 @@ from autohome.app import Main
 from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
-from autohome.notify import Notifier
 from autohome.schedule import IntervalSchedule
 
 
@@ -32,7 +31,7 @@ def clock() -> FakeClock:
 def make_main(clock: FakeClock, *modules, max_threads: int = 8, grace_s: float = 5) -> Main:
     config = Config(max_threads=max_threads, console_enabled=False,
                     shutdown_grace=timedelta(seconds=grace_s))
-    return Main(config, clock=clock, notifier=Notifier(None), modules=list(modules))
+    return Main(config, clock=clock, modules=list(modules))
 
 
 def test_a_failing_module_is_logged_with_traceback_and_others_still_run(

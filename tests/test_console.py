@@ -16,7 +16,6 @@ from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.loader import BrokenModule, ModuleSpec
 from autohome.logs import RecentLines
-from autohome.notify import Notifier
 from autohome.schedule import IntervalSchedule
 from autohome.telnet import DO, DONT, IAC, TIMING_MARK, WILL, WONT
 
@@ -43,7 +42,7 @@ def main() -> Iterator[Main]:
         BrokenModule("broken", Path("modules/broken.py"), "INTERVAL is missing"),
     ]
     config = Config(console_port=0, tick=timedelta(seconds=30))
-    daemon = Main(config, FakeClock(T0), Notifier(None), modules, recent_lines=recent.lines)
+    daemon = Main(config, FakeClock(T0), modules, recent_lines=recent.lines)
     daemon.start()
     yield daemon
     daemon.shutdown()

@@ -1,0 +1,205 @@
+"""The outbox: every notification is written to the database first, then delivered by one
+sender thread, in order, exactly once as far as Pushover's API allows.
+
+`notify()` never waits on the network. A 4xx is final; a 5xx, a timeout or no network
+is retried with growing pauses from 5 s; a 429 waits for the quota's reset time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from autohome.clock import Clock
+from autohome.db import Database, OutboxRow, OutboxTable
+from autohome.errors import NotifyError
+from autohome.notify import NOT_CONFIGURED, Message, PushoverClient, Quota, build_message
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = timedelta(seconds=5)  # Pushover: never sooner than 5 s after a failed request
+MAX_RETRY = timedelta(hours=1)
+NO_RESET_HEADER_WAIT = timedelta(hours=1)
+KEEP_SENT = timedelta(days=30)
+QUOTA_KEY = "pushover_quota"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, ... after the 1st, 2nd, 3rd failed attempt; at most an hour."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), MAX_RETRY)
+
+
+class Outbox:
+    """Queues messages in the database and delivers them from a single sender thread."""
+
+    def __init__(self, db: Database, client: PushoverClient | None, clock: Clock) -> None:
+        self.table = OutboxTable(db)
+        self.client = client
+        self.clock = clock
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.quota = self._stored_quota()
+
+    # --- queueing (any thread) -------------------------------------------------------
+
+    def queue(self, message: Message, sender: str) -> int:
+        """Store a checked message for delivery; return its id. Never touches the network."""
+        state = "pending" if self.client is not None else "undeliverable"
+        message_id = self.table.add(self.clock.now(), sender, message.form(), state)
+        if self.client is None:
+            log.warning("notification %d from %s kept as undeliverable: %s (message: %r)",
+                        message_id, sender, NOT_CONFIGURED, message.message)
+        self.wake()
+        return message_id
+
+    def wake(self) -> None:
+        """Have the sender look at the outbox now."""
+        self._wake.set()
+
+    # --- the sender ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover from the last run, prune old messages, start the sender thread."""
+        uncertain, revived = self.table.recover(can_send=self.client is not None)
+        if uncertain:
+            log.warning("%d notification(s) were being sent when AutoHome stopped; they are marked "
+                        "uncertain and not sent again (Pushover may or may not have them)", uncertain)
+        if revived:
+            log.info("Pushover is configured now: %d kept notification(s) will be sent", revived)
+        pruned = self.table.prune_sent(self.clock.now() - KEEP_SENT)
+        if pruned:
+            log.info("pruned %d sent notification(s) older than 30 days", pruned)
+        if self.client is None:
+            return
+        self._thread = threading.Thread(target=self._run, name="notify-sender", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the sender after the message in hand; the rest stays queued for next time."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        if self.client is not None:
+            self.client.close()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                next_due = self.deliver_due(self.clock.now())
+                if self._stopping:
+                    return
+                timeout_s = None
+                if next_due is not None:
+                    timeout_s = max((next_due - self.clock.now()).total_seconds(), 0.0)
+                    if timeout_s == 0.0:
+                        continue
+                self._wake.wait(timeout_s)
+        except Exception:
+            log.exception("the notification sender failed; queued messages wait for the next start")
+
+    def deliver_due(self, now: datetime) -> datetime | None:
+        """Send queued messages in order while they are due; return when to look again
+        (None: nothing waits)."""
+        while not self._stopping:
+            head = self.table.head()
+            if head is None:
+                return None
+            if head.next_attempt is not None and head.next_attempt > now:
+                return head.next_attempt
+            self._attempt(head, now)
+        return None
+
+    def _attempt(self, row: OutboxRow, now: datetime) -> None:
+        assert self.client is not None
+        # Recorded before the request: a crash from here on leaves it 'sending', which the
+        # next start marks uncertain instead of sending it twice.
+        self.table.update(row.id, state="sending", attempts=row.attempts + 1)
+        try:
+            request_id = self.client.send(Message.from_form(row.fields))
+        except NotifyError as exc:
+            self._remember_quota()
+            self._failed(row, now, exc)
+            return
+        self._remember_quota()
+        self.table.update(row.id, state="sent", sent_at=self.clock.now(), last_error=None)
+        log.info("notification %d from %s sent (request %s)", row.id, row.sender, request_id)
+
+    def _failed(self, row: OutboxRow, now: datetime, exc: NotifyError) -> None:
+        attempts = row.attempts + 1
+        if exc.is_final:
+            self.table.update(row.id, state="failed", last_error=exc.reason)
+            log.error("notification %d from %s refused, not retried: %s", row.id, row.sender, exc.reason)
+            return
+        if exc.status == 429:
+            reset = self.quota.reset_at if self.quota else None
+            retry_at = (datetime.fromtimestamp(reset, timezone.utc) if reset
+                        else now + NO_RESET_HEADER_WAIT)
+            retry_at = max(retry_at, now + FIRST_RETRY)
+        else:
+            retry_at = now + retry_delay(attempts)
+        self.table.update(row.id, state="pending", next_attempt=retry_at, last_error=exc.reason)
+        log.warning("notification %d from %s not delivered (attempt %d): %s; retrying at %s",
+                    row.id, row.sender, attempts, exc.reason, retry_at.isoformat(timespec="seconds"))
+
+    def _remember_quota(self) -> None:
+        quota = self.client.quota if self.client else None
+        if quota is not None and quota != self.quota:
+            self.quota = quota
+            self.table.set_meta(QUOTA_KEY, f"{quota.limit} {quota.remaining} {quota.reset_at}")
+
+    def _stored_quota(self) -> Quota | None:
+        text = self.table.get_meta(QUOTA_KEY)
+        if not text:
+            return None
+        limit, remaining, reset_at = (int(part) for part in text.split())
+        return Quota(limit, remaining, reset_at)
+
+    # --- what the console shows ------------------------------------------------------
+
+    def listing(self, limit: int = 20) -> list[OutboxRow]:
+        """The newest messages, newest first."""
+        return self.table.listing(limit)
+
+    def counts(self) -> dict[str, int]:
+        """Messages per state."""
+        return self.table.counts()
+
+
+class Notifier:
+    """Hands each module a `notify` callable that checks, queues and returns at once."""
+
+    def __init__(self, outbox: Outbox | None) -> None:
+        self.outbox = outbox
+
+    def for_module(self, module_log: logging.Logger, sender: str | None = None) -> Callable[..., bool]:
+        """`notify(message, title=None, priority=0, url=None, url_title=None, sound=None,
+        retry=None, expire=None) -> bool`: True once queued, False if the message is invalid."""
+        sender = sender or module_log.name.rsplit(".", 1)[-1]
+
+        def notify(message: object, title: str | None = None, priority: int = 0, url: str | None = None,
+                   url_title: str | None = None, sound: str | None = None, retry: int | None = None,
+                   expire: int | None = None) -> bool:
+            return self.send(module_log, sender, message, title=title, priority=priority, url=url,
+                             url_title=url_title, sound=sound, retry=retry, expire=expire)
+
+        return notify
+
+    def send(self, sender_log: logging.Logger, sender: str, message: object, **fields: Any) -> bool:
+        """Check a message and queue it; log and return False if it is invalid."""
+        try:
+            checked = build_message(message, warn=sender_log.warning, **fields)
+        except (ValueError, TypeError) as exc:
+            sender_log.error("notification not queued, the message is invalid: %s", exc)
+            return False
+        if self.outbox is None:
+            sender_log.warning("notification not sent: %s (message: %r)", NOT_CONFIGURED, checked.message)
+            return False
+        message_id = self.outbox.queue(checked, sender)
+        sender_log.info("notification %d queued", message_id)
+        return True

@@ -1,0 +1,248 @@
+"""The outbox: queued at once, delivered in order exactly once, retried as Pushover asks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import T0, Answer, ConsoleClient, FakePushover, clean_env, free_port, write_module
+
+from autohome.clock import FakeClock
+from autohome.db import Database, open_database
+from autohome.notify import PushoverClient
+from autohome.outbox import Notifier, Outbox, retry_delay
+
+TOKEN, USER = "a" * 30, "u" * 30
+log = logging.getLogger("autohome.modules.test")
+
+
+def make_outbox(url: str | None, clock: FakeClock, db: Database | None = None,
+                timeout_s: float = 10.0) -> Outbox:
+    client = None if url is None else PushoverClient(TOKEN, USER, url, timeout_s=timeout_s)
+    return Outbox(db or Database.in_memory(), client, clock)
+
+
+def states(outbox: Outbox) -> list[tuple[str, str]]:
+    return [(row.fields["message"], row.state) for row in reversed(outbox.listing(100))]
+
+
+def test_notify_queues_and_returns_without_touching_the_network(pushover: FakePushover) -> None:
+    clock = FakeClock(T0)
+    outbox = make_outbox(pushover.url, clock)
+    notify = Notifier(outbox).for_module(log)
+    assert notify("one") and notify("two", title="second")
+    assert notify("") is False and notify("x", priority=9) is False
+    assert not pushover.requests
+    assert states(outbox) == [("one", "pending"), ("two", "pending")]
+    assert outbox.deliver_due(clock.now()) is None
+    assert [r.form["message"] for r in pushover.requests] == ["one", "two"]
+    assert states(outbox) == [("one", "sent"), ("two", "sent")]
+
+
+def test_a_4xx_is_kept_as_failed_and_never_retried(pushover: FakePushover, caplog) -> None:
+    clock = FakeClock(T0)
+    outbox = make_outbox(pushover.url, clock)
+    pushover.answers.append(pushover.refuse(400, "application token is invalid", field_name="token"))
+    notify = Notifier(outbox).for_module(log)
+    notify("refused")
+    notify("next")
+    outbox.deliver_due(clock.now())
+    clock.advance(3600)
+    outbox.deliver_due(clock.now())
+    assert [r.form["message"] for r in pushover.requests] == ["refused", "next"]
+    [_, refused] = outbox.listing(2)
+    assert refused.state == "failed" and refused.last_error == (
+        "Pushover answered 400: application token is invalid")
+    assert "refused, not retried: Pushover answered 400: application token is invalid" in caplog.text
+
+
+def test_a_5xx_is_retried_with_backoff_on_the_clock_and_order_is_kept(pushover: FakePushover) -> None:
+    clock = FakeClock(T0)
+    outbox = make_outbox(pushover.url, clock)
+    pushover.answers += [Answer(503, "busy"), Answer(502, "busy")]
+    notify = Notifier(outbox).for_module(log)
+    notify("first")
+    notify("second")
+    assert outbox.deliver_due(clock.now()) == T0 + timedelta(seconds=5)
+    clock.advance(4.9)
+    assert outbox.deliver_due(clock.now()) == T0 + timedelta(seconds=5)  # not yet: no request
+    assert len(pushover.requests) == 1
+    clock.advance(0.1)
+    assert outbox.deliver_due(clock.now()) == T0 + timedelta(seconds=15)  # 2nd failure: 10 s more
+    clock.advance(10)
+    assert outbox.deliver_due(clock.now()) is None
+    assert [r.form["message"] for r in pushover.requests] == ["first", "first", "first", "second"]
+    assert states(outbox) == [("first", "sent"), ("second", "sent")]
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 20)] == [5, 10, 20, 3600]
+
+
+def test_a_429_waits_for_the_reset_time(pushover: FakePushover) -> None:
+    clock = FakeClock(T0)
+    reset = int((T0 + timedelta(hours=6)).timestamp())
+    pushover.answers.append(Answer(429, {"status": 0, "errors": ["over quota"]},
+                                   {"X-Limit-App-Remaining": "0", "X-Limit-App-Reset": str(reset)}))
+    outbox = make_outbox(pushover.url, clock)
+    Notifier(outbox).for_module(log)("later")
+    assert outbox.deliver_due(clock.now()) == T0 + timedelta(hours=6)
+    assert outbox.quota is not None and outbox.quota.remaining == 0
+    clock.advance(6 * 3600)
+    assert outbox.deliver_due(clock.now()) is None
+    assert states(outbox) == [("later", "sent")]
+    assert outbox.quota.remaining == 9876
+
+
+def test_no_network_for_a_while_then_delivery_once_it_listens() -> None:
+    clock = FakeClock(T0)
+    port = free_port()
+    outbox = make_outbox(f"http://127.0.0.1:{port}/1/messages.json", clock)
+    Notifier(outbox).for_module(log)("disk full")
+    for _ in range(3):
+        next_try = outbox.deliver_due(clock.now())
+        assert next_try is not None
+        clock.current = next_try
+    assert outbox.listing(1)[0].attempts == 3
+    assert "cannot reach Pushover" in (outbox.listing(1)[0].last_error or "")
+    server = FakePushover(port=port)
+    try:
+        assert outbox.deliver_due(clock.now()) is None
+        assert len(server.requests) == 1
+    finally:
+        server.close()
+
+
+def test_a_hanging_server_times_out_and_is_retried(pushover: FakePushover) -> None:
+    clock = FakeClock(T0)
+    held = threading.Event()
+    pushover.answers.append(Answer(hold=held))
+    outbox = make_outbox(pushover.url, clock, timeout_s=0.2)
+    Notifier(outbox).for_module(log)("slow")
+    try:
+        assert outbox.deliver_due(clock.now()) == T0 + timedelta(seconds=5)
+    finally:
+        held.set()
+    assert "no answer from Pushover within 0.2s" in (outbox.listing(1)[0].last_error or "")
+    clock.advance(5)
+    outbox.deliver_due(clock.now())
+    assert states(outbox) == [("slow", "sent")]
+
+
+def test_without_keys_messages_are_kept_and_sent_once_configured(tmp_path: Path, pushover) -> None:
+    clock = FakeClock(T0)
+    outbox = make_outbox(None, clock, open_database(tmp_path))
+    assert Notifier(outbox).for_module(log)("kept") is True
+    assert states(outbox) == [("kept", "undeliverable")]
+    outbox.table.db.close()
+    configured = make_outbox(pushover.url, clock, open_database(tmp_path))
+    configured.start()
+    try:
+        pushover.wait_for_requests(1)
+    finally:
+        configured.stop()
+    assert [r.form["message"] for r in pushover.requests] == ["kept"]
+
+
+def test_a_message_caught_mid_send_is_never_sent_twice(tmp_path: Path, pushover) -> None:
+    clock = FakeClock(T0)
+    db = open_database(tmp_path)
+    outbox = make_outbox(pushover.url, clock, db)
+    Notifier(outbox).for_module(log)("maybe")
+    outbox.table.update(outbox.listing(1)[0].id, state="sending")  # as a crash would leave it
+    db.close()
+    again = make_outbox(pushover.url, clock, open_database(tmp_path))
+    again.start()
+    again.stop()
+    assert not pushover.requests
+    [row] = again.listing(1)
+    assert row.state == "uncertain" and "may or may not have arrived" in (row.last_error or "")
+
+
+def test_the_sender_thread_delivers_while_modules_never_wait(pushover: FakePushover) -> None:
+    from autohome.clock import SystemClock
+
+    held = threading.Event()
+    pushover.answers.append(Answer(hold=held))
+    outbox = make_outbox(pushover.url, SystemClock())  # type: ignore[arg-type]
+    outbox.start()
+    try:
+        notify = Notifier(outbox).for_module(log)
+        notify("slow API")
+        pushover.wait_for_requests(1)  # the sender is stuck on the slow answer...
+        assert notify("still instant")  # ...and a module's notify returns at once anyway
+        held.set()
+        pushover.wait_for_requests(2)
+    finally:
+        outbox.stop()
+    assert [r.form["message"] for r in pushover.requests] == ["slow API", "still instant"]
+
+
+def test_pending_messages_are_delivered_after_a_restart_exactly_once(tmp_path: Path, daemon_factory) -> None:
+    write_module(tmp_path / "modules", "alarm", '''
+        INTERVAL = "1d"
+        def run(log, notify):
+            notify("the cellar is flooding", title="Alarm")
+    ''')
+    dead_url = f"http://127.0.0.1:{free_port()}/1/messages.json"
+    env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=dead_url)
+    first = daemon_factory(tmp_path, "-t", "--no-console", "--start", "2026-06-01T09:00", env=env)
+    first.wait_for("not delivered \\(attempt 1\\): cannot reach Pushover")
+    first.process.kill()  # kill -9 while the message waits for its retry
+    first.wait()
+
+    server = FakePushover()
+    try:
+        env["PUSHOVER_API_URL"] = server.url
+        second = daemon_factory(tmp_path, "-t", "--port", "0", "--start", "2026-06-01T10:00", env=env)
+        server.wait_for_requests(1)
+        client = ConsoleClient(second.console_port)
+        second.wait_for("sent \\(request req-ok\\)")
+        listing = client.command("notifications")
+        assert "sent" in listing and "the cellar is flooding" in listing and "alarm" in listing
+        assert "1 sent" in client.command("status")
+        client.sock.sendall(b"shutdown\r\n")
+        client.read_all()
+        assert second.wait() == 0
+        assert len(server.requests) == 1
+        assert server.requests[0].form["title"] == "Alarm"
+    finally:
+        server.close()
+
+
+def test_notify_test_from_the_console_and_failure_alerts(tmp_path: Path, daemon_factory, pushover) -> None:
+    write_module(tmp_path / "modules", "flaky", '''
+        INTERVAL = 30
+        def run(log, notify, store):
+            runs = store.get("runs", 0) + 1
+            store.set("runs", runs)
+            if runs in (2, 3):
+                raise RuntimeError("sensor offline")
+    ''')
+    env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url)
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0", env=env)
+    client = ConsoleClient(daemon.console_port)
+    assert "queued" in client.command("notify test hello phone")
+    pushover.wait_for_requests(1)
+    daemon.send("3\n")  # runs 2 and 3 fail, run 4 recovers: two alerts, not three
+    daemon.wait_for("module flaky finished")
+    pushover.wait_for_requests(3)
+    client.command("help")
+    messages = [r.form["message"] for r in pushover.requests]
+    assert messages == ["hello phone", "flaky failed: RuntimeError: sensor offline", "flaky works again"]
+    client.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+
+
+def test_failure_alerts_can_be_switched_off(tmp_path: Path, pushover) -> None:
+    from conftest import run_autohome
+
+    write_module(tmp_path / "modules", "boom", """
+        INTERVAL = 30
+        def run(log, notify):
+            raise ValueError("x")
+    """)
+    env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url,
+                    AUTOHOME_NOTIFY_ON_FAILURE="off")
+    assert run_autohome(tmp_path, "-t", "--no-console", stdin="\n", env=env).returncode == 0
+    assert not pushover.requests
