@@ -62,9 +62,22 @@ class ModuleLoadError(Exception):
 
 def module_files(folder: Path) -> list[Path]:
     """The module files in the folder, sorted; `_private.py` files are skipped."""
-    return sorted(
-        path for path in folder.glob("*.py") if path.is_file() and not path.name.startswith("_")
-    )
+    return sorted(folder / name for name in _module_stamps(folder))
+
+
+def _module_stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """File name -> (modification time, size) of each module file: one directory read and
+    one stat per file, since this runs at every tick."""
+    stamps = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(".py") and not entry.name.startswith("_") and entry.is_file():
+                try:
+                    info = entry.stat()
+                except OSError:
+                    continue  # removed while listing: the next tick sees it
+                stamps[entry.name] = (info.st_mtime_ns, info.st_size)
+    return stamps
 
 
 def _where(exc: BaseException, path: Path) -> str:
@@ -141,11 +154,6 @@ def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
     return ModuleSpec(name, path, schedule, run, description, timeout, wants_store)
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    info = os.stat(path)
-    return info.st_mtime_ns, info.st_size
-
-
 @dataclass
 class ModuleEntry:
     """One module file: what runs (the last good version), and what is wrong, if anything."""
@@ -212,23 +220,19 @@ class ModuleRegistry:
         if self.folder is None:
             return changes
         try:
-            paths = {path.stem: path for path in module_files(self.folder)}
+            stamps = {file_name[:-3]: stamp for file_name, stamp in _module_stamps(self.folder).items()}
         except OSError as exc:
             log.error("cannot read the modules folder %s: %s", self.folder, exc)
             return changes
-        for name in [name for name in self._entries if name not in paths]:
+        for name in [name for name in self._entries if name not in stamps]:
             del self._entries[name]
             changes.removed.append(name)
             log.info("module %s removed (its file is gone)", name)
-        for name, path in paths.items():
-            try:
-                stamp = _stamp(path)
-            except OSError:
-                continue  # removed between listing and stat: next tick sees it
+        for name in sorted(stamps):
             entry = self._entries.get(name)
-            if entry is not None and entry.stamp == stamp:
+            if entry is not None and entry.stamp == stamps[name]:
                 continue
-            self._load(name, path, stamp, entry, changes)
+            self._load(name, self.folder / f"{name}.py", stamps[name], entry, changes)
         return changes
 
     def _load(self, name: str, path: Path, stamp: tuple[int, int], entry: ModuleEntry | None,

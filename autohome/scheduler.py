@@ -63,6 +63,7 @@ class Runner:
         self._cond = threading.Condition()
         self._running: dict[str, threading.Thread] = {}
         self._backlog: deque[tuple[str, Callable[[], None]]] = deque()
+        self._queued: set[str] = set()  # the backlog's names, for O(1) "is it queued?"
         self._drainer: threading.Thread | None = None
         self._closed = False
 
@@ -71,10 +72,11 @@ class Runner:
         with self._cond:
             if self._closed:
                 return Submission.CLOSED
-            if name in self._running or any(queued == name for queued, _ in self._backlog):
+            if name in self._running or name in self._queued:
                 return Submission.BUSY
             if self._backlog or len(self._running) >= self.max_threads:
                 self._backlog.append((name, job))
+                self._queued.add(name)
                 if self._drainer is None:
                     self._drainer = threading.Thread(
                         target=self._drain, name="backlog-drainer", daemon=True
@@ -87,7 +89,7 @@ class Runner:
     def is_busy(self, name: str) -> bool:
         """Whether the name is running or waiting in the backlog."""
         with self._cond:
-            return name in self._running or any(queued == name for queued, _ in self._backlog)
+            return name in self._running or name in self._queued
 
     def snapshot(self) -> RunnerSnapshot:
         """Running and queued names, and whether the drainer is alive."""
@@ -122,6 +124,7 @@ class Runner:
             self._closed = True
             dropped = [name for name, _ in self._backlog]
             self._backlog.clear()
+            self._queued.clear()
             self._cond.notify_all()
             self._cond.wait_for(lambda: not self._running, timeout=grace_s)
             return dropped, list(self._running)
@@ -158,6 +161,7 @@ class Runner:
                     if self._closed or not self._backlog:
                         break
                     name, job = self._backlog.popleft()
+                    self._queued.discard(name)
                     log.debug("backlog: starting %s, %d still waiting", name, len(self._backlog))
                     self._start(name, job)
             except Exception:

@@ -68,6 +68,7 @@ def _port_23_usable() -> bool:
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return False
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the console does
         try:
             probe.bind(("127.0.0.1", 23))
         except OSError:
