@@ -13,7 +13,7 @@ from autohome.clock import Clock, stopwatch
 from autohome.commands import Commands, ModuleView, StatusView
 from autohome.config import Config
 from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
-from autohome.db import INTERRUPTED, Database, OutboxRow
+from autohome.db import Database, OutboxRow
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
 from autohome.logs import MODULE_LOGGER, tail_lines
@@ -174,13 +174,16 @@ class Main:
         self.outbox.wake()  # retries follow this clock, virtual time included
         self.reload()
         self._check_overruns(now)
-        submitted = []
-        for spec in self.registry.specs():
-            if self._is_due(spec, now) and self._submit(spec, now) in (
-                Submission.STARTED, Submission.QUEUED
-            ):
-                submitted.append(spec.name)
-        return submitted
+        specs = self.registry.specs()
+        due = [spec for spec in specs if self._is_due(spec, now)]
+        self.states.start_tick(now, [spec.name for spec in specs], [spec.name for spec in due])
+        results = {spec.name: self._submit(spec, now, marked=True) for spec in due}
+        queued = sum(result is Submission.QUEUED for result in results.values())
+        if queued:
+            log.info("%d module(s) wait in the backlog: all %d threads are busy",
+                     queued, self.runner.max_threads)
+        return [name for name, result in results.items()
+                if result in (Submission.STARTED, Submission.QUEUED)]
 
     def reload(self) -> str:
         """Pick up edited, added and removed module files."""
@@ -197,7 +200,7 @@ class Main:
         return "; ".join(parts)
 
     def _is_due(self, spec: ModuleSpec, now: datetime) -> bool:
-        status = self.states.ensure(spec.name, now)
+        status = self.states.get(spec.name)
         if status.paused or self.runner.is_busy(spec.name):
             return False
         return is_due(spec.schedule, status.last_due_at, status.first_seen or now, now)
@@ -220,14 +223,14 @@ class Main:
                 self._alert(f"{name} has been running for {format_duration(now - since)} "
                             f"(TIMEOUT {format_duration(timeout)})", "AutoHome: module overrunning")
 
-    def _submit(self, spec: ModuleSpec, due_at: datetime) -> Submission:
+    def _submit(self, spec: ModuleSpec, due_at: datetime, marked: bool = False) -> Submission:
         if self.runner.is_busy(spec.name):
             return Submission.BUSY
         result = self.runner.submit(spec.name, lambda: self._execute(spec))
-        if result in (Submission.STARTED, Submission.QUEUED):
+        if result in (Submission.STARTED, Submission.QUEUED) and not marked:
             self.states.mark_due(spec.name, due_at)
         if result is Submission.QUEUED:
-            log.info("module %s queued: all %d threads busy", spec.name, self.runner.max_threads)
+            log.debug("module %s queued: all %d threads busy", spec.name, self.runner.max_threads)
         return result
 
     def _execute(self, spec: ModuleSpec) -> None:
@@ -250,7 +253,7 @@ class Main:
         self._overrunning.discard(spec.name)
         previous = self.states.get(spec.name).last_run
         self.states.record_finish(spec.name, RunRecord(started, duration_s, error), self.clock.now())
-        was_ok = previous is None or previous.is_ok or previous.error == INTERRUPTED
+        was_ok = previous is None or previous.is_ok
         if error is not None and was_ok:
             self._alert(f"{spec.name} failed: {error}", "AutoHome: module failing")
         elif error is None and not was_ok:

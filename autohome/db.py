@@ -21,7 +21,6 @@ from autohome.errors import AutoHomeError
 DB_FILE = "autohome.db"
 TEST_DB_FILE = "autohome-test.db"  # test mode's virtual time never touches the real schedule
 HISTORY_PER_MODULE = 100
-INTERRUPTED = "interrupted: AutoHome stopped during this run"
 
 # Forward migrations: MIGRATIONS[n] takes the schema from version n to n + 1.
 MIGRATIONS: list[str] = [
@@ -164,10 +163,6 @@ class Database:
                     if statement.strip():
                         conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
-            # Runs that were in flight when the previous process died.
-            conn.execute(
-                "UPDATE runs SET error = ? WHERE finished IS NULL AND error IS NULL", (INTERRUPTED,)
-            )
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed)."""
@@ -183,44 +178,43 @@ class Database:
 
     def save_module(self, row: ModuleRow) -> None:
         """Insert or replace a module's schedule position and pause."""
+        self.save_modules([row])
+
+    def save_modules(self, rows: list[ModuleRow]) -> None:
+        """Insert or replace several modules in one transaction (a tick's worth)."""
+        if not rows:
+            return
         with self._transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO modules (name, paused, first_seen, last_due_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
                 "first_seen = excluded.first_seen, last_due_at = excluded.last_due_at",
-                (row.name, int(row.paused), _text(row.first_seen), _text(row.last_due_at)),
+                [(r.name, int(r.paused), _text(r.first_seen), _text(r.last_due_at)) for r in rows],
             )
 
     # --- runs ----------------------------------------------------------------------
 
-    def start_run(self, module: str, started: datetime) -> int:
-        """Record that a run began; return its id."""
+    def add_runs(self, runs: list[RunRow], trim: set[str]) -> None:
+        """Record finished runs in one transaction, and drop the runs of the modules in `trim`
+        beyond their newest HISTORY_PER_MODULE."""
         with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO runs (module, started) VALUES (?, ?)", (module, _text(started))
+            conn.executemany(
+                "INSERT INTO runs (module, started, finished, duration_s, error) VALUES (?, ?, ?, ?, ?)",
+                [(r.module, _text(r.started), _text(r.finished), r.duration_s, r.error) for r in runs],
             )
-            return int(cursor.lastrowid or 0)
-
-    def finish_run(self, run_id: int, finished: datetime, duration_s: float, error: str | None) -> None:
-        """Record how a run ended, and keep only the newest runs of its module."""
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE runs SET finished = ?, duration_s = ?, error = ? WHERE id = ?",
-                (_text(finished), duration_s, error, run_id),
-            )
-            conn.execute(
-                "DELETE FROM runs WHERE module = (SELECT module FROM runs WHERE id = ?) AND id <= "
-                "(SELECT id FROM runs WHERE module = (SELECT module FROM runs WHERE id = ?) "
-                "ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (run_id, run_id, HISTORY_PER_MODULE),
-            )
+            for module in trim:
+                conn.execute(
+                    "DELETE FROM runs WHERE module = ? AND id <= (SELECT id FROM runs WHERE module = ? "
+                    "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (module, module, HISTORY_PER_MODULE),
+                )
 
     def history(self, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
         """The module's runs, newest first."""
         rows = self._query(
             "SELECT id, module, started, finished, duration_s, error FROM runs "
             "WHERE module = ? ORDER BY id DESC LIMIT ?",
-            (module, limit),
+            (module, min(limit, HISTORY_PER_MODULE)),
         )
         return [RunRow(i, m, _time(s), _time(f), d, e) for i, m, s, f, d, e in rows]  # type: ignore[arg-type]
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import queue
 import re
 import uuid
 from collections import deque
+from logging.handlers import QueueListener
 from pathlib import Path
 from typing import IO
 
@@ -104,17 +107,20 @@ class RecentLines(logging.Handler):
 
 
 class LogSetup:
-    """The handlers AutoHome attached, so that `close()` can take them off again."""
+    """The logging AutoHome set up, so that `close()` can flush it and take it off again."""
 
-    def __init__(self, logger: logging.Logger, handlers: list[logging.Handler]) -> None:
+    def __init__(self, logger: logging.Logger, front: logging.Handler, listener: QueueListener,
+                 recent: RecentLines) -> None:
         self.logger = logger
-        self.handlers = handlers
-        self.recent = next(h for h in handlers if isinstance(h, RecentLines))
+        self.front = front
+        self.listener = listener
+        self.recent = recent
 
     def close(self) -> None:
-        """Flush and detach every handler."""
-        for handler in self.handlers:
-            self.logger.removeHandler(handler)
+        """Write out every queued line, then detach and close the handlers."""
+        self.logger.removeHandler(self.front)
+        self.listener.stop()
+        for handler in self.listener.handlers:
             handler.close()
 
 
@@ -127,7 +133,8 @@ def setup_logging(
     """Send the `autohome` logger tree to `current.log` and, if given, to the terminal."""
     log_dir.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("autohome")
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(level)
+    logging.getLogger(MODULE_LOGGER).setLevel(logging.DEBUG)  # for `modules read`
     plain = logging.Formatter(LINE_FORMAT, DATE_FORMAT)
 
     file_handler = logging.FileHandler(log_dir / CURRENT_LOG, encoding="utf-8")
@@ -149,6 +156,12 @@ def setup_logging(
     recent.addFilter(lambda record: record.name.startswith(MODULE_LOGGER + "."))
     handlers.append(recent)
 
-    for handler in handlers:
-        logger.addHandler(handler)
-    return LogSetup(logger, handlers)
+    # Threads only put records on a queue; one `log-writer` thread formats and writes them,
+    # so a module never waits on the disk or the terminal (and never on another's line).
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = QueueListener(records, *handlers, respect_handler_level=True)
+    listener.start()
+    listener._thread.name = "log-writer"  # type: ignore[union-attr]
+    front = logging.handlers.QueueHandler(records)
+    logger.addHandler(front)
+    return LogSetup(logger, front, listener, recent)

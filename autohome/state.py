@@ -12,6 +12,10 @@ from datetime import datetime
 
 from autohome.db import Database, ModuleRow, RunRow
 
+# Trimming old runs costs a DELETE; doing it every this many runs keeps history within
+# HISTORY_PER_MODULE + TRIM_EVERY rows while most runs cost one small UPDATE.
+TRIM_EVERY = 20
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -50,7 +54,9 @@ class ModuleStates:
         self.db = db
         self._lock = threading.Lock()
         self._status: dict[str, ModuleStatus] = {}
-        self._run_ids: dict[str, int] = {}
+        self._since_trim: dict[str, int] = {}
+        self._unsaved: list[RunRow] = []
+        self._is_saving = False
         latest = db.run_counts()
         rows = {row.name: row for row in db.modules()}
         for name in rows.keys() | latest.keys():
@@ -73,17 +79,26 @@ class ModuleStates:
         with self._lock:
             return list(self._status)
 
-    def ensure(self, name: str, now: datetime) -> ModuleStatus:
-        """Remember when a module was first seen: calendar schedules count from there."""
-        with self._lock:
-            status = self._status.get(name)
-            if status is not None and status.first_seen is not None:
-                return status
-        return self._update(name, first_seen=now)
-
     def mark_due(self, name: str, at: datetime) -> None:
         """Note that a run was asked for at `at`; the schedule counts from here."""
         self._update(name, last_due_at=at)
+
+    def start_tick(self, now: datetime, seen: list[str], due: list[str]) -> None:
+        """One tick's bookkeeping in one transaction: first sightings, and the runs it starts."""
+        with self._lock:
+            due_names = set(due)
+            rows = []
+            for name in dict.fromkeys([*seen, *due]):
+                status = self._status.get(name, ModuleStatus())
+                changes: dict[str, object] = {}
+                if status.first_seen is None:
+                    changes["first_seen"] = now
+                if name in due_names:
+                    changes["last_due_at"] = now
+                if changes:
+                    status = self._status[name] = replace(status, **changes)
+                    rows.append(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))
+            self.db.save_modules(rows)
 
     def set_paused(self, name: str, paused: bool) -> None:
         """Stop or resume the module's scheduled runs."""
@@ -98,21 +113,41 @@ class ModuleStates:
         return names
 
     def record_start(self, name: str, at: datetime) -> None:
-        """Note that a run started (stored at once: a crash leaves it marked interrupted)."""
-        run_id = self.db.start_run(name, at)
+        """Note that a run started (in memory only: the run is stored when it ends)."""
         with self._lock:
-            self._run_ids[name] = run_id
             self._status[name] = replace(self._status.get(name, ModuleStatus()), running_since=at)
 
     def record_finish(self, name: str, record: RunRecord, finished: datetime) -> None:
         """Store a finished run as the module's last result."""
         with self._lock:
-            run_id = self._run_ids.pop(name, None)
             self._status[name] = replace(
                 self._status.get(name, ModuleStatus()), last_run=record, running_since=None
             )
-        if run_id is not None:
-            self.db.finish_run(run_id, finished, record.duration_s, record.error)
+            self._since_trim[name] = self._since_trim.get(name, 0) + 1
+            self._unsaved.append(RunRow(0, name, record.started, finished, record.duration_s, record.error))
+            if self._is_saving:
+                return  # the thread that is saving takes this run in its next batch
+            self._is_saving = True
+        self._save_runs()
+
+    def _save_runs(self) -> None:
+        # Group commit: one thread at a time writes every run finished meanwhile in one
+        # transaction, so a burst of runs costs a few commits instead of one each.
+        while True:
+            with self._lock:
+                batch, self._unsaved = self._unsaved, []
+                if not batch:
+                    self._is_saving = False
+                    return
+                trim = {row.module for row in batch if self._since_trim.get(row.module, 0) >= TRIM_EVERY}
+                for module in trim:
+                    self._since_trim[module] = 0
+            try:
+                self.db.add_runs(batch, trim)
+            except BaseException:
+                with self._lock:
+                    self._is_saving = False
+                raise
 
     def history(self, name: str, limit: int) -> list[RunRecord]:
         """The module's stored runs, newest first."""

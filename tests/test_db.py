@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import T0
 
-from autohome.db import HISTORY_PER_MODULE, INTERRUPTED, MIGRATIONS, Database, DatabaseError, open_database
+from autohome.db import HISTORY_PER_MODULE, MIGRATIONS, Database, DatabaseError, open_database
 from autohome.state import ModuleStates, RunRecord
 
 
@@ -43,14 +43,17 @@ def test_history_keeps_the_newest_runs_per_module() -> None:
     assert len(states.history("quiet", 1000)) == 1
 
 
-def test_state_survives_reopening_and_runs_in_flight_are_marked(tmp_path: Path) -> None:
+def test_state_survives_reopening_and_only_runs_in_flight_are_lost(tmp_path: Path) -> None:
     db = open_database(tmp_path)
     states = ModuleStates(db)
     states.set_paused("a", True)
     states.mark_due("a", T0)
-    states.record_start("b", T0)  # the process dies during this run
+    states.record_start("b", T0)
+    states.record_finish("b", RunRecord(T0, 0.5, "ValueError: x"), T0)
+    states.record_start("b", T0 + timedelta(hours=1))  # the process dies during this run
     db.close()
 
     reopened = ModuleStates(open_database(tmp_path))
     assert reopened.get("a").paused and reopened.get("a").last_due_at == T0
-    assert reopened.get("b").last_run is not None and reopened.get("b").last_run.error == INTERRUPTED
+    assert reopened.get("b").last_run == RunRecord(T0, 0.5, "ValueError: x")
+    assert reopened.get("b").running_since is None
