@@ -21,7 +21,7 @@ from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox
 from autohome.schedule import is_due
 from autohome.scheduler import Runner, Submission, next_tick
-from autohome.state import ModuleStates, RunRecord
+from autohome.state import ModuleStates, ModuleStatus, RunRecord
 from autohome.store import ModuleStore
 
 log = logging.getLogger("autohome.main")
@@ -170,13 +170,20 @@ class Main:
 
     def tick(self, now: datetime) -> list[str]:
         """Reload changed module files, flag overruns, submit every module due at `now`."""
-        log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
         self.outbox.wake()  # retries follow this clock, virtual time included
         self.reload()
         self._check_overruns(now)
-        specs = self.registry.specs()
-        due = [spec for spec in specs if self._is_due(spec, now)]
-        self.states.start_tick(now, [spec.name for spec in specs], [spec.name for spec in due])
+        due, unseen = [], []
+        statuses = self.states.snapshot()
+        for spec in self.registry.specs():
+            status = statuses.get(spec.name) or ModuleStatus()
+            if status.first_seen is None:
+                unseen.append(spec.name)
+            if self._is_due(spec, now, status):
+                due.append(spec)
+        self.states.start_tick(now, unseen, [spec.name for spec in due])
         results = {spec.name: self._submit(spec, now, marked=True) for spec in due}
         queued = sum(result is Submission.QUEUED for result in results.values())
         if queued:
@@ -199,11 +206,11 @@ class Main:
             ("broken", changes.broken), ("removed", changes.removed)) if names]
         return "; ".join(parts)
 
-    def _is_due(self, spec: ModuleSpec, now: datetime) -> bool:
-        status = self.states.get(spec.name)
-        if status.paused or self.runner.is_busy(spec.name):
+    def _is_due(self, spec: ModuleSpec, now: datetime, status: ModuleStatus | None = None) -> bool:
+        status = status or self.states.get(spec.name)
+        if status.paused or not is_due(spec.schedule, status.last_due_at, status.first_seen or now, now):
             return False
-        return is_due(spec.schedule, status.last_due_at, status.first_seen or now, now)
+        return not self.runner.is_busy(spec.name)
 
     def _timeout(self, spec: ModuleSpec) -> timedelta:
         return spec.timeout or self.config.module_timeout

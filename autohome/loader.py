@@ -190,6 +190,7 @@ class ModuleRegistry:
         self.folder = folder
         self.zone = zone
         self._entries: dict[str, ModuleEntry] = {}
+        self._specs: list[ModuleSpec] | None = None
 
     @classmethod
     def of(cls, items: list[ModuleSpec | BrokenModule]) -> ModuleRegistry:
@@ -212,7 +213,9 @@ class ModuleRegistry:
 
     def specs(self) -> list[ModuleSpec]:
         """The modules that can run (the last good version where an edit broke one)."""
-        return [entry.spec for entry in self.entries() if entry.spec is not None]
+        if self._specs is None:  # rebuilt only after a change: a tick asks every time
+            self._specs = [entry.spec for entry in self.entries() if entry.spec is not None]
+        return self._specs
 
     def refresh(self) -> Changes:
         """Load new and changed files, forget removed ones; log what happened."""
@@ -224,15 +227,17 @@ class ModuleRegistry:
         except OSError as exc:
             log.error("cannot read the modules folder %s: %s", self.folder, exc)
             return changes
-        for name in [name for name in self._entries if name not in stamps]:
-            del self._entries[name]
+        entries = self._entries
+        for name in [name for name in entries if name not in stamps]:
+            del entries[name]
             changes.removed.append(name)
             log.info("module %s removed (its file is gone)", name)
-        for name in sorted(stamps):
-            entry = self._entries.get(name)
-            if entry is not None and entry.stamp == stamps[name]:
-                continue
-            self._load(name, self.folder / f"{name}.py", stamps[name], entry, changes)
+        changed = [name for name, stamp in stamps.items()
+                   if name not in entries or entries[name].stamp != stamp]
+        for name in sorted(changed):
+            self._load(name, self.folder / f"{name}.py", stamps[name], entries.get(name), changes)
+        if changes:
+            self._specs = None
         return changes
 
     def _load(self, name: str, path: Path, stamp: tuple[int, int], entry: ModuleEntry | None,

@@ -74,6 +74,11 @@ class ModuleStates:
         with self._lock:
             return self._status.get(name, ModuleStatus())
 
+    def snapshot(self) -> dict[str, ModuleStatus]:
+        """Every module's status at once (one lock, not one per module)."""
+        with self._lock:
+            return dict(self._status)
+
     def known(self) -> list[str]:
         """Every module name with a stored state."""
         with self._lock:
@@ -85,6 +90,8 @@ class ModuleStates:
 
     def start_tick(self, now: datetime, seen: list[str], due: list[str]) -> None:
         """One tick's bookkeeping in one transaction: first sightings, and the runs it starts."""
+        if not seen and not due:
+            return
         with self._lock:
             due_names = set(due)
             rows = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,3 +46,60 @@ def report(title: str, rows: list[tuple[str, float, float, str, str]]) -> None:
     for name, ours, base, unit, target in rows:
         ratio = f"{ours / base:6.2f}x" if base else "     -"
         print(f"{name:34} {ours:10.3f}{unit:>2} {base:10.3f}{unit:>2} {ratio}  {target}")
+
+
+def write_modules(folder: Path, count: int, interval: str = "1h", body: str = "pass") -> Path:
+    """`count` module files in `folder`/modules."""
+    modules = folder / "modules"
+    modules.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        source = f'INTERVAL = "{interval}"\n\ndef run(log, notify):\n    {body}\n'
+        (modules / f"m{i:05d}.py").write_text(source)
+    return modules
+
+
+class Daemon:
+    """`python main.py` in a folder, with its stderr read until a pattern shows."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        import os
+        import subprocess
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOHOME_", "PUSHOVER_"))}
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *args], cwd=folder,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True, env=env)
+
+    def wait_for(self, text: str) -> str:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            if text in line:
+                return line
+        raise RuntimeError(f"daemon exited before {text!r}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def task_figures(pid: int) -> tuple[float, int]:
+    """CPU seconds and voluntary context switches, summed over every thread of a process."""
+    cpu_ns, switches = 0, 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            cpu_ns += int((task / "schedstat").read_text().split()[0])
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches"):
+                    switches += int(line.split()[1])
+        except (OSError, IndexError):
+            continue  # a thread that ended meanwhile
+    return cpu_ns / 1e9, switches
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
