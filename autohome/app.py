@@ -289,6 +289,10 @@ class Main:
             return "test notification queued; see 'notifications'"
         return "not queued: the message is invalid (see the log)"
 
+    def views_version(self) -> tuple[int, ...]:
+        """Changes whenever anything `module_views` shows changes."""
+        return (self.states.version, self.runner.version, self.registry.version, len(self._overrunning))
+
     def module_views(self) -> list[ModuleView]:
         """Every module as the console shows it."""
         snapshot = self.runner.snapshot()
@@ -311,7 +315,7 @@ class Main:
                 state = "idle"
             next_run = spec.schedule.next_run(status.last_due_at, status.first_seen or now)
             views.append(ModuleView(
-                entry.name, state, spec.schedule.describe(), status, max(next_run, now),
+                entry.name, state, spec.schedule.describe(), status, next_run,
                 description=spec.description, problem=entry.problem, path=str(entry.path),
                 timeout=self._timeout(spec),
             ))

@@ -57,6 +57,10 @@ class Controller(Protocol):
         """Every module, loaded or broken, sorted by name."""
         ...
 
+    def views_version(self) -> tuple[int, ...]:
+        """A value that changes whenever anything module_views() shows changes."""
+        ...
+
     def recent_lines(self, name: str, count: int) -> list[str]:
         """The module's most recent log lines."""
         ...
@@ -130,6 +134,7 @@ class Commands:
     def __init__(self, controller: Controller, zone: tzinfo = timezone.utc) -> None:
         self.controller = controller
         self.zone = zone
+        self._table: tuple[tuple[int, ...], Reply] | None = None  # `modules`, by views_version
         self.table: dict[str, tuple[str, Callable[[list[str]], Reply]]] = {
             "help": ("list the commands", self._help),
             "modules": ("table of every module: state, interval, last and next run", self._modules),
@@ -195,6 +200,16 @@ class Commands:
         return Reply("shutting down AutoHome", close=True)
 
     def _modules(self, _: list[str]) -> Reply:
+        # Many clients asking while nothing changes get the same text: render it once.
+        version = self.controller.views_version()
+        cached = self._table
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        reply = self._render_modules()
+        self._table = (version, reply)
+        return reply
+
+    def _render_modules(self) -> Reply:
         views = self.controller.module_views()
         if not views:
             return Reply("no modules: put a .py file with INTERVAL and run(log, notify) in modules/")

@@ -191,6 +191,7 @@ class ModuleRegistry:
         self.zone = zone
         self._entries: dict[str, ModuleEntry] = {}
         self._specs: list[ModuleSpec] | None = None
+        self.version = 0  # changes whenever a module file is loaded, reloaded or removed
 
     @classmethod
     def of(cls, items: list[ModuleSpec | BrokenModule]) -> ModuleRegistry:
@@ -238,6 +239,7 @@ class ModuleRegistry:
             self._load(name, self.folder / f"{name}.py", stamps[name], entries.get(name), changes)
         if changes:
             self._specs = None
+            self.version += 1
         return changes
 
     def _load(self, name: str, path: Path, stamp: tuple[int, int], entry: ModuleEntry | None,

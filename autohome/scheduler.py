@@ -66,6 +66,7 @@ class Runner:
         self._queued: set[str] = set()  # the backlog's names, for O(1) "is it queued?"
         self._drainer: threading.Thread | None = None
         self._closed = False
+        self.version = 0  # changes whenever what runs or waits changes (the console caches by it)
 
     def submit(self, name: str, job: Callable[[], None]) -> Submission:
         """Start the job now if a thread is free, else queue it; a name runs once at a time."""
@@ -77,6 +78,7 @@ class Runner:
             if self._backlog or len(self._running) >= self.max_threads:
                 self._backlog.append((name, job))
                 self._queued.add(name)
+                self.version += 1
                 if self._drainer is None:
                     self._drainer = threading.Thread(
                         target=self._drain, name="backlog-drainer", daemon=True
@@ -135,6 +137,7 @@ class Runner:
             target=self._run, args=(name, job), name=f"module:{name}", daemon=True
         )
         self._running[name] = thread
+        self.version += 1
         thread.start()
         self._cond.notify_all()
 
@@ -146,6 +149,7 @@ class Runner:
         finally:
             with self._cond:
                 self._running.pop(name, None)
+                self.version += 1
                 self._cond.notify_all()
 
     def _drain(self) -> None:

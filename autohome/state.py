@@ -57,6 +57,7 @@ class ModuleStates:
         self._since_trim: dict[str, int] = {}
         self._unsaved: list[RunRow] = []
         self._is_saving = False
+        self.version = 0  # changes with every change of any status (the console caches by it)
         latest = db.run_counts()
         rows = {row.name: row for row in db.modules()}
         for name in rows.keys() | latest.keys():
@@ -103,6 +104,7 @@ class ModuleStates:
                 if name in due_names:
                     changes["last_due_at"] = now
                 if changes:
+                    self.version += 1
                     status = self._status[name] = replace(status, **changes)
                     rows.append(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))
             self.db.save_modules(rows)
@@ -122,11 +124,13 @@ class ModuleStates:
     def record_start(self, name: str, at: datetime) -> None:
         """Note that a run started (in memory only: the run is stored when it ends)."""
         with self._lock:
+            self.version += 1
             self._status[name] = replace(self._status.get(name, ModuleStatus()), running_since=at)
 
     def record_finish(self, name: str, record: RunRecord, finished: datetime) -> None:
         """Store a finished run as the module's last result."""
         with self._lock:
+            self.version += 1
             self._status[name] = replace(
                 self._status.get(name, ModuleStatus()), last_run=record, running_since=None
             )
@@ -163,6 +167,7 @@ class ModuleStates:
     def _update(self, name: str, **changes: object) -> ModuleStatus:
         # The write happens under the lock, so the database sees changes in the order made.
         with self._lock:
+            self.version += 1
             status = replace(self._status.get(name, ModuleStatus()), **changes)
             self._status[name] = status
             self.db.save_module(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))

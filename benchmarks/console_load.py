@@ -1,0 +1,109 @@
+"""Console: 32 concurrent clients each sending `modules` 100 times against 200 modules.
+
+The baseline is a bare socketserver.ThreadingTCPServer answering each line with a table
+of the same size, prepared in advance, on the same machine in the same run.
+
+Run: python benchmarks/console_load.py
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import threading
+import time
+from dataclasses import replace
+
+from bench import T0, percentile, report, specs, temp_dir
+
+from autohome.app import Main
+from autohome.clock import FakeClock
+from autohome.config import Config
+from autohome.db import open_database
+from autohome.logs import setup_logging
+
+CLIENTS, COMMANDS, MODULES = 32, 100, 200
+PROMPT = b"autohome> "
+
+
+def drive(port: int) -> list[float]:
+    """Every client's per-command latency, in seconds."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(CLIENTS)
+
+    def client() -> None:
+        sock = socket.create_connection(("127.0.0.1", port))
+        buffer = b""
+        while PROMPT not in buffer:
+            buffer += sock.recv(65536)
+        start.wait()
+        mine = []
+        for _ in range(COMMANDS):
+            began = time.perf_counter()
+            sock.sendall(b"modules\r\n")
+            buffer = b""
+            while not buffer.endswith(PROMPT):
+                buffer += sock.recv(65536)
+            mine.append(time.perf_counter() - began)
+        sock.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def baseline(table: bytes) -> list[float]:
+    class Echo(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(PROMPT)
+            buffer = b""
+            while chunk := self.request.recv(4096):
+                buffer += chunk
+                while b"\n" in buffer:
+                    _, buffer = buffer.split(b"\n", 1)
+                    self.request.sendall(table + PROMPT)
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        request_queue_size = 64
+
+    server = Server(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return drive(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def main() -> None:
+    folder = temp_dir()
+    logs = setup_logging(folder / "logs", "INFO")
+    logging.getLogger("autohome").propagate = False
+    config = replace(Config(), console_port=0, console_max_clients=CLIENTS + 8)
+    daemon = Main(config, FakeClock(T0), specs(MODULES, lambda log, notify: None),
+                  db=open_database(folder / "data"))
+    daemon.start()
+    daemon.tick(T0)
+    assert daemon.runner.wait_idle(timeout_s=60)
+    assert daemon.console is not None
+    table = daemon.console.commands.execute("modules").text.replace("\n", "\r\n").encode() + b"\r\n"
+    ours = drive(daemon.console.address[1])
+    daemon.shutdown()
+    logs.close()
+    base = baseline(table)
+    report(f"console: {CLIENTS} clients x {COMMANDS} 'modules' on {MODULES} modules", [
+        ("latency p50", percentile(ours, 0.5) * 1000, percentile(base, 0.5) * 1000, "ms", ""),
+        ("latency p99", percentile(ours, 0.99) * 1000, percentile(base, 0.99) * 1000, "ms", "< 20 ms"),
+    ])
+
+
+if __name__ == "__main__":
+    main()
