@@ -21,6 +21,7 @@ from autohome.clock import (
     LineFeed,
     SystemClock,
     VirtualClock,
+    Waker,
     system_zone,
     terminal_prompt,
     utc_now,
@@ -107,10 +108,15 @@ def _wants_colour(stream: IO[str], environ: Mapping[str, str]) -> bool:
     return "NO_COLOR" not in environ and hasattr(stream, "isatty") and stream.isatty()
 
 
-def _install_signal_handlers(request_stop: Callable[[], None]) -> None:
-    """Ctrl-C and SIGTERM ask for a clean shutdown; only the main thread may install handlers."""
+def _install_signal_handlers(request_stop: Callable[[], None], waker: Waker) -> None:
+    """Ctrl-C and SIGTERM ask for a clean shutdown; only the main thread may install handlers.
+
+    The waker's socket becomes the wakeup fd, so a signal that lands on any thread wakes
+    the sleeping main thread at once, which then runs the handler.
+    """
     if threading.current_thread() is not threading.main_thread():
         return
+    signal.set_wakeup_fd(waker.signal_fd, warn_on_full_buffer=False)
 
     def handle(signum: int, _frame: object) -> None:
         # Set the stop event from a fresh thread: locks taken inside a signal handler
@@ -164,16 +170,17 @@ def main(
             log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): "
                      "notifications will be logged, not sent")
         zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
+        waker = Waker()
         if args.test:
             start = utc_now() if args.start is None else _in_zone(args.start, zone)
             clock: SystemClock | VirtualClock = VirtualClock(
-                start, LineFeed(stdin), prompt=terminal_prompt()
+                start, LineFeed(stdin, waker), prompt=terminal_prompt()
             )
             log.info("test mode: virtual time starts at %s (state in %s); %s",
                      start.astimezone(zone).isoformat(timespec="seconds"),
                      config.data_dir / TEST_DB_FILE, TEST_MODE_HELP)
         else:
-            clock = SystemClock()
+            clock = SystemClock(waker)
         main_loop = Main(
             config,
             clock=clock,
@@ -185,7 +192,7 @@ def main(
             zone=zone,
             log_file=config.log_dir / CURRENT_LOG,
         )
-        _install_signal_handlers(main_loop.request_stop)
+        _install_signal_handlers(main_loop.request_stop, waker)
         main_loop.run()
         return EXIT_OK
     finally:

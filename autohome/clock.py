@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
+import socket
 import sys
 import threading
 import time
@@ -79,22 +81,68 @@ class Clock(Protocol):
         ...
 
 
+class Waker:
+    """What the main thread sleeps on: a socket pair that another thread, or a signal
+    (through signal.set_wakeup_fd), can make readable.
+
+    Sleeping on an Event is not enough: a signal delivered to some other thread does not
+    interrupt the main thread's wait, so Ctrl-C or SIGTERM would go unnoticed for a tick.
+    """
+
+    def __init__(self) -> None:
+        self._read_end, self._write_end = socket.socketpair()
+        self._read_end.setblocking(False)
+        self._write_end.setblocking(False)
+
+    @property
+    def signal_fd(self) -> int:
+        """The descriptor to hand to signal.set_wakeup_fd."""
+        return self._write_end.fileno()
+
+    def wait(self, timeout_s: float | None) -> None:
+        """Sleep until woken or until the timeout (None: no timeout)."""
+        select.select([self._read_end], [], [], timeout_s)
+        try:
+            while self._read_end.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass  # drained
+
+    def wake(self) -> None:
+        """Wake the sleeper (safe from any thread; a full buffer already means 'awake')."""
+        try:
+            self._write_end.send(b"\0")
+        except OSError:
+            pass  # BlockingIOError: plenty of wake-ups are already pending
+
+    def close(self) -> None:
+        """Release the sockets."""
+        self._read_end.close()
+        self._write_end.close()
+
+
 class SystemClock:
-    """Real time. Waiting is `stop.wait`, so shutdown never waits for a tick."""
+    """Real time. Waiting is on a Waker, so shutdown and signals never wait for a tick."""
+
+    def __init__(self, waker: Waker | None = None) -> None:
+        self.waker = waker or Waker()
 
     def now(self) -> datetime:
         """The current wall-clock time."""
         return utc_now()
 
     def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
-        """Sleep on the stop event until the deadline."""
-        remaining_s = (deadline - self.now()).total_seconds()
-        if remaining_s > 0:
-            stop.wait(remaining_s)
-        return stop.is_set()
+        """Sleep until the deadline, or until woken with `stop` set."""
+        while not stop.is_set():
+            remaining_s = (deadline - self.now()).total_seconds()
+            if remaining_s <= 0:
+                return False
+            self.waker.wait(remaining_s)
+        return True
 
     def wake(self) -> None:
-        """Nothing to do: setting the stop event already wakes `stop.wait`."""
+        """Interrupt a sleep so that the stop event is seen."""
+        self.waker.wake()
 
 
 class FakeClock:
@@ -123,9 +171,10 @@ class FakeClock:
 class LineFeed:
     """Lines from a stream, read on a daemon thread so a stop can interrupt the wait."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], waker: Waker | None = None) -> None:
         self._stream = stream
-        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.waker = waker or Waker()
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._reader: threading.Thread | None = None
 
     def get(self) -> str | None:
@@ -133,17 +182,24 @@ class LineFeed:
         if self._reader is None:
             self._reader = threading.Thread(target=self._read, name="stdin", daemon=True)
             self._reader.start()
-        return self._lines.get()
+        while True:
+            try:
+                return self._lines.get_nowait()
+            except queue.Empty:
+                self.waker.wait(None)  # woken by a line, by close(), or by a signal
 
     def close(self) -> None:
         """Unblock a pending get(); the reader itself may stay blocked in read()."""
         self._lines.put(None)
+        self.waker.wake()
 
     def _read(self) -> None:
         # Daemon thread: a blocked read() on a terminal cannot be interrupted portably.
         for line in self._stream:
             self._lines.put(line.rstrip("\r\n"))
+            self.waker.wake()
         self._lines.put(None)
+        self.waker.wake()
 
 
 class VirtualClock:

@@ -214,3 +214,19 @@ def test_a_signal_shuts_down_cleanly_with_exit_0(workdir: Path, daemon_factory, 
     assert "AutoHome stopped" in log_text(workdir)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("mode", [(), ("-t",)])
+def test_a_signal_is_noticed_at_once_whichever_thread_receives_it(
+    tmp_path: Path, daemon_factory, mode: tuple[str, ...]
+) -> None:
+    # A signal that arrives around the first tick, or lands on another thread, must still
+    # wake the main thread at once, not at the next tick (30 s) or line of input (never).
+    for attempt in range(5):
+        folder = tmp_path / f"run{attempt}"
+        write_module(folder / "modules", "counter", COUNTER.format(interval=60))
+        daemon = daemon_factory(folder, *mode, "--port", "0")
+        socket.create_connection(("127.0.0.1", daemon.console_port)).close()
+        os.kill(daemon.process.pid, signal.SIGTERM)
+        assert daemon.wait(timeout_s=5) == 0
