@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -193,6 +194,9 @@ def main(
             log_file=config.log_dir / CURRENT_LOG,
         )
         _install_signal_handlers(main_loop.request_stop, waker)
+        # Everything built so far lives as long as the process: keep the cyclic garbage
+        # collector from walking it again and again while AutoHome idles.
+        gc.freeze()
         main_loop.run()
         return EXIT_OK
     finally:

@@ -85,8 +85,9 @@ class Runner:
                     )
                     self._drainer.start()
                 return Submission.QUEUED
-            self._start(name, job)
-            return Submission.STARTED
+            thread = self._reserve(name, job)
+        self._launch(name, thread)
+        return Submission.STARTED
 
     def is_busy(self, name: str) -> bool:
         """Whether the name is running or waiting in the backlog."""
@@ -131,15 +132,26 @@ class Runner:
             self._cond.wait_for(lambda: not self._running, timeout=grace_s)
             return dropped, list(self._running)
 
-    def _start(self, name: str, job: Callable[[], None]) -> None:
-        # Called with the lock held.
+    def _reserve(self, name: str, job: Callable[[], None]) -> threading.Thread:
+        # Called with the lock held: the slot is taken now, the thread starts after release,
+        # so nobody waits on the lock while a thread is being started.
         thread = threading.Thread(
             target=self._run, args=(name, job), name=f"module:{name}", daemon=True
         )
         self._running[name] = thread
         self.version += 1
-        thread.start()
         self._cond.notify_all()
+        return thread
+
+    def _launch(self, name: str, thread: threading.Thread) -> None:
+        try:
+            thread.start()
+        except RuntimeError:  # the system refused another thread
+            log.exception("cannot start a thread for %s; it will be retried when due", name)
+            with self._cond:
+                self._running.pop(name, None)
+                self.version += 1
+                self._cond.notify_all()
 
     def _run(self, name: str, job: Callable[[], None]) -> None:
         try:
@@ -153,23 +165,25 @@ class Runner:
                 self._cond.notify_all()
 
     def _drain(self) -> None:
-        # The whole loop holds the lock (wait_for releases it while waiting), so the moment
-        # the backlog is seen empty is the moment the drainer is marked gone: a submit can
-        # never queue work behind a drainer that is already on its way out.
-        with self._cond:
-            try:
-                while self._backlog and not self._closed:
+        # Seeing the backlog empty and marking the drainer gone happen under one hold of
+        # the lock: a submit can never queue work behind a drainer on its way out.
+        try:
+            while True:
+                with self._cond:
                     self._cond.wait_for(
                         lambda: len(self._running) < self.max_threads or self._closed
+                        or not self._backlog
                     )
                     if self._closed or not self._backlog:
-                        break
+                        self._drainer = None
+                        self._cond.notify_all()
+                        return
                     name, job = self._backlog.popleft()
                     self._queued.discard(name)
-                    log.debug("backlog: starting %s, %d still waiting", name, len(self._backlog))
-                    self._start(name, job)
-            except Exception:
-                log.exception("backlog drainer failed")
-            finally:
+                    thread = self._reserve(name, job)
+                self._launch(name, thread)
+        except Exception:
+            log.exception("backlog drainer failed")
+            with self._cond:
                 self._drainer = None
                 self._cond.notify_all()
