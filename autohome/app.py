@@ -26,6 +26,8 @@ from autohome.store import ModuleStore
 
 log = logging.getLogger("autohome.main")
 
+PRUNE_EVERY = timedelta(days=1)
+
 
 class Main:
     """The daemon: every tick, start the modules that are due; serve the console meanwhile."""
@@ -55,6 +57,7 @@ class Main:
         self._recent_lines = recent_lines
         self._stop = threading.Event()
         self._overrunning: set[str] = set()
+        self._last_prune: datetime | None = None
         self._reload_lock = threading.Lock()
         self.log_file = log_file
         self.started_at = clock.now()
@@ -173,6 +176,9 @@ class Main:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
         self.outbox.wake()  # retries follow this clock, virtual time included
+        if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = now
+            self.outbox.prune(now)
         self.reload()
         self._check_overruns(now)
         due, unseen = [], []

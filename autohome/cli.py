@@ -156,7 +156,8 @@ def main(
         return EXIT_USAGE
 
     logging_setup = setup_logging(
-        config.log_dir, config.log_level, terminal=stderr, colour=_wants_colour(stderr, environ)
+        config.log_dir, config.log_level, terminal=stderr, colour=_wants_colour(stderr, environ),
+        max_bytes=int(config.log_max_mb * 1024 * 1024), keep=config.log_keep,
     )
     try:
         if archived is not None:

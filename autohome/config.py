@@ -33,6 +33,8 @@ class Config:
     console_host: str = "127.0.0.1"
     console_port: int = 23
     console_enabled: bool = True
+    log_max_mb: float = 10.0
+    log_keep: int = 20
     console_password: str = field(default="", repr=False)
     console_max_line: int = 4096
     console_max_clients: int = 8
@@ -76,6 +78,16 @@ def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
         return number
 
     return parse
+
+
+def _positive_number(text: str) -> float:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a positive number such as 10 or 0.5") from None
+    if not 0 < number < float("inf"):
+        raise ValueError("expected a positive number such as 10 or 0.5")
+    return number
 
 
 def _host(text: str) -> str:
@@ -133,6 +145,8 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_LOG_DIR": ("log_dir", _path),
     "AUTOHOME_DATA_DIR": ("data_dir", _path),
     "AUTOHOME_LOG_LEVEL": ("log_level", _log_level),
+    "AUTOHOME_LOG_MAX_MB": ("log_max_mb", _positive_number),
+    "AUTOHOME_LOG_KEEP": ("log_keep", _whole_number(1, 10000)),
     "AUTOHOME_TICK_SECONDS": ("tick", _duration),
     "AUTOHOME_MAX_THREADS": ("max_threads", _whole_number(1, 1000)),
     "AUTOHOME_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _duration),

@@ -124,11 +124,51 @@ class LogSetup:
             handler.close()
 
 
+_ARCHIVE_NAME = re.compile(r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?|archive-[0-9a-f]+(-\d+)?)\.log$")
+
+
+def archives(log_dir: Path) -> list[Path]:
+    """The archived logs in the folder, oldest first."""
+    found = [path for path in log_dir.iterdir() if _ARCHIVE_NAME.match(path.name)]
+    return sorted(found, key=lambda path: (path.stat().st_mtime_ns, path.name))
+
+
+def prune_archives(log_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` archives; return what was deleted."""
+    old = archives(log_dir)[:-keep] if keep > 0 else archives(log_dir)
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
+class ArchivingFileHandler(logging.FileHandler):
+    """Writes current.log; past `max_bytes` it archives the file (as -n does) and starts a
+    new one, keeping the newest `keep` archives. Only the log-writer thread calls it, so
+    no line can fall between the old file and the new one."""
+
+    def __init__(self, log_dir: Path, max_bytes: int, keep: int) -> None:
+        super().__init__(log_dir / CURRENT_LOG, encoding="utf-8")
+        self.log_dir = log_dir
+        self.max_bytes = max_bytes
+        self.keep = keep
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the line, then archive the file if it has grown too big."""
+        super().emit(record)
+        if self.max_bytes and self.stream is not None and self.stream.tell() >= self.max_bytes:
+            self.close()  # Windows cannot rename an open file
+            archive_current_log(self.log_dir)
+            prune_archives(self.log_dir, self.keep)
+            self.stream = self._open()
+
+
 def setup_logging(
     log_dir: Path,
     level: str = "INFO",
     terminal: IO[str] | None = None,
     colour: bool = False,
+    max_bytes: int = 0,
+    keep: int = 20,
 ) -> LogSetup:
     """Send the `autohome` logger tree to `current.log` and, if given, to the terminal."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +177,7 @@ def setup_logging(
     logging.getLogger(MODULE_LOGGER).setLevel(logging.DEBUG)  # for `modules read`
     plain = logging.Formatter(LINE_FORMAT, DATE_FORMAT)
 
-    file_handler = logging.FileHandler(log_dir / CURRENT_LOG, encoding="utf-8")
+    file_handler = ArchivingFileHandler(log_dir, max_bytes, keep)
     file_handler.setLevel(level)
     file_handler.setFormatter(plain)
     handlers: list[logging.Handler] = [file_handler]

@@ -60,6 +60,13 @@ class Outbox:
         """Have the sender look at the outbox now."""
         self._wake.set()
 
+    def prune(self, now: datetime) -> int:
+        """Forget sent messages older than 30 days, so the database stops growing."""
+        pruned = self.table.prune_sent(now - KEEP_SENT)
+        if pruned:
+            log.info("pruned %d sent notification(s) older than 30 days", pruned)
+        return pruned
+
     # --- the sender ------------------------------------------------------------------
 
     def start(self) -> None:
@@ -70,9 +77,6 @@ class Outbox:
                         "uncertain and not sent again (Pushover may or may not have them)", uncertain)
         if revived:
             log.info("Pushover is configured now: %d kept notification(s) will be sent", revived)
-        pruned = self.table.prune_sent(self.clock.now() - KEEP_SENT)
-        if pruned:
-            log.info("pruned %d sent notification(s) older than 30 days", pruned)
         if self.client is None:
             return
         self._thread = threading.Thread(target=self._run, name="notify-sender", daemon=True)

@@ -1,0 +1,59 @@
+"""Months unattended: the log folder and the database stay within their bounds."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import T0, FakePushover, clean_env, run_autohome, write_module
+
+from autohome.app import Main
+from autohome.clock import FakeClock
+from autohome.config import Config
+from autohome.logs import archives
+from autohome.notify import PushoverClient
+
+
+def test_a_chatty_module_cannot_fill_the_disk_and_no_line_is_lost(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "chatty", '''
+        INTERVAL = 30
+        def run(log, notify, store):
+            start = store.get("next", 0)
+            for number in range(start, start + 300):
+                log.info("line %06d %s", number, "x" * 60)
+            store.set("next", start + 300)
+    ''')
+    env = clean_env(AUTOHOME_LOG_MAX_MB="0.02", AUTOHOME_LOG_KEEP="3")
+    result = run_autohome(tmp_path, "-t", "--no-console", stdin="150\n", env=env, timeout_s=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    logs = tmp_path / "logs"
+    kept = archives(logs)
+    assert len(kept) == 3  # 151 runs x 300 lines were written: far more than 4 files hold
+    files = [*kept, logs / "current.log"]
+    limit = 0.02 * 1024 * 1024
+    assert all(path.stat().st_size < limit + 1000 for path in files)
+    # The newest lines are all there, in order, across the archive boundaries.
+    numbers = [int(n) for path in files for n in re.findall(r"line (\d{6})", path.read_text())]
+    assert numbers == list(range(numbers[0], 151 * 300))
+    assert len(numbers) > 3 * 100  # three full archives and the current file
+    with sqlite3.connect(tmp_path / "data" / "autohome-test.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] <= 120
+
+
+def test_sent_notifications_older_than_30_days_are_pruned(pushover: FakePushover) -> None:
+    clock = FakeClock(T0)
+    client = PushoverClient("a" * 30, "u" * 30, pushover.url)
+    main = Main(Config(console_enabled=False), clock, [], client=client)
+    notify = main.notifier.for_module(logging.getLogger("autohome.modules.test"))
+    notify("old news")
+    main.outbox.deliver_due(clock.now())
+    main.tick(clock.now())
+    clock.advance(timedelta(days=31).total_seconds())
+    notify("fresh")
+    main.outbox.deliver_due(clock.now())
+    main.tick(clock.now())
+    assert [row.fields["message"] for row in main.outbox.listing(10)] == ["fresh"]
+    main.shutdown()
