@@ -212,8 +212,13 @@ class Main:
             ("broken", changes.broken), ("removed", changes.removed)) if names]
         return "; ".join(parts)
 
+    def _missing_settings(self, spec: ModuleSpec) -> list[str]:
+        return [key for key in spec.requires if not self.config.settings.get(key, "").strip()]
+
     def _is_due(self, spec: ModuleSpec, now: datetime, status: ModuleStatus | None = None) -> bool:
         status = status or self.states.get(spec.name)
+        if spec.requires and self._missing_settings(spec):
+            return False
         if status.paused or not is_due(spec.schedule, status.last_due_at, status.first_seen or now, now):
             return False
         return not self.runner.is_busy(spec.name)
@@ -254,11 +259,14 @@ class Main:
         log.info("module %s started", spec.name)
         elapsed = stopwatch()
         error = None
-        args: list[object] = [module_log, self.notifier.for_module(module_log)]
-        if spec.wants_store:
-            args.append(ModuleStore(self.db, spec.name))
+        given = {
+            "log": lambda: module_log,
+            "notify": lambda: self.notifier.for_module(module_log),
+            "store": lambda: ModuleStore(self.db, spec.name),
+            "config": lambda: self.config.settings,
+        }
         try:
-            spec.run(*args)
+            spec.run(*(given[name]() for name in spec.wants))
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the module boundary: logged below
             error = f"{type(exc).__name__}: {exc}"
             module_log.exception("run failed")
@@ -311,8 +319,14 @@ class Main:
                 views.append(ModuleView(entry.name, "broken", "-", status, None,
                                         problem=entry.problem, path=str(entry.path)))
                 continue
+            missing = self._missing_settings(spec)
+            problem = entry.problem
+            if missing:
+                problem = f"off: set {', '.join(missing)} in .env to turn it on"
             if entry.name in snapshot.running:
                 state = "overrun" if entry.name in self._overrunning else "running"
+            elif missing:
+                state = "off"
             elif entry.name in snapshot.queued:
                 state = "queued"
             elif status.paused:
@@ -322,7 +336,7 @@ class Main:
             next_run = spec.schedule.next_run(status.last_due_at, status.first_seen or now)
             views.append(ModuleView(
                 entry.name, state, spec.schedule.describe(), status, next_run,
-                description=spec.description, problem=entry.problem, path=str(entry.path),
+                description=spec.description, problem=problem, path=str(entry.path),
                 timeout=self._timeout(spec),
             ))
         return views

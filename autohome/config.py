@@ -45,7 +45,8 @@ class Config:
     pushover_api_url: str = PUSHOVER_MESSAGES_URL
     notify_on_failure: bool = True
     env_file: Path | None = None
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Every setting as text (.env, then the environment, then flags): what modules read.
+    settings: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def has_pushover(self) -> bool:
@@ -208,5 +209,4 @@ def load_config(
         except ValueError as exc:
             where = f" (set in {used_file})" if key in file_values and key not in environ else ""
             raise ConfigError(f"{key}={raw!r} is not allowed{where}: {exc}") from None
-    extra = {k: v for k, v in merged.items() if k not in SETTINGS}
-    return Config(**fields, env_file=used_file, extra=extra)
+    return Config(**fields, env_file=used_file, settings=merged)

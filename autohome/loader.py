@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MODULE_CONTRACT = 'define INTERVAL (e.g. "5m"), AT (e.g. "08:00") or CRON, and def run(log, notify)'
 SCHEDULE_NAMES = ("INTERVAL", "AT", "CRON")
+# What run() may ask for, by parameter name.
+GIVEN = ("log", "notify", "store", "config")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class ModuleSpec:
     run: Callable[..., Any]
     description: str = ""
     timeout: timedelta | None = None  # None: AUTOHOME_MODULE_TIMEOUT
-    wants_store: bool = False
+    wants: tuple[str, ...] = ("log", "notify")  # what run() is handed, in order
+    requires: tuple[str, ...] = ()  # settings that must be set for the module to run
 
     @property
     def summary(self) -> str:
@@ -105,19 +108,32 @@ def _schedule(module: Any, zone: tzinfo) -> Schedule:
         raise ModuleLoadError(f"{given[0]} {exc}") from None
 
 
-def _wants_store(run: Callable[..., Any]) -> bool:
+def _wants(run: Callable[..., Any]) -> tuple[str, ...]:
+    """What to hand run(): its parameters if all are known names (log, notify, store, config,
+    in any order), else log and notify (and store for a third parameter) by position."""
     try:
         signature = inspect.signature(run)
     except ValueError:
-        return False  # builtins without a signature: let them try
+        return ("log", "notify")  # builtins without a signature: let them try
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = tuple(p.name for p in signature.parameters.values() if p.kind in positional)
+    if names and set(names) <= set(GIVEN) and len(set(names)) == len(names):
+        return names
     for args in (("log", "notify", "store"), ("log", "notify")):
         try:
             signature.bind(*args)
         except TypeError:
             continue
-        named = [p for p in signature.parameters.values() if p.kind is not p.VAR_POSITIONAL]
-        return len(args) == 3 and len(named) >= 3
-    raise ModuleLoadError("run must accept (log, notify) or (log, notify, store)")
+        return args if len(names) >= len(args) else ("log", "notify")
+    raise ModuleLoadError("run must accept (log, notify), optionally with store and config")
+
+
+def _requires(module: Any) -> tuple[str, ...]:
+    value = getattr(module, "REQUIRES", ())
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise ModuleLoadError('REQUIRES must name settings, such as REQUIRES = ["AUTOHOME_WATCH_URLS"]')
+    return tuple(items)
 
 
 def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
@@ -143,7 +159,7 @@ def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
     run = getattr(module, "run", None)
     if not callable(run):
         raise ModuleLoadError(f"run is missing or not a function: {MODULE_CONTRACT}")
-    wants_store = _wants_store(run)
+    wants = _wants(run)
     timeout = None
     if hasattr(module, "TIMEOUT"):
         try:
@@ -151,7 +167,7 @@ def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
         except ValueError as exc:
             raise ModuleLoadError(f"TIMEOUT {exc}") from None
     description = inspect.cleandoc(module.__doc__) if module.__doc__ else ""
-    return ModuleSpec(name, path, schedule, run, description, timeout, wants_store)
+    return ModuleSpec(name, path, schedule, run, description, timeout, wants, _requires(module))
 
 
 @dataclass

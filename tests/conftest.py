@@ -222,6 +222,10 @@ class FakePushover:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                # Bundled modules' tests use the same scripted server as a plain website.
+                self.do_POST()
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length).decode()

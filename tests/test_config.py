@@ -47,7 +47,7 @@ def test_every_key_is_documented_in_the_example_with_its_default() -> None:
         assert f"`{key}`" in readme, key
     # The example's values are the defaults: loading it changes nothing.
     documented = load_config({}, ROOT / "config.example.env")
-    assert documented == Config(env_file=ROOT / "config.example.env", extra=documented.extra)
+    assert documented == Config(env_file=ROOT / "config.example.env", settings=documented.settings)
 
 
 @pytest.mark.parametrize(

@@ -45,12 +45,14 @@ def test_the_bundled_fixtures_load_with_description(caplog: pytest.LogCaptureFix
 
 
 def test_a_run_with_the_wrong_arguments_is_broken(tmp_path: Path) -> None:
-    write_module(tmp_path, "wrong", "INTERVAL = 60\ndef run(log):\n    pass\n")
+    write_module(tmp_path, "wrong", "INTERVAL = 60\ndef run(logger):\n    pass\n")
+    write_module(tmp_path, "named", "INTERVAL = 60\ndef run(config, log):\n    pass\n")
     write_module(tmp_path, "star", "INTERVAL = 60\ndef run(*args):\n    pass\n")
     found = {entry.name: entry for entry in discover_modules(tmp_path).entries()}
     assert not found["wrong"].is_runnable
     assert "(log, notify)" in found["wrong"].problem
-    assert found["star"].spec is not None and not found["star"].spec.wants_store
+    assert found["star"].spec is not None and found["star"].spec.wants == ("log", "notify")
+    assert found["named"].spec is not None and found["named"].spec.wants == ("config", "log")
 
 
 def test_an_import_error_says_where(tmp_path: Path) -> None:

@@ -48,6 +48,9 @@ def test_runs_within_the_cap_start_at_once_without_a_drainer() -> None:
     assert {"module:a", "module:b"} <= names
     gate.open()
     assert runner.wait_idle(timeout_s=WAIT_S)
+    for thread in threading.enumerate():
+        if thread.name.startswith("module:"):
+            thread.join(WAIT_S)
     assert threading.active_count() == baseline
 
 
