@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, NoReturn
 from zoneinfo import ZoneInfo
 
-from autohome import __version__
+from autohome import __version__, service
 from autohome.app import Main
 from autohome.clock import (
     TEST_MODE_HELP,
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autohome",
         description="AutoHome: runs the Python modules in modules/ on their intervals, "
         "with a telnet console.",
+        epilog="To run AutoHome in the background at every login: "
+        "autohome service install|uninstall|status [--print] [--env-file FILE]",
     )
     parser.add_argument("-n", "--new", action="store_true",
                         help="archive logs/current.log and start a fresh one")
@@ -133,6 +135,27 @@ def _in_zone(moment: datetime, zone: tzinfo) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
 
 
+def service_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str]) -> int:
+    """`autohome service install|uninstall|status [--print] [--env-file FILE]`."""
+    parser = _Parser(prog="autohome service",
+                     description="Start AutoHome at login and restart it on failure (current user).")
+    parser.add_argument("action", choices=["install", "uninstall", "status"])
+    parser.add_argument("--print", action="store_true", dest="print_only",
+                        help="show the service file or commands instead of changing anything")
+    parser.add_argument("--env-file", metavar="FILE", type=Path,
+                        help="the .env the service reads (default: ./.env, if there is one)")
+    args = parser.parse_args(argv)
+    project = Path.cwd().resolve()
+    env_file = args.env_file or (project / ".env" if (project / ".env").is_file() else None)
+    if env_file is not None:
+        env_file = env_file.resolve()
+    config_home = environ.get("XDG_CONFIG_HOME")
+    plan = service.plan_for(sys.platform, Path.home(), Path(sys.executable), project, env_file,
+                            Path(config_home) if config_home else None)
+    action = {"install": service.install, "uninstall": service.uninstall, "status": service.status}
+    return action[args.action](plan, service.run_command, out, args.print_only)
+
+
 def main(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -140,6 +163,9 @@ def main(
     stderr: IO[str] | None = None,
 ) -> int:
     """Run AutoHome until it is shut down; return the process exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["service"]:
+        return service_main(argv[1:], os.environ if environ is None else environ, sys.stdout)
     args = build_parser().parse_args(argv)
     environ = os.environ if environ is None else environ
     stdin = sys.stdin if stdin is None else stdin

@@ -1,0 +1,190 @@
+"""`autohome service install|uninstall|status`: start AutoHome at login, restart it on failure.
+
+For the current user, without administrator rights: a systemd user unit on Linux, a launchd
+agent on macOS; on Windows, the Task Scheduler command to run is printed.
+"""
+
+from __future__ import annotations
+
+import plistlib
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath, PureWindowsPath
+from typing import IO
+
+UNIT_NAME = "autohome.service"
+AGENT_LABEL = "com.autohome.agent"
+TASK_NAME = "AutoHome"
+
+Runner = Callable[[Sequence[str]], int]
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """Where the service file goes, what it says, and the commands around it."""
+
+    kind: str  # systemd, launchd, schtasks
+    path: Path | None
+    content: str
+    install: list[list[str]] = field(default_factory=list)
+    uninstall: list[list[str]] = field(default_factory=list)
+    status: list[list[str]] = field(default_factory=list)
+
+
+def _arguments(python: PurePath, env_file: Path | None) -> list[str]:
+    args = [str(python), "-m", "autohome"]
+    if env_file is not None:
+        args += ["--env-file", str(env_file)]
+    return args
+
+
+def _quote_systemd(arg: str) -> str:
+    return f'"{arg}"' if any(c in arg for c in ' "\\') else arg
+
+
+def systemd_plan(home: Path, python: Path, project: Path, env_file: Path | None,
+                 config_home: Path | None = None, stop_timeout_s: int = 30) -> ServicePlan:
+    """A systemd user unit: starts at login, restarts on failure."""
+    path = (config_home or home / ".config") / "systemd" / "user" / UNIT_NAME
+    exec_start = " ".join(_quote_systemd(arg) for arg in _arguments(python, env_file))
+    content = f"""[Unit]
+Description=AutoHome personal server
+Documentation=file://{project / "README.md"}
+After=network-online.target
+
+[Service]
+Type=simple
+WorkingDirectory={project}
+ExecStart={exec_start}
+Environment=PYTHONUNBUFFERED=1
+Restart=on-failure
+RestartSec=10
+TimeoutStopSec={stop_timeout_s}
+
+[Install]
+WantedBy=default.target
+"""
+    return ServicePlan(
+        "systemd", path, content,
+        install=[["systemctl", "--user", "daemon-reload"],
+                 ["systemctl", "--user", "enable", "--now", UNIT_NAME]],
+        uninstall=[["systemctl", "--user", "disable", "--now", UNIT_NAME]],
+        status=[["systemctl", "--user", "status", "--no-pager", UNIT_NAME]],
+    )
+
+
+def launchd_plan(home: Path, python: Path, project: Path, env_file: Path | None) -> ServicePlan:
+    """A launchd agent: starts at login, restarted when it exits with an error."""
+    path = home / "Library" / "LaunchAgents" / f"{AGENT_LABEL}.plist"
+    agent = {
+        "Label": AGENT_LABEL,
+        "ProgramArguments": _arguments(python, env_file),
+        "WorkingDirectory": str(project),
+        "RunAtLoad": True,
+        "KeepAlive": {"SuccessfulExit": False},
+        "ThrottleInterval": 10,
+        "StandardErrorPath": str(project / "logs" / "service.err"),
+        "EnvironmentVariables": {"PYTHONUNBUFFERED": "1"},
+    }
+    content = plistlib.dumps(agent).decode()
+    return ServicePlan(
+        "launchd", path, content,
+        install=[["launchctl", "load", "-w", str(path)]],
+        uninstall=[["launchctl", "unload", "-w", str(path)]],
+        status=[["launchctl", "list", AGENT_LABEL]],
+    )
+
+
+def schtasks_plan(python: PurePath, project: PurePath, env_file: Path | None) -> ServicePlan:
+    """Windows: the Task Scheduler command, printed for the user to run."""
+    python = PureWindowsPath(python)
+    pythonw = python.with_name("pythonw.exe") if python.name.lower() == "python.exe" else python
+    args = " ".join(f'\\"{a}\\"' if " " in a else a for a in _arguments(pythonw, env_file))
+    command = (f'schtasks /Create /TN {TASK_NAME} /SC ONLOGON /RL LIMITED /F '
+               f'/TR "cmd /c cd /d \\"{project}\\" && {args}"')
+    return ServicePlan(
+        "schtasks", None, command,
+        uninstall=[["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]],
+        status=[["schtasks", "/Query", "/TN", TASK_NAME]],
+    )
+
+
+def plan_for(platform: str, home: Path, python: Path, project: Path, env_file: Path | None,
+             config_home: Path | None = None) -> ServicePlan:
+    """The service plan for this kind of machine."""
+    if platform == "darwin":
+        return launchd_plan(home, python, project, env_file)
+    if platform == "win32":
+        return schtasks_plan(python, project, env_file)
+    return systemd_plan(home, python, project, env_file, config_home)
+
+
+def _run_all(commands: list[list[str]], run: Runner, out: IO[str]) -> bool:
+    for command in commands:
+        if shutil.which(command[0]) is None:
+            out.write(f"{command[0]} is not available here; run by hand where it is: "
+                      f"{' '.join(command)}\n")
+            return False
+        if run(command) != 0:
+            out.write(f"'{' '.join(command)}' failed; the service file is in place, run it again "
+                      "once the problem is fixed\n")
+            return False
+    return True
+
+
+def install(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = False) -> int:
+    """Write the service file and enable it (or only show it); return an exit code."""
+    if print_only or plan.path is None:
+        out.write(plan.content + ("\n" if not plan.content.endswith("\n") else ""))
+        if plan.path is not None:
+            out.write(f"# would be written to {plan.path}, then: "
+                      + "; ".join(" ".join(c) for c in plan.install) + "\n")
+        elif not print_only:
+            out.write("# run the command above in a terminal to start AutoHome at log-on\n")
+        return 0
+    plan.path.parent.mkdir(parents=True, exist_ok=True)
+    plan.path.write_text(plan.content, encoding="utf-8")
+    out.write(f"wrote {plan.path}\n")
+    if not _run_all(plan.install, run, out):
+        return 1
+    out.write("AutoHome will start at every login and restart if it fails.\n")
+    return 0
+
+
+def uninstall(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = False) -> int:
+    """Disable the service and remove its file (or only show how)."""
+    if print_only or plan.path is None:
+        for command in plan.uninstall:
+            out.write(" ".join(command) + "\n")
+        if plan.path is not None:
+            out.write(f"rm {plan.path}\n")
+        return 0
+    if not plan.path.exists():
+        out.write(f"no service installed ({plan.path} does not exist)\n")
+        return 0
+    ok = _run_all(plan.uninstall, run, out)
+    plan.path.unlink()
+    out.write(f"removed {plan.path}\n")
+    return 0 if ok else 1
+
+
+def status(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = False) -> int:
+    """Say whether the service is installed, and what the service manager says of it."""
+    if print_only:
+        for command in plan.status:
+            out.write(" ".join(command) + "\n")
+        return 0
+    if plan.path is not None:
+        installed = plan.path.exists()
+        out.write(f"{'installed' if installed else 'not installed'}: {plan.path}\n")
+        if not installed:
+            return 3
+    _run_all(plan.status, run, out)
+    return 0
+
+
+def run_command(command: Sequence[str]) -> int:
+    """Run a service-manager command, letting it print to the terminal."""
+    return subprocess.run(list(command), check=False).returncode
