@@ -374,6 +374,9 @@ class Main:
             return f"no module named {name!r}"
         if entry.spec is None:
             return f"{name} is broken: fix {entry.path} first ({entry.problem})"
+        missing = self._missing_settings(entry.spec)
+        if missing:
+            return f"{name} is off: set {', '.join(missing)} in .env to turn it on"
         return entry.spec
 
     def run_now(self, name: str) -> str:

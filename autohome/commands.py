@@ -221,9 +221,10 @@ class Commands:
             last = view.status.last_run
             last_text = "never" if last is None else (
                 f"{format_time(last.started, self.zone)} ({last.duration_s:.2f}s) {_outcome(last)}")
-            if view.problem:
+            if view.problem and view.state != "off":
                 last_text += " [edit not loaded, see modules read]"
-            next_run = "paused" if view.state == "paused" else format_time(view.next_run, self.zone)
+            quiet = view.state in ("paused", "off")
+            next_run = view.state if quiet else format_time(view.next_run, self.zone)
             rows.append([view.name, view.state, view.schedule, last_text, next_run])
         return Reply(format_table(["NAME", "STATE", "SCHEDULE", "LAST RUN", "NEXT RUN"], rows))
 

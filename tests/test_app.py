@@ -228,3 +228,14 @@ def test_a_run_past_its_timeout_is_flagged_as_overrunning(clock: FakeClock,
 def test_the_default_timeout_comes_from_the_config(clock: FakeClock) -> None:
     main = make_main(clock, spec("m", lambda log, notify: None))
     assert main.module_views()[0].timeout == timedelta(minutes=10)
+
+
+def test_a_module_missing_its_settings_is_off(clock: FakeClock) -> None:
+    needy = replace(spec("needy", lambda log, notify: None), requires=("MY_URLS",))
+    main = make_main(clock, needy)
+    assert main.tick(clock.now()) == []
+    [view] = main.module_views()
+    assert view.state == "off" and view.problem == "off: set MY_URLS in .env to turn it on"
+    assert main.run_now("needy") == "needy is off: set MY_URLS in .env to turn it on"
+    main.config = replace(main.config, settings={"MY_URLS": "http://x"})
+    assert main.tick(clock.now()) == ["needy"]
