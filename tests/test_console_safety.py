@@ -218,7 +218,7 @@ def _open_fds() -> dict[str, str]:
 
 def test_many_clients_get_complete_answers_and_nothing_leaks(make_main: MakeMain) -> None:
     main = make_main(modules=40, console_max_clients=8)
-    baseline_threads, baseline_fds = threading.active_count(), _open_fds() if sys.platform == "linux" else {}
+    before, baseline_fds = set(threading.enumerate()), _open_fds() if sys.platform == "linux" else {}
     admitted, refused, errors = [], [], []
     lock = threading.Lock()
     gate = threading.Barrier(12)
@@ -259,9 +259,10 @@ def test_many_clients_get_complete_answers_and_nothing_leaks(make_main: MakeMain
     probe.command("help")
     probe.close()
     assert main.console is not None and main.console.wait_for_clients(0, WAIT_S)
-    for thread in threading.enumerate():
-        if thread.name.startswith("console:"):
-            thread.join(WAIT_S)
-    assert threading.active_count() == baseline_threads
+    left = [thread for thread in threading.enumerate() if thread not in before]
+    for thread in left:
+        thread.join(WAIT_S)
+    assert [thread for thread in threading.enumerate() if thread not in before] == []
     if sys.platform == "linux":
-        assert _open_fds() == baseline_fds
+        opened = {fd: target for fd, target in _open_fds().items() if baseline_fds.get(fd) != target}
+        assert opened == {}

@@ -33,13 +33,18 @@ class Gate:
             self.gates[name].set()
 
 
+def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """Threads alive now that were not before (other tests' threads may come and go)."""
+    return [thread for thread in threading.enumerate() if thread not in before]
+
+
 def drainer_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "backlog-drainer"]
 
 
 def test_runs_within_the_cap_start_at_once_without_a_drainer() -> None:
     runner, gate = Runner(max_threads=3), Gate()
-    baseline = threading.active_count()
+    before = set(threading.enumerate())
     assert [runner.submit(n, gate.job(n)) for n in "ab"] == [Submission.STARTED] * 2
     snapshot = runner.snapshot()
     assert set(snapshot.running) == {"a", "b"} and not snapshot.queued
@@ -48,10 +53,9 @@ def test_runs_within_the_cap_start_at_once_without_a_drainer() -> None:
     assert {"module:a", "module:b"} <= names
     gate.open()
     assert runner.wait_idle(timeout_s=WAIT_S)
-    for thread in threading.enumerate():
-        if thread.name.startswith("module:"):
-            thread.join(WAIT_S)
-    assert threading.active_count() == baseline
+    for thread in new_threads(before):
+        thread.join(WAIT_S)
+    assert new_threads(before) == []
 
 
 def test_overflow_waits_in_a_fifo_backlog_fed_by_one_drainer() -> None:
@@ -113,17 +117,16 @@ def test_a_job_that_raises_frees_its_slot() -> None:
 
 def test_many_runs_leave_no_threads_behind() -> None:
     runner = Runner(max_threads=4)
-    baseline = threading.active_count()
+    before = set(threading.enumerate())
     for round_number in range(20):
         for index in range(10):
             runner.submit(f"m{round_number}-{index}", lambda: None)
         assert runner.wait_idle(timeout_s=WAIT_S)
     with runner._cond:
         assert runner._cond.wait_for(lambda: runner._drainer is None, WAIT_S)
-    for thread in threading.enumerate():
-        if thread.name.startswith(("module:", "backlog-drainer")):
-            thread.join(WAIT_S)
-    assert threading.active_count() == baseline
+    for thread in new_threads(before):
+        thread.join(WAIT_S)
+    assert new_threads(before) == []
 
 
 def test_next_tick_is_the_next_boundary_after_now() -> None:
