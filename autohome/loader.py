@@ -63,11 +63,6 @@ class ModuleLoadError(Exception):
     """A module file is unusable; the message says why and how to fix it."""
 
 
-def module_files(folder: Path) -> list[Path]:
-    """The module files in the folder, sorted; `_private.py` files are skipped."""
-    return sorted(folder / name for name in _module_stamps(folder))
-
-
 def _module_stamps(folder: Path) -> dict[str, tuple[int, int]]:
     """File name -> (modification time, size) of each module file: one directory read and
     one stat per file, since this runs at every tick."""

@@ -80,11 +80,6 @@ class ModuleStates:
         with self._lock:
             return dict(self._status)
 
-    def known(self) -> list[str]:
-        """Every module name with a stored state."""
-        with self._lock:
-            return list(self._status)
-
     def mark_due(self, name: str, at: datetime) -> None:
         """Note that a run was asked for at `at`; the schedule counts from here."""
         self._update(name, last_due_at=at)
