@@ -104,6 +104,13 @@ class Daemon:
             if found := regex.search(line):
                 return found
 
+    def wait_for_all(self, *patterns: str) -> None:
+        """Block until every regex has matched some stderr line, in whatever order."""
+        for pattern in patterns:
+            if not any(re.search(pattern, line) for line in self.lines):
+                self._cursor = len(self.lines)
+                self.wait_for(pattern)
+
     @property
     def console_port(self) -> int:
         if self._port is None:

@@ -162,8 +162,7 @@ def test_kill_9_during_runs_leaves_a_database_that_opens(tmp_path: Path, daemon_
     ''')
     says(tmp_path / "modules", "quick", "quick ran")
     daemon = daemon_factory(tmp_path, "--port", "0", "--data", "data")
-    daemon.wait_for(r"(?s)module quick finished|stuck started")
-    daemon.wait_for(r"module quick finished|stuck started")
+    daemon.wait_for_all("module quick finished", "modules.stuck: stuck started")
     daemon.process.kill()
     daemon.process.wait()
     with sqlite3.connect(tmp_path / "data" / "autohome.db") as conn:
