@@ -104,10 +104,12 @@ class Controller(Protocol):
 
 @dataclass(frozen=True)
 class Reply:
-    """A command's answer, and whether the connection should close after it."""
+    """A command's answer, whether the connection closes after it, and what to do once the
+    answer has been sent (shutting down must not cut off its own answer)."""
 
     text: str
     close: bool = False
+    then: Callable[[], None] | None = None
 
 
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -196,8 +198,7 @@ class Commands:
         return Reply("bye", close=True)
 
     def _shutdown(self, _: list[str]) -> Reply:
-        self.controller.request_stop()
-        return Reply("shutting down AutoHome", close=True)
+        return Reply("shutting down AutoHome", close=True, then=self.controller.request_stop)
 
     def _modules(self, _: list[str]) -> Reply:
         # Many clients asking while nothing changes get the same text: render it once.

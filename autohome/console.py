@@ -136,7 +136,11 @@ class _Session:
                 if reply.text:
                     out += escape(reply.text + "\n")
                 if reply.close:
-                    self.sock.sendall(bytes(out))
+                    try:
+                        self.sock.sendall(bytes(out))
+                    finally:
+                        if reply.then is not None:
+                            reply.then()
                     return
                 out += escape(self._prompt())
             if out:
