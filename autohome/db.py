@@ -218,21 +218,13 @@ class Database:
         )
         return [RunRow(i, m, _time(s), _time(f), d, e) for i, m, s, f, d, e in rows]  # type: ignore[arg-type]
 
-    def run_counts(self) -> dict[str, tuple[int, int, RunRow | None]]:
-        """Per module: stored runs, stored failures, and the newest finished or interrupted run."""
-        counts: dict[str, tuple[int, int, RunRow | None]] = {}
-        for module, total, failed in self._query(
-            "SELECT module, COUNT(*), SUM(error IS NOT NULL) FROM runs GROUP BY module"
-        ):
-            latest = self._query(
-                "SELECT id, module, started, finished, duration_s, error FROM runs WHERE module = ? "
-                "AND (finished IS NOT NULL OR error IS NOT NULL) ORDER BY id DESC LIMIT 1",
-                (module,),
-            )
-            row = RunRow(*latest[0][:2], _time(latest[0][2]), _time(latest[0][3]),  # type: ignore[arg-type]
-                         latest[0][4], latest[0][5]) if latest else None
-            counts[module] = (int(total), int(failed or 0), row)
-        return counts
+    def latest_runs(self) -> dict[str, RunRow]:
+        """Each module's newest stored run."""
+        rows = self._query(
+            "SELECT id, module, started, finished, duration_s, error FROM runs "
+            "WHERE id IN (SELECT MAX(id) FROM runs GROUP BY module)"
+        )
+        return {m: RunRow(i, m, _time(s), _time(f), d, e) for i, m, s, f, d, e in rows}  # type: ignore[arg-type]
 
     # --- the modules' key-value store ------------------------------------------------
 

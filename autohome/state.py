@@ -1,7 +1,8 @@
 """What AutoHome knows about each module: schedule position, pause, runs. Kept in the database.
 
-Reads come from an in-memory copy (a tick reads every module); every change is written
-through to the database at once, so a restart, or a killed process, finds it there.
+Reads come from an in-memory copy (a tick reads every module). Schedule positions and
+pauses are written through at once; a run is written when it ends, several runs that end
+together in one transaction. A killed process loses only the runs in flight.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from datetime import datetime
 from autohome.db import Database, ModuleRow, RunRow
 
 # Trimming old runs costs a DELETE; doing it every this many runs keeps history within
-# HISTORY_PER_MODULE + TRIM_EVERY rows while most runs cost one small UPDATE.
+# HISTORY_PER_MODULE + TRIM_EVERY rows while most runs cost one small INSERT.
 TRIM_EVERY = 20
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One finished (or interrupted) run."""
+    """One finished run."""
 
     started: datetime
     duration_s: float
@@ -58,11 +59,11 @@ class ModuleStates:
         self._unsaved: list[RunRow] = []
         self._is_saving = False
         self.version = 0  # changes with every change of any status (the console caches by it)
-        latest = db.run_counts()
+        latest = db.latest_runs()
         rows = {row.name: row for row in db.modules()}
         for name in rows.keys() | latest.keys():
             row = rows.get(name)
-            last = latest.get(name, (0, 0, None))[2]
+            last = latest.get(name)
             self._status[name] = ModuleStatus(
                 paused=row.paused if row else False,
                 first_seen=row.first_seen if row else None,
