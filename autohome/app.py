@@ -110,7 +110,11 @@ class Main:
                         "was stopped); schedules count from now: %s", ", ".join(moved))
         try:
             while not self._stop.is_set():
-                self.tick(boundary)
+                try:
+                    self.tick(boundary)
+                except Exception:  # a full disk, a vanished folder: log it, keep the schedule
+                    log.exception("the tick at %s failed; AutoHome keeps running and tries again "
+                                  "at the next tick", boundary.astimezone(self.zone).isoformat())
                 if self.settle_each_tick:
                     self.runner.wait_idle(self._stop)
                 now = self.clock.now()

@@ -25,6 +25,7 @@ MAX_RETRY = timedelta(hours=1)
 NO_RESET_HEADER_WAIT = timedelta(hours=1)
 KEEP_SENT = timedelta(days=30)
 QUOTA_KEY = "pushover_quota"
+SENDER_PAUSE = timedelta(minutes=1)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -92,20 +93,22 @@ class Outbox:
             self.client.close()
 
     def _run(self) -> None:
-        try:
-            while not self._stopping:
-                self._wake.clear()
+        while not self._stopping:
+            self._wake.clear()
+            try:
                 next_due = self.deliver_due(self.clock.now())
-                if self._stopping:
-                    return
-                timeout_s = None
-                if next_due is not None:
-                    timeout_s = max((next_due - self.clock.now()).total_seconds(), 0.0)
-                    if timeout_s == 0.0:
-                        continue
-                self._wake.wait(timeout_s)
-        except Exception:
-            log.exception("the notification sender failed; queued messages wait for the next start")
+            except Exception:  # the database, say: the messages stay queued
+                log.exception("the notification sender failed; trying again in %s", SENDER_PAUSE)
+                self._wake.wait(SENDER_PAUSE.total_seconds())
+                continue
+            if self._stopping:
+                return
+            timeout_s = None
+            if next_due is not None:
+                timeout_s = max((next_due - self.clock.now()).total_seconds(), 0.0)
+                if timeout_s == 0.0:
+                    continue
+            self._wake.wait(timeout_s)
 
     def deliver_due(self, now: datetime) -> datetime | None:
         """Send queued messages in order while they are due; return when to look again

@@ -239,3 +239,28 @@ def test_a_module_missing_its_settings_is_off(clock: FakeClock) -> None:
     assert main.run_now("needy") == "needy is off: set MY_URLS in .env to turn it on"
     main.config = replace(main.config, settings={"MY_URLS": "http://x"})
     assert main.tick(clock.now()) == ["needy"]
+
+
+def test_a_failing_tick_is_logged_and_the_loop_goes_on(clock: FakeClock,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    # The first run closes the database: every write after it fails, as on a vanished disk.
+    main = make_main(clock, spec("m", lambda log, notify: main.db.close(), interval_s=30))
+    main.settle_each_tick = True
+
+    class StopAfterThree(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "tick at" in record.getMessage() and "failed" in record.getMessage():
+                self.count = getattr(self, "count", 0) + 1
+                if self.count == 3:
+                    main.request_stop()
+
+    stopper = StopAfterThree()
+    logging.getLogger("autohome.main").addHandler(stopper)
+    try:
+        with caplog.at_level(logging.ERROR):
+            main.run()
+    finally:
+        logging.getLogger("autohome.main").removeHandler(stopper)
+    failures = [r for r in caplog.records if "keeps running and tries again" in r.getMessage()]
+    assert len(failures) == 3 and all(r.exc_info for r in failures)
+    assert clock.now() >= T0 + timedelta(seconds=60)  # the clock went on ticking between them
