@@ -204,6 +204,7 @@ def main(
             clock: SystemClock | VirtualClock = VirtualClock(
                 start, LineFeed(stdin, waker), prompt=terminal_prompt()
             )
+            logging_setup.stamp_with(clock.now)
             log.info("test mode: virtual time starts at %s (state in %s); %s",
                      start.astimezone(zone).isoformat(timespec="seconds"),
                      config.data_dir / TEST_DB_FILE, TEST_MODE_HELP)

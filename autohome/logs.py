@@ -8,6 +8,8 @@ import queue
 import re
 import uuid
 from collections import deque
+from collections.abc import Callable
+from datetime import datetime
 from logging.handlers import QueueListener
 from pathlib import Path
 from typing import IO
@@ -115,6 +117,16 @@ class LogSetup:
         self.front = front
         self.listener = listener
         self.recent = recent
+
+    def stamp_with(self, now: Callable[[], datetime]) -> None:
+        """Time lines by this clock instead of the system's (test mode's virtual time)."""
+
+        def restamp(record: logging.LogRecord) -> bool:
+            record.created = now().timestamp()
+            record.msecs = (record.created % 1) * 1000
+            return True
+
+        self.front.addFilter(restamp)
 
     def close(self) -> None:
         """Write out every queued line, then detach and close the handlers."""

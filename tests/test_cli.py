@@ -230,3 +230,13 @@ def test_a_signal_is_noticed_at_once_whichever_thread_receives_it(
         socket.create_connection(("127.0.0.1", daemon.console_port)).close()
         os.kill(daemon.process.pid, signal.SIGTERM)
         assert daemon.wait(timeout_s=5) == 0
+
+
+def test_test_mode_log_lines_carry_virtual_time(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "counter", COUNTER.format(interval="1h"))
+    env = clean_env(TZ="UTC", AUTOHOME_TIMEZONE="UTC")
+    result = run_autohome(tmp_path, "-t", "--no-console", "--start", "2031-05-06T07:00",
+                          stdin="2h\n", env=env)
+    assert result.returncode == 0, result.stderr
+    runs = [line[:16] for line in log_text(tmp_path).splitlines() if "counter ran" in line]
+    assert runs == ["2031-05-06 07:00", "2031-05-06 08:00", "2031-05-06 09:00"]
