@@ -136,23 +136,32 @@ class Commands:
     def __init__(self, controller: Controller, zone: tzinfo = timezone.utc) -> None:
         self.controller = controller
         self.zone = zone
-        self._table: tuple[tuple[int, ...], Reply] | None = None  # `modules`, by views_version
-        self.table: dict[str, tuple[str, Callable[[list[str]], Reply]]] = {
-            "help": ("list the commands", self._help),
-            "modules": ("table of every module: state, interval, last and next run", self._modules),
-            "modules read NAME": ("a module's description, recent runs and log lines", self._read),
-            "modules run NAME": ("run a module now (through the thread cap)", self._run),
-            "modules pause NAME": ("stop a module's scheduled runs", self._pause),
-            "modules start NAME": ("resume a paused module", self._start),
-            "modules reload": ("pick up edited, added and removed module files now", self._reload),
-            "status": ("version, uptime, next tick, threads, backlog, notifications", self._status),
-            "notifications": ("pending, sent and failed notifications, newest first",
-                              self._notifications),
-            "notify test [MESSAGE]": ("queue a test notification to your phone", self._notify_test),
-            "log [N]": (f"the last N lines of current.log (default 20, at most {MAX_LOG_LINES})",
-                        self._log),
-            "quit": ("close this connection", self._quit),
-            "shutdown": ("stop AutoHome (running modules may finish)", self._shutdown),
+        self._modules_cache: tuple[tuple[int, ...], Reply] | None = None  # by views_version
+        self.help_lines: list[tuple[str, str]] = [
+            ("help", "list the commands"),
+            ("modules", "table of every module: state, schedule, last and next run"),
+            ("modules read NAME", "a module's description, recent runs and log lines"),
+            ("modules run NAME", "run a module now (through the thread cap)"),
+            ("modules pause NAME", "stop a module's scheduled runs"),
+            ("modules start NAME", "resume a paused module"),
+            ("modules reload", "pick up edited, added and removed module files now"),
+            ("status", "version, uptime, next tick, threads, backlog, notifications"),
+            ("notifications", "pending, sent and failed notifications, newest first"),
+            ("notify test [MESSAGE]", "queue a test notification to your phone"),
+            ("log [N]", f"the last N lines of current.log (default 20, at most {MAX_LOG_LINES})"),
+            ("quit", "close this connection"),
+            ("shutdown", "stop AutoHome (running modules may finish)"),
+        ]
+        self._commands: dict[str, Callable[[list[str]], Reply]] = {
+            "help": self._help, "?": self._help,
+            "quit": self._quit, "exit": self._quit, "logout": self._quit,
+            "shutdown": self._shutdown, "status": self._status, "log": self._log,
+            "notifications": self._notifications, "notify": self._notify,
+            "modules": self._modules_command,
+        }
+        self._module_actions: dict[str, Callable[[list[str]], Reply]] = {
+            "list": self._modules, "read": self._read, "run": self._run,
+            "pause": self._pause, "start": self._start, "reload": self._reload,
         }
 
     def execute(self, line: str) -> Reply:
@@ -163,35 +172,26 @@ class Commands:
             words = line.split()
         if not words:
             return Reply("")
-        command = words[0].lower()
-        if command in ("help", "?"):
-            return self._help(words[1:])
-        if command in ("quit", "exit", "logout"):
-            return self._quit(words[1:])
-        if command == "shutdown":
-            return self._shutdown(words[1:])
-        if command == "status":
-            return self._status(words[1:])
-        if command == "log":
-            return self._log(words[1:])
-        if command == "notifications":
-            return self._notifications(words[1:])
-        if command == "notify":
-            if len(words) < 2 or words[1].lower() != "test":
-                return Reply("usage: notify test [MESSAGE]")
-            return self._notify_test(words[2:])
-        if command == "modules":
-            action = words[1].lower() if len(words) > 1 else "list"
-            handlers = {"list": self._modules, "read": self._read, "run": self._run,
-                        "pause": self._pause, "start": self._start, "reload": self._reload}
-            if action not in handlers:
-                return Reply(f"unknown action 'modules {words[1]}', try help")
-            return handlers[action](words[2:])
-        return Reply(f"unknown command {words[0]!r}, try help")
+        handler = self._commands.get(words[0].lower())
+        if handler is None:
+            return Reply(f"unknown command {words[0]!r}, try help")
+        return handler(words[1:])
+
+    def _modules_command(self, args: list[str]) -> Reply:
+        action = args[0].lower() if args else "list"
+        handler = self._module_actions.get(action)
+        if handler is None:
+            return Reply(f"unknown action 'modules {args[0]}', try help")
+        return handler(args[1:])
+
+    def _notify(self, args: list[str]) -> Reply:
+        if not args or args[0].lower() != "test":
+            return Reply("usage: notify test [MESSAGE]")
+        return self._notify_test(args[1:])
 
     def _help(self, _: list[str]) -> Reply:
-        width = max(len(usage) for usage in self.table)
-        lines = [f"{usage.ljust(width)}  {text}" for usage, (text, _) in self.table.items()]
+        width = max(len(usage) for usage, _ in self.help_lines)
+        lines = [f"{usage.ljust(width)}  {text}" for usage, text in self.help_lines]
         return Reply("\n".join(lines))
 
     def _quit(self, _: list[str]) -> Reply:
@@ -203,11 +203,11 @@ class Commands:
     def _modules(self, _: list[str]) -> Reply:
         # Many clients asking while nothing changes get the same text: render it once.
         version = self.controller.views_version()
-        cached = self._table
+        cached = self._modules_cache
         if cached is not None and cached[0] == version:
             return cached[1]
         reply = self._render_modules()
-        self._table = (version, reply)
+        self._modules_cache = (version, reply)
         return reply
 
     def _render_modules(self) -> Reply:

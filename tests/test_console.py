@@ -168,3 +168,12 @@ def test_a_client_that_vanishes_mid_line_costs_nothing(main: Main) -> None:
     survivor = ConsoleClient(port)
     assert "modules" in survivor.command("help")
     survivor.close()
+
+
+def test_every_command_in_help_is_understood(main: Main, client: ConsoleClient) -> None:
+    for line in client.command("help").strip().splitlines():
+        words = line.split()
+        if words[0] in ("quit", "shutdown"):
+            continue  # they close the connection
+        command = " ".join(w for w in words[:2] if w.islower()) if words[0] == "modules" else words[0]
+        assert "unknown" not in client.command(command), command
