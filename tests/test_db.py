@@ -57,3 +57,17 @@ def test_state_survives_reopening_and_only_runs_in_flight_are_lost(tmp_path: Pat
     assert reopened.get("a").paused and reopened.get("a").last_due_at == T0
     assert reopened.get("b").last_run == RunRecord(T0, 0.5, "ValueError: x")
     assert reopened.get("b").running_since is None
+
+
+def test_a_failed_commit_leaves_the_database_usable(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    db._conn.execute("PRAGMA foreign_keys = ON")  # has effect only outside a transaction
+    with db._transaction() as conn:
+        conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.execute("CREATE TABLE child (parent INTEGER REFERENCES parent "
+                     "DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError), db._transaction() as conn:
+        conn.execute("INSERT INTO child VALUES (42)")  # only COMMIT notices the missing parent
+    states = ModuleStates(db)
+    states.set_paused("after", True)  # a later write still works
+    assert ModuleStates(db).get("after").paused
