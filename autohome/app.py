@@ -58,7 +58,6 @@ class Main:
         self._stop = threading.Event()
         self._overrunning: set[str] = set()
         self._last_prune: datetime | None = None
-        self._reload_lock = threading.Lock()
         self.log_file = log_file
         self.started_at = clock.now()
         self.next_tick_at: datetime | None = None
@@ -204,8 +203,7 @@ class Main:
 
     def reload(self) -> str:
         """Pick up edited, added and removed module files."""
-        with self._reload_lock:
-            changes = self.registry.refresh()
+        changes = self.registry.refresh()
         for name in changes.broken:
             entry = self.registry.get(name)
             self._alert(f"{name}.py is broken: {entry.problem if entry else ''}", "AutoHome: module broken")

@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -203,6 +204,9 @@ class ModuleRegistry:
         self._entries: dict[str, ModuleEntry] = {}
         self._specs: list[ModuleSpec] | None = None
         self.version = 0  # changes whenever a module file is loaded, reloaded or removed
+        # The tick and the console's `modules reload` both refresh, and the console reads
+        # while they do: one lock keeps them from seeing a half-changed registry.
+        self._lock = threading.RLock()
 
     @classmethod
     def of(cls, items: list[ModuleSpec | BrokenModule]) -> ModuleRegistry:
@@ -217,7 +221,8 @@ class ModuleRegistry:
 
     def entries(self) -> list[ModuleEntry]:
         """Every module, sorted by name."""
-        return [self._entries[name] for name in sorted(self._entries)]
+        with self._lock:
+            return [self._entries[name] for name in sorted(self._entries)]
 
     def get(self, name: str) -> ModuleEntry | None:
         """One module by name."""
@@ -225,12 +230,17 @@ class ModuleRegistry:
 
     def specs(self) -> list[ModuleSpec]:
         """The modules that can run (the last good version where an edit broke one)."""
-        if self._specs is None:  # rebuilt only after a change: a tick asks every time
-            self._specs = [entry.spec for entry in self.entries() if entry.spec is not None]
-        return self._specs
+        with self._lock:
+            if self._specs is None:  # rebuilt only after a change: a tick asks every time
+                self._specs = [entry.spec for entry in self.entries() if entry.spec is not None]
+            return self._specs
 
     def refresh(self) -> Changes:
         """Load new and changed files, forget removed ones; log what happened."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> Changes:
         changes = Changes()
         if self.folder is None:
             return changes
