@@ -217,6 +217,11 @@ class Main:
     def _missing_settings(self, spec: ModuleSpec) -> list[str]:
         return [key for key in spec.requires if not self.config.settings.get(key, "").strip()]
 
+    def _why_off(self, spec: ModuleSpec) -> str:
+        """Why a module does not run yet ('' when it has every setting it requires)."""
+        missing = self._missing_settings(spec)
+        return f"off: set {', '.join(missing)} in .env to turn it on" if missing else ""
+
     def _is_due(self, spec: ModuleSpec, now: datetime, status: ModuleStatus | None = None) -> bool:
         status = status or self.states.get(spec.name)
         if spec.requires and self._missing_settings(spec):
@@ -321,13 +326,10 @@ class Main:
                 views.append(ModuleView(entry.name, "broken", "-", status, None,
                                         problem=entry.problem, path=str(entry.path)))
                 continue
-            missing = self._missing_settings(spec)
-            problem = entry.problem
-            if missing:
-                problem = f"off: set {', '.join(missing)} in .env to turn it on"
+            off = self._why_off(spec)
             if entry.name in snapshot.running:
                 state = "overrun" if entry.name in self._overrunning else "running"
-            elif missing:
+            elif off:
                 state = "off"
             elif entry.name in snapshot.queued:
                 state = "queued"
@@ -338,7 +340,7 @@ class Main:
             next_run = spec.schedule.next_run(status.last_due_at, status.first_seen or now)
             views.append(ModuleView(
                 entry.name, state, spec.schedule.describe(), status, next_run,
-                description=spec.description, problem=problem, path=str(entry.path),
+                description=spec.description, problem=off or entry.problem, path=str(entry.path),
                 timeout=self._timeout(spec),
             ))
         return views
@@ -376,10 +378,8 @@ class Main:
             return f"no module named {name!r}"
         if entry.spec is None:
             return f"{name} is broken: fix {entry.path} first ({entry.problem})"
-        missing = self._missing_settings(entry.spec)
-        if missing:
-            return f"{name} is off: set {', '.join(missing)} in .env to turn it on"
-        return entry.spec
+        off = self._why_off(entry.spec)
+        return f"{name} is {off}" if off else entry.spec
 
     def run_now(self, name: str) -> str:
         """Run a module at once, through the same thread cap and backlog."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import logging
 import os
@@ -173,7 +174,7 @@ def main(
     try:
         config = load_config(environ, args.env_file, _overrides(args))
         if args.no_console:
-            config = Config(**{**config.__dict__, "console_enabled": False})
+            config = dataclasses.replace(config, console_enabled=False)
         _check_folders(config)
         archived = archive_current_log(config.log_dir) if args.new else None
         db = open_database(config.data_dir, TEST_DB_FILE if args.test else DB_FILE)
@@ -195,8 +196,8 @@ def main(
             client = PushoverClient(config.pushover_token, config.pushover_user,
                                     config.pushover_api_url)
         else:
-            log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): "
-                     "notifications will be logged, not sent")
+            log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): notifications "
+                     "are kept, and sent once both are set")
         zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
         waker = Waker()
         if args.test:
