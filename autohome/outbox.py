@@ -71,7 +71,7 @@ class Outbox:
     # --- the sender ------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover from the last run, prune old messages, start the sender thread."""
+        """Recover what the last run left mid-send or undeliverable; start the sender thread."""
         uncertain, revived = self.table.recover(can_send=self.client is not None)
         if uncertain:
             log.warning("%d notification(s) were being sent when AutoHome stopped; they are marked "
