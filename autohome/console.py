@@ -30,6 +30,7 @@ PASSWORD_TRIES = 3
 FREE_FAILURES = 3
 MAX_PENALTY_S = 60.0
 PENALTY_BASE_S = 2.0
+MAX_TRACKED_ADDRESSES = 1024
 _HTTP_FIRST_LINE = re.compile(
     rb"^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|CONNECT) \S+|^Host:", re.IGNORECASE
 )
@@ -67,6 +68,8 @@ class Penalties:
         """Count a failure; return how many there are now."""
         with self._lock:
             self._failures[address] = self._failures.get(address, 0) + 1
+            if len(self._failures) > MAX_TRACKED_ADDRESSES:  # many strangers: forget the oldest
+                del self._failures[next(iter(self._failures))]
             return self._failures[address]
 
     def succeeded(self, address: str) -> None:

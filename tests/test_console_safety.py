@@ -266,3 +266,16 @@ def test_many_clients_get_complete_answers_and_nothing_leaks(make_main: MakeMain
     if sys.platform == "linux":
         opened = {fd: target for fd, target in _open_fds().items() if baseline_fds.get(fd) != target}
         assert opened == {}
+
+
+def test_failed_password_counts_stay_bounded() -> None:
+    from autohome.console import FREE_FAILURES, MAX_TRACKED_ADDRESSES, Penalties
+
+    penalties = Penalties(base_s=1.0)
+    for _ in range(FREE_FAILURES + 1):
+        penalties.failed("192.0.2.1")
+    assert penalties.delay_s("192.0.2.1") == 2.0
+    for number in range(MAX_TRACKED_ADDRESSES + 10):
+        penalties.failed(f"10.0.{number // 256}.{number % 256}")
+    assert len(penalties._failures) == MAX_TRACKED_ADDRESSES
+    assert penalties.delay_s("192.0.2.1") == 0.0  # the oldest address was forgotten
