@@ -203,7 +203,7 @@ def main(
         if args.test:
             start = utc_now() if args.start is None else _in_zone(args.start, zone)
             clock: SystemClock | VirtualClock = VirtualClock(
-                start, LineFeed(stdin, waker), prompt=terminal_prompt()
+                start, LineFeed(stdin, waker), prompt=terminal_prompt(before=logging_setup.flush)
             )
             logging_setup.stamp_with(clock.now)
             log.info("test mode: virtual time starts at %s (state in %s); %s",

@@ -277,12 +277,18 @@ class VirtualClock:
                 log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
 
 
-def terminal_prompt(stream: IO[str] = sys.stderr) -> Callable[[str], None] | None:
-    """A prompt writer for an interactive terminal, or None when input is piped."""
+def terminal_prompt(
+    stream: IO[str] = sys.stderr, before: Callable[[], None] = lambda: None
+) -> Callable[[str], None] | None:
+    """A prompt writer for an interactive terminal, or None when input is piped.
+
+    `before` runs first: the log writer's flush, so that the tick's lines come above the prompt.
+    """
     if not sys.stdin.isatty():
         return None
 
     def write(text: str) -> None:
+        before()
         stream.write(text)
         stream.flush()
 

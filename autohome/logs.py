@@ -6,11 +6,12 @@ import logging
 import logging.handlers
 import queue
 import re
+import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from logging.handlers import QueueListener
 from pathlib import Path
 from typing import IO
 
@@ -75,7 +76,24 @@ def archive_current_log(log_dir: Path) -> Path | None:
     return target
 
 
-class ColourFormatter(logging.Formatter):
+class LineFormatter(logging.Formatter):
+    """AutoHome's line format. The date text is made once per second, not once per line:
+    in a burst of runs strftime would be a good part of a line's cost."""
+
+    def __init__(self) -> None:
+        super().__init__(LINE_FORMAT, DATE_FORMAT)
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The record's time to the second (milliseconds are added by the format)."""
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime(DATE_FORMAT, self.converter(record.created)))
+        return cached[1]
+
+
+class ColourFormatter(LineFormatter):
     """Colours each line by its level, for a terminal."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -92,7 +110,7 @@ class RecentLines(logging.Handler):
         super().__init__()
         self._per_module = per_module
         self._lines: dict[str, deque[str]] = {}
-        self.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
+        self.setFormatter(LineFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         """Remember the formatted line under the module's name."""
@@ -111,12 +129,16 @@ class RecentLines(logging.Handler):
 class LogSetup:
     """The logging AutoHome set up, so that `close()` can flush it and take it off again."""
 
-    def __init__(self, logger: logging.Logger, front: logging.Handler, listener: QueueListener,
+    def __init__(self, logger: logging.Logger, front: logging.Handler, writer: LogWriter,
                  recent: RecentLines) -> None:
         self.logger = logger
         self.front = front
-        self.listener = listener
+        self.writer = writer
         self.recent = recent
+
+    def flush(self) -> None:
+        """Wait until the lines logged so far are written (before a prompt, say)."""
+        self.writer.flush()
 
     def stamp_with(self, now: Callable[[], datetime]) -> None:
         """Time lines by this clock instead of the system's (test mode's virtual time)."""
@@ -131,8 +153,8 @@ class LogSetup:
     def close(self) -> None:
         """Write out every queued line, then detach and close the handlers."""
         self.logger.removeHandler(self.front)
-        self.listener.stop()
-        for handler in self.listener.handlers:
+        self.writer.stop()
+        for handler in self.writer.handlers:
             handler.close()
 
 
@@ -153,25 +175,130 @@ def prune_archives(log_dir: Path, keep: int) -> list[Path]:
     return old
 
 
+class QueueFront(logging.handlers.QueueHandler):
+    """Puts records on the log writer's queue. The message is formatted here, while its
+    arguments are as the caller meant them, but the record is not copied: the writer is
+    in this process, so the copy that QueueHandler makes for other processes is waste."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """The record with its message made final."""
+        record.msg = record.getMessage()
+        record.args = None
+        return record
+
+
+class LogWriter:
+    """The `log-writer` thread: woken by a record, it lets LINGER_S pass so that the
+    lines logged meanwhile join it, then hands each to the handlers and flushes them once.
+    A burst of runs then costs a few wake-ups and writes rather than a system call and a
+    hand-over of the GIL for every line; a line reaches the file at most LINGER_S late."""
+
+    _STOP = object()
+    BATCH = 1024
+    LINGER_S = 0.02
+
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord],
+                 handlers: list[logging.Handler]) -> None:
+        self.records = records
+        self.handlers = handlers
+        self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def flush(self, timeout_s: float = 2.0) -> bool:
+        """Wait until every record queued so far is written; return whether it is."""
+        written = threading.Event()
+        self.records.put(written)  # type: ignore[arg-type]
+        return written.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Write every record queued so far, then end the thread."""
+        self._stopping.set()
+        self.records.put(self._STOP)  # type: ignore[arg-type]
+        self._thread.join()
+
+    def _write(self) -> None:
+        while True:
+            batch = [self.records.get()]
+            self._stopping.wait(self.LINGER_S)
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self.records.get_nowait())
+                except queue.Empty:
+                    break
+            for record in batch:
+                if record is self._STOP:
+                    self._flush()
+                    return
+                if isinstance(record, threading.Event):  # someone waits in flush()
+                    self._flush()
+                    record.set()
+                    continue
+                for handler in self.handlers:
+                    if record.levelno >= handler.level:
+                        handler.handle(record)
+            self._flush()
+
+    def _flush(self) -> None:
+        for handler in self.handlers:
+            handler.flush()
+
+
+class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes lines to a stream and leaves the flushing to the log writer."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the line without flushing."""
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
+            self.handleError(record)
+
+
 class ArchivingFileHandler(logging.FileHandler):
     """Writes current.log; past `max_bytes` it archives the file (as -n does) and starts a
     new one, keeping the newest `keep` archives. Only the log-writer thread calls it, so
-    no line can fall between the old file and the new one."""
+    no line can fall between the old file and the new one. Flushing is left to the log
+    writer, once per batch."""
 
     def __init__(self, log_dir: Path, max_bytes: int, keep: int) -> None:
         super().__init__(log_dir / CURRENT_LOG, encoding="utf-8")
         self.log_dir = log_dir
         self.max_bytes = max_bytes
         self.keep = keep
+        self._size = self._file_size()
+
+    def _file_size(self) -> int:
+        try:
+            return Path(self.baseFilename).stat().st_size
+        except OSError:
+            return 0
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write the line, then archive the file if it has grown too big."""
-        super().emit(record)
-        if self.max_bytes and self.stream is not None and self.stream.tell() >= self.max_bytes:
+        if self.stream is None:
+            self.stream = self._open()
+            self._size = self._file_size()
+        line = self.format(record) + self.terminator
+        try:
+            self.stream.write(line)
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
+            self.handleError(record)
+            return
+        self._size += len(line.encode("utf-8", "replace"))
+        if self.max_bytes and self._size >= self.max_bytes:
             self.close()  # Windows cannot rename an open file
             archive_current_log(self.log_dir)
             prune_archives(self.log_dir, self.keep)
             self.stream = self._open()
+            self._size = 0
 
 
 def setup_logging(
@@ -187,7 +314,7 @@ def setup_logging(
     logger = logging.getLogger("autohome")
     logger.setLevel(level)
     logging.getLogger(MODULE_LOGGER).setLevel(logging.DEBUG)  # for `modules read`
-    plain = logging.Formatter(LINE_FORMAT, DATE_FORMAT)
+    plain = LineFormatter()
 
     file_handler = ArchivingFileHandler(log_dir, max_bytes, keep)
     file_handler.setLevel(level)
@@ -197,10 +324,9 @@ def setup_logging(
     if terminal is not None:
         if colour:
             colorama.just_fix_windows_console()
-        stream_handler = logging.StreamHandler(terminal)
+        stream_handler = BatchedStreamHandler(terminal)
         stream_handler.setLevel(level)
-        formatter_class = ColourFormatter if colour else logging.Formatter
-        stream_handler.setFormatter(formatter_class(LINE_FORMAT, DATE_FORMAT))
+        stream_handler.setFormatter(ColourFormatter() if colour else LineFormatter())
         handlers.append(stream_handler)
 
     recent = RecentLines()
@@ -211,9 +337,8 @@ def setup_logging(
     # Threads only put records on a queue; one `log-writer` thread formats and writes them,
     # so a module never waits on the disk or the terminal (and never on another's line).
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = QueueListener(records, *handlers, respect_handler_level=True)
-    listener.start()
-    listener._thread.name = "log-writer"  # type: ignore[union-attr]
-    front = logging.handlers.QueueHandler(records)
+    writer = LogWriter(records, handlers)
+    writer.start()
+    front = QueueFront(records)
     logger.addHandler(front)
-    return LogSetup(logger, front, listener, recent)
+    return LogSetup(logger, front, writer, recent)

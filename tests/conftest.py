@@ -156,6 +156,50 @@ def daemon_factory() -> Iterator[Callable[..., Daemon]]:
         daemon.kill()
 
 
+class Terminal:
+    """A program on a pseudo-terminal, whose screen output can be awaited."""
+
+    def __init__(self, *argv: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+        import pty  # POSIX only: import it where a test asks for a terminal
+
+        self.master, slave = pty.openpty()
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+                                        cwd=cwd, env=env)
+        os.close(slave)
+        self.output = b""
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                chunk = b""
+            with self.changed:
+                if not chunk:
+                    self.changed.notify_all()
+                    return
+                self.output += chunk
+                self.changed.notify_all()
+
+    def expect(self, text: bytes, count: int = 1) -> bytes:
+        with self.changed:
+            ok = self.changed.wait_for(lambda: self.output.count(text) >= count, WAIT_S)
+            assert ok, f"never saw {text!r} x{count}; screen:\n{self.output.decode(errors='replace')}"
+            return self.output
+
+    def type(self, line: str) -> None:
+        os.write(self.master, line.encode() + b"\n")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(WAIT_S)
+        os.close(self.master)
+
+
 class ConsoleClient:
     """A raw socket client for the console that reads up to each prompt."""
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ConsoleClient, clean_env, run_autohome, write_module
+from conftest import MAIN, ConsoleClient, Terminal, clean_env, run_autohome, write_module
 
 COUNTER = """
     '''Counts its runs in the log.'''
@@ -86,6 +86,22 @@ def test_test_mode_waits_for_every_run_before_moving_time(tmp_path: Path) -> Non
     for start, end in zip(ticks, ticks[1:], strict=False):
         assert sum("done" in line for line in lines[start:end]) == 6
     assert "dropped from the backlog" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX-only")
+def test_at_a_terminal_the_prompt_comes_after_the_ticks_lines(workdir: Path) -> None:
+    # Log lines reach the terminal through the log writer; the prompt must wait for them.
+    write_module(workdir / "modules", "counter", COUNTER.format(interval=30))
+    terminal = Terminal(sys.executable, str(MAIN), "-t", "--no-console", cwd=workdir, env=clean_env())
+    try:
+        for tick in (1, 2):
+            screen = terminal.expect(b"] > ", count=tick).decode(errors="replace")
+            before_prompt = screen.split("] > ")[tick - 1]
+            assert "module counter finished" in before_prompt, screen
+            terminal.type("")
+        terminal.expect(b"] > ", count=3)
+    finally:
+        terminal.close()
 
 
 @pytest.mark.parametrize(

@@ -5,63 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from conftest import WAIT_S, write_module
+from conftest import WAIT_S, Terminal, write_module
 
 if sys.platform == "win32":
     pytest.skip("pseudo-terminals are POSIX-only", allow_module_level=True)
 
-import pty  # noqa: E402 - POSIX only
-
 TELNET = shutil.which("telnet")
 if TELNET is None and not os.environ.get("CI"):
     pytest.skip("telnet is not installed (.ci/run installs it)", allow_module_level=True)
-
-
-class Terminal:
-    """A program on a pseudo-terminal, whose screen output can be awaited."""
-
-    def __init__(self, *argv: str) -> None:
-        self.master, slave = pty.openpty()
-        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-        os.close(slave)
-        self.output = b""
-        self.changed = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.master, 4096)
-            except OSError:
-                chunk = b""
-            with self.changed:
-                if not chunk:
-                    self.changed.notify_all()
-                    return
-                self.output += chunk
-                self.changed.notify_all()
-
-    def expect(self, text: bytes, count: int = 1) -> bytes:
-        with self.changed:
-            ok = self.changed.wait_for(lambda: self.output.count(text) >= count, WAIT_S)
-            assert ok, f"never saw {text!r} x{count}; screen:\n{self.output.decode(errors='replace')}"
-            return self.output
-
-    def type(self, line: str) -> None:
-        os.write(self.master, line.encode() + b"\n")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(WAIT_S)
-        os.close(self.master)
 
 
 def _port_23_usable() -> bool:
