@@ -152,6 +152,7 @@ class Main:
         self.outbox.stop()
         grace_s = self.config.shutdown_grace.total_seconds()
         dropped, still_running = self.runner.close(grace_s)
+        self.states.close()
         if dropped:
             log.warning("dropped from the backlog at shutdown: %s", ", ".join(dropped))
         if still_running:

@@ -1,21 +1,32 @@
 """What AutoHome knows about each module: schedule position, pause, runs. Kept in the database.
 
 Reads come from an in-memory copy (a tick reads every module). Schedule positions and
-pauses are written through at once; a run is written when it ends, several runs that end
-together in one transaction. A killed process loses only the runs in flight.
+pauses are written through at once. A finished run is handed to the `state-writer`
+thread; while other runs are still going it waits up to GROUP_WAIT_S for them, so a
+burst of runs costs a few transactions instead of one each. A killed process loses the
+runs in flight and, in a burst, the records of runs that ended in the last GROUP_WAIT_S.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from autohome.db import Database, ModuleRow, RunRow
 
+log = logging.getLogger(__name__)
+
 # Trimming old runs costs a DELETE; doing it every this many runs keeps history within
 # HISTORY_PER_MODULE + TRIM_EVERY rows while most runs cost one small INSERT.
 TRIM_EVERY = 20
+# While other runs are still going, the writer waits this long for their records too.
+GROUP_WAIT_S = 0.02
+# After a failed write (a full disk), the records are kept and tried again this much later;
+# at most MAX_UNSAVED are kept, the oldest are given up first.
+RETRY_S = 5.0
+MAX_UNSAVED = 10_000
 
 
 @dataclass(frozen=True)
@@ -51,13 +62,19 @@ class ModuleStatus:
 class ModuleStates:
     """Every module's status, behind one lock, written through to the database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, retry_s: float = RETRY_S) -> None:
         self.db = db
+        self.retry_s = retry_s
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # runs to write, runs written, closing
         self._status: dict[str, ModuleStatus] = {}
         self._since_trim: dict[str, int] = {}
+        self._running = 0  # runs started and not yet finished
         self._unsaved: list[RunRow] = []
-        self._is_saving = False
+        self._handed_over = 0  # finished runs given to the writer, ever
+        self._written = 0  # ... and written (or given up)
+        self._writer: threading.Thread | None = None
+        self._closed = False
         self.version = 0  # changes with every change of any status (the console caches by it)
         latest = db.latest_runs()
         rows = {row.name: row for row in db.modules()}
@@ -121,43 +138,86 @@ class ModuleStates:
         """Note that a run started (in memory only: the run is stored when it ends)."""
         with self._lock:
             self.version += 1
-            self._status[name] = replace(self._status.get(name, ModuleStatus()), running_since=at)
+            status = self._status.get(name, ModuleStatus())
+            if status.running_since is None:
+                self._running += 1
+            self._status[name] = replace(status, running_since=at)
 
     def record_finish(self, name: str, record: RunRecord, finished: datetime) -> None:
-        """Store a finished run as the module's last result."""
+        """Make the run the module's last result, and hand it to the writer."""
         with self._lock:
             self.version += 1
-            self._status[name] = replace(
-                self._status.get(name, ModuleStatus()), last_run=record, running_since=None
-            )
+            status = self._status.get(name, ModuleStatus())
+            if status.running_since is not None:
+                self._running -= 1
+            self._status[name] = replace(status, last_run=record, running_since=None)
+            if self._closed:
+                return  # a run abandoned at shutdown that ended after all: in flight, not stored
             self._since_trim[name] = self._since_trim.get(name, 0) + 1
             self._unsaved.append(RunRow(0, name, record.started, finished, record.duration_s, record.error))
-            if self._is_saving:
-                return  # the thread that is saving takes this run in its next batch
-            self._is_saving = True
-        self._save_runs()
+            self._handed_over += 1
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_runs, name="state-writer", daemon=True)
+                self._writer.start()
+            self._changed.notify_all()
 
-    def _save_runs(self) -> None:
-        # Group commit: one thread at a time writes every run finished meanwhile in one
-        # transaction, so a burst of runs costs a few commits instead of one each.
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every run finished so far is in the database; return whether it is."""
+        with self._lock:
+            target = self._handed_over
+            return self._changed.wait_for(lambda: self._written >= target, timeout_s)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Write the finished runs still waiting, then stop the writer."""
+        with self._lock:
+            self._closed = True
+            writer = self._writer
+            self._changed.notify_all()
+        if writer is not None:
+            writer.join(timeout_s)
+
+    def _write_runs(self) -> None:
         while True:
             with self._lock:
+                self._changed.wait_for(lambda: self._unsaved or self._closed)
+                if self._running and not self._closed:  # a burst: let the others join this batch
+                    self._changed.wait_for(lambda: self._closed or not self._running, GROUP_WAIT_S)
                 batch, self._unsaved = self._unsaved, []
                 if not batch:
-                    self._is_saving = False
-                    return
+                    return  # closed, and nothing left
                 trim = {row.module for row in batch if self._since_trim.get(row.module, 0) >= TRIM_EVERY}
                 for module in trim:
                     self._since_trim[module] = 0
             try:
                 self.db.add_runs(batch, trim)
-            except BaseException:
-                with self._lock:
-                    self._is_saving = False
-                raise
+            except Exception:  # noqa: BLE001 - a full or vanished disk: keep the runs, retry
+                self._keep_for_retry(batch)
+                continue
+            with self._lock:
+                self._written += len(batch)
+                self._changed.notify_all()
+
+    def _keep_for_retry(self, batch: list[RunRow]) -> None:
+        log.exception("could not store %d finished run(s) in %s; they are kept and retried in %gs",
+                      len(batch), self.db.path, self.retry_s)
+        with self._lock:
+            self._unsaved[:0] = batch
+            dropped = len(self._unsaved) - MAX_UNSAVED
+            if dropped > 0:
+                del self._unsaved[:dropped]
+                self._written += dropped
+                log.error("gave up %d unstored run record(s): more than %d waited", dropped, MAX_UNSAVED)
+                self._changed.notify_all()
+            if not self._closed:
+                self._changed.wait_for(lambda: self._closed, self.retry_s)
+            elif self._unsaved:
+                self._written += len(self._unsaved)  # closing and still failing: give them up
+                self._unsaved = []
+                self._changed.notify_all()
 
     def history(self, name: str, limit: int) -> list[RunRecord]:
-        """The module's stored runs, newest first."""
+        """The module's stored runs, newest first (waiting for the runs just finished)."""
+        self.flush()
         return [RunRecord.from_row(row) for row in self.db.history(name, limit)]
 
     def _update(self, name: str, **changes: object) -> ModuleStatus:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0
+from conftest import T0, WAIT_S
 
 from autohome.db import HISTORY_PER_MODULE, MIGRATIONS, Database, DatabaseError, open_database
 from autohome.state import ModuleStates, RunRecord
@@ -51,6 +53,7 @@ def test_state_survives_reopening_and_only_runs_in_flight_are_lost(tmp_path: Pat
     states.record_start("b", T0)
     states.record_finish("b", RunRecord(T0, 0.5, "ValueError: x"), T0)
     states.record_start("b", T0 + timedelta(hours=1))  # the process dies during this run
+    assert states.flush()
     db.close()
 
     reopened = ModuleStates(open_database(tmp_path))
@@ -71,3 +74,50 @@ def test_a_failed_commit_leaves_the_database_usable(tmp_path: Path) -> None:
     states = ModuleStates(db)
     states.set_paused("after", True)  # a later write still works
     assert ModuleStates(db).get("after").paused
+
+
+class _Seen(logging.Handler):
+    """Sets an event when a record containing `text` is logged."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+def test_runs_that_cannot_be_stored_are_kept_and_stored_once_writing_works(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    with db._transaction() as conn:  # every insert fails, as on a full disk
+        conn.execute("CREATE TRIGGER full BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    seen = _Seen("could not store 1 finished run(s)")
+    logging.getLogger("autohome.state").addHandler(seen)
+    try:
+        states = ModuleStates(db, retry_s=0.05)
+        states.record_start("a", T0)
+        states.record_finish("a", RunRecord(T0, 0.5), T0)
+        assert seen.event.wait(WAIT_S), "the failed write was not logged"
+        assert not states.flush(timeout_s=0)
+        with db._transaction() as conn:
+            conn.execute("DROP TRIGGER full")
+        assert states.flush(timeout_s=WAIT_S)
+        assert [run.started for run in states.history("a", 10)] == [T0]
+    finally:
+        logging.getLogger("autohome.state").removeHandler(seen)
+
+
+def test_closing_stores_every_finished_run_even_in_a_burst(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    states = ModuleStates(db)
+    states.record_start("still-running", T0)  # a burst: the writer gathers runs before writing
+    for number in range(50):
+        name = f"m{number}"
+        states.record_start(name, T0)
+        states.record_finish(name, RunRecord(T0, 0.1), T0)
+    states.close()
+    db.close()
+    reopened = open_database(tmp_path)
+    assert len(reopened.latest_runs()) == 50
