@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import NamedTuple
 
 from autohome import __version__
 from autohome.clock import Clock, stopwatch
@@ -27,6 +28,13 @@ from autohome.store import ModuleStore
 log = logging.getLogger("autohome.main")
 
 PRUNE_EVERY = timedelta(days=1)
+
+
+class ModuleKit(NamedTuple):
+    """What a module is handed that stays the same from run to run."""
+
+    log: logging.Logger
+    notify: Callable[..., bool]
 
 
 class Main:
@@ -57,6 +65,7 @@ class Main:
         self._recent_lines = recent_lines
         self._stop = threading.Event()
         self._overrunning: set[str] = set()
+        self._kits: dict[str, ModuleKit] = {}
         self._last_prune: datetime | None = None
         self.log_file = log_file
         self.started_at = clock.now()
@@ -259,29 +268,41 @@ class Main:
             log.debug("module %s queued: all %d threads busy", spec.name, self.runner.max_threads)
         return result
 
+    def _handed(self, spec: ModuleSpec) -> ModuleKit:
+        """The module's logger and notify callable, made once per module rather than per run."""
+        kit = self._kits.get(spec.name)
+        if kit is None:
+            module_log = logging.getLogger(f"{MODULE_LOGGER}.{spec.name}")
+            kit = self._kits[spec.name] = ModuleKit(module_log, self.notifier.for_module(module_log))
+        return kit
+
+    def _given(self, wanted: str, spec: ModuleSpec, kit: ModuleKit) -> object:
+        """What `run()` is handed for the parameter named `wanted`."""
+        if wanted == "log":
+            return kit.log
+        if wanted == "notify":
+            return kit.notify
+        if wanted == "store":
+            return ModuleStore(self.db, spec.name)
+        return self.config.settings
+
     def _execute(self, spec: ModuleSpec) -> None:
         """One run of one module, on its own thread; its failure stays its own."""
-        module_log = logging.getLogger(f"{MODULE_LOGGER}.{spec.name}")
+        kit = self._handed(spec)
         started = self.clock.now()
         self.states.record_start(spec.name, started)
         log.info("module %s started", spec.name)
         elapsed = stopwatch()
         error = None
-        given = {
-            "log": lambda: module_log,
-            "notify": lambda: self.notifier.for_module(module_log),
-            "store": lambda: ModuleStore(self.db, spec.name),
-            "config": lambda: self.config.settings,
-        }
         try:
-            spec.run(*(given[name]() for name in spec.wants))
+            spec.run(*[self._given(wanted, spec, kit) for wanted in spec.wants])
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the module boundary: logged below
             error = f"{type(exc).__name__}: {exc}"
-            module_log.exception("run failed")
+            kit.log.exception("run failed")
         duration_s = elapsed()
         self._overrunning.discard(spec.name)
-        previous = self.states.get(spec.name).last_run
-        self.states.record_finish(spec.name, RunRecord(started, duration_s, error), self.clock.now())
+        previous = self.states.record_finish(spec.name, RunRecord(started, duration_s, error),
+                                             self.clock.now())
         was_ok = previous is None or previous.is_ok
         if error is not None and was_ok:
             self._alert(f"{spec.name} failed: {error}", "AutoHome: module failing")

@@ -2,9 +2,10 @@
 
 Reads come from an in-memory copy (a tick reads every module). Schedule positions and
 pauses are written through at once. A finished run is handed to the `state-writer`
-thread; while other runs are still going it waits up to GROUP_WAIT_S for them, so a
-burst of runs costs a few transactions instead of one each. A killed process loses the
-runs in flight and, in a burst, the records of runs that ended in the last GROUP_WAIT_S.
+thread; while runs of the same tick are still going it waits GROUP_WAIT_S for them, so a
+burst of runs costs a few transactions instead of one each. The log writer waits for
+the runs to be stored before it writes the lines that say they finished: a killed
+process loses only runs whose end was never logged.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ GROUP_WAIT_S = 0.02
 # at most MAX_UNSAVED are kept, the oldest are given up first.
 RETRY_S = 5.0
 MAX_UNSAVED = 10_000
+# The log writer never waits longer than this for runs to be stored (a very slow disk).
+BARRIER_LIMIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,18 @@ class ModuleStates:
         self.db = db
         self.retry_s = retry_s
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)  # runs to write, runs written, closing
+        self._to_write = threading.Condition(self._lock)  # the writer waits: runs to write, or closing
+        self._stored = threading.Condition(self._lock)  # flush() waits: runs written, or writes failing
         self._status: dict[str, ModuleStatus] = {}
         self._since_trim: dict[str, int] = {}
-        self._running = 0  # runs started and not yet finished
+        self._tick_runs_left = 0  # runs the latest tick started that have not finished
         self._unsaved: list[RunRow] = []
         self._handed_over = 0  # finished runs given to the writer, ever
         self._written = 0  # ... and written (or given up)
         self._writer: threading.Thread | None = None
         self._closed = False
+        self._failing = False  # the latest write failed; the runs wait for the retry
+        self._closing = threading.Event()  # self._closed, for waits outside the lock
         self.version = 0  # changes with every change of any status (the console caches by it)
         latest = db.latest_runs()
         rows = {row.name: row for row in db.modules()}
@@ -104,9 +110,10 @@ class ModuleStates:
 
     def start_tick(self, now: datetime, seen: list[str], due: list[str]) -> None:
         """One tick's bookkeeping in one transaction: first sightings, and the runs it starts."""
-        if not seen and not due:
-            return
         with self._lock:
+            self._tick_runs_left = len(due)
+            if not seen and not due:
+                return
             due_names = set(due)
             rows = []
             for name in dict.fromkeys([*seen, *due]):
@@ -138,56 +145,65 @@ class ModuleStates:
         """Note that a run started (in memory only: the run is stored when it ends)."""
         with self._lock:
             self.version += 1
-            status = self._status.get(name, ModuleStatus())
-            if status.running_since is None:
-                self._running += 1
-            self._status[name] = replace(status, running_since=at)
+            was = self._status.get(name, ModuleStatus())
+            # Spelled out rather than dataclasses.replace: this runs twice per run, under the lock.
+            self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, at, was.last_run)
 
-    def record_finish(self, name: str, record: RunRecord, finished: datetime) -> None:
-        """Make the run the module's last result, and hand it to the writer."""
+    def record_finish(self, name: str, record: RunRecord, finished: datetime) -> RunRecord | None:
+        """Make the run the module's last result, and hand it to the writer.
+
+        Returns the run it replaces as the last result."""
         with self._lock:
             self.version += 1
-            status = self._status.get(name, ModuleStatus())
-            if status.running_since is not None:
-                self._running -= 1
-            self._status[name] = replace(status, last_run=record, running_since=None)
+            was = self._status.get(name, ModuleStatus())
+            self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, None, record)
+            self._tick_runs_left = max(0, self._tick_runs_left - 1)
             if self._closed:
-                return  # a run abandoned at shutdown that ended after all: in flight, not stored
-            self._since_trim[name] = self._since_trim.get(name, 0) + 1
+                return was.last_run  # a run abandoned at shutdown that ended after all: not stored
             self._unsaved.append(RunRow(0, name, record.started, finished, record.duration_s, record.error))
             self._handed_over += 1
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_runs, name="state-writer", daemon=True)
                 self._writer.start()
-            self._changed.notify_all()
+            self._to_write.notify()
+            return was.last_run
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every run finished so far is in the database; return whether it is."""
         with self._lock:
             target = self._handed_over
-            return self._changed.wait_for(lambda: self._written >= target, timeout_s)
+            return self._stored.wait_for(lambda: self._written >= target, timeout_s)
+
+    def stored_barrier(self) -> None:
+        """Wait until every run finished so far is in the database, unless writes are
+        failing (a full disk): the log writer calls this before writing lines, and its
+        lines must not wait for a disk that may not come back."""
+        with self._lock:
+            target = self._handed_over
+            self._stored.wait_for(lambda: self._written >= target or self._failing, BARRIER_LIMIT_S)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Write the finished runs still waiting, then stop the writer."""
         with self._lock:
             self._closed = True
+            self._closing.set()
             writer = self._writer
-            self._changed.notify_all()
+            self._to_write.notify_all()
         if writer is not None:
             writer.join(timeout_s)
 
     def _write_runs(self) -> None:
         while True:
             with self._lock:
-                self._changed.wait_for(lambda: self._unsaved or self._closed)
-                if self._running and not self._closed:  # a burst: let the others join this batch
-                    self._changed.wait_for(lambda: self._closed or not self._running, GROUP_WAIT_S)
+                self._to_write.wait_for(lambda: self._unsaved or self._closed)
+                in_burst = self._tick_runs_left > 0 and not self._closed
+            if in_burst:  # the tick's other runs will end soon: let them join this batch
+                self._closing.wait(GROUP_WAIT_S)
+            with self._lock:
                 batch, self._unsaved = self._unsaved, []
-                if not batch:
-                    return  # closed, and nothing left
-                trim = {row.module for row in batch if self._since_trim.get(row.module, 0) >= TRIM_EVERY}
-                for module in trim:
-                    self._since_trim[module] = 0
+            if not batch:
+                return  # closed, and nothing left
+            trim = self._due_for_trim(batch)
             try:
                 self.db.add_runs(batch, trim)
             except Exception:  # noqa: BLE001 - a full or vanished disk: keep the runs, retry
@@ -195,25 +211,39 @@ class ModuleStates:
                 continue
             with self._lock:
                 self._written += len(batch)
-                self._changed.notify_all()
+                self._failing = False
+                self._stored.notify_all()
+
+    def _due_for_trim(self, batch: list[RunRow]) -> set[str]:
+        # Only the writer thread counts, so the count needs no lock.
+        trim = set()
+        for row in batch:
+            count = self._since_trim.get(row.module, 0) + 1
+            if count >= TRIM_EVERY:
+                trim.add(row.module)
+                count = 0
+            self._since_trim[row.module] = count
+        return trim
 
     def _keep_for_retry(self, batch: list[RunRow]) -> None:
         log.exception("could not store %d finished run(s) in %s; they are kept and retried in %gs",
                       len(batch), self.db.path, self.retry_s)
         with self._lock:
+            self._failing = True
+            self._stored.notify_all()  # stored_barrier() stops waiting
             self._unsaved[:0] = batch
             dropped = len(self._unsaved) - MAX_UNSAVED
             if dropped > 0:
                 del self._unsaved[:dropped]
                 self._written += dropped
                 log.error("gave up %d unstored run record(s): more than %d waited", dropped, MAX_UNSAVED)
-                self._changed.notify_all()
+                self._stored.notify_all()
             if not self._closed:
-                self._changed.wait_for(lambda: self._closed, self.retry_s)
+                self._to_write.wait_for(lambda: self._closed, self.retry_s)
             elif self._unsaved:
                 self._written += len(self._unsaved)  # closing and still failing: give them up
                 self._unsaved = []
-                self._changed.notify_all()
+                self._stored.notify_all()
 
     def history(self, name: str, limit: int) -> list[RunRecord]:
         """The module's stored runs, newest first (waiting for the runs just finished)."""

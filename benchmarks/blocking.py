@@ -43,6 +43,7 @@ def autohome() -> tuple[float, int]:
     logging.getLogger("autohome").propagate = False
     main = Main(replace(Config(), max_threads=THREADS, console_enabled=False), FakeClock(T0),
                 specs(COUNT, lambda log, notify: time.sleep(WORK_S)), db=open_database(folder / "data"))
+    logs.before_writing(main.states.stored_barrier)  # as the real program does
     began = time.perf_counter()
     main.tick(T0)
     assert main.runner.wait_idle(timeout_s=60)

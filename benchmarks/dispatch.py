@@ -61,6 +61,7 @@ def autohome() -> tuple[float, list[float]]:
 
     config = replace(Config(), max_threads=THREADS, console_enabled=False)
     main = Main(config, FakeClock(T0), specs(COUNT, run), db=open_database(folder / "data"))
+    logs.before_writing(main.states.stored_barrier)  # as the real program does
     began = time.perf_counter()
     main.tick(T0)
     done.wait()
