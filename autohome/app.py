@@ -17,7 +17,7 @@ from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
 from autohome.db import Database, OutboxRow
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
-from autohome.logs import MODULE_LOGGER, tail_lines
+from autohome.logs import MODULE_LOGGER, FastLog, LogSetup, tail_lines
 from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox
 from autohome.schedule import is_due
@@ -51,12 +51,18 @@ class Main:
         settle_each_tick: bool = False,
         zone: tzinfo = timezone.utc,
         log_file: Path | None = None,
+        logs: LogSetup | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.registry = modules if isinstance(modules, ModuleRegistry) else ModuleRegistry.of(modules)
         self.db = db if db is not None else Database.in_memory()
         self.states = ModuleStates(self.db)
+        self._run_log = FastLog(log)
+        if logs is not None:
+            self._run_log = logs.fast_log(log)
+            # A line saying a run finished reaches the log only once the run is stored.
+            logs.before_writing(self.states.stored_barrier)
         self.outbox = Outbox(self.db, client, clock)
         self.notifier = Notifier(self.outbox)
         self.runner = Runner(config.max_threads)
@@ -291,7 +297,7 @@ class Main:
         kit = self._handed(spec)
         started = self.clock.now()
         self.states.record_start(spec.name, started)
-        log.info("module %s started", spec.name)
+        self._run_log.info("module %s started", spec.name)
         elapsed = stopwatch()
         error = None
         try:
@@ -309,9 +315,9 @@ class Main:
         elif error is None and not was_ok:
             self._alert(f"{spec.name} works again", "AutoHome: module recovered")
         if error is None:
-            log.info("module %s finished in %.3fs", spec.name, duration_s)
+            self._run_log.info("module %s finished in %.3fs", spec.name, duration_s)
         else:
-            log.info("module %s failed after %.3fs: %s", spec.name, duration_s, error)
+            self._run_log.info("module %s failed after %.3fs: %s", spec.name, duration_s, error)
 
     def _alert(self, message: str, title: str) -> None:
         """AutoHome's own notice about trouble: on changes only, never on every run."""

@@ -221,9 +221,8 @@ def main(
             settle_each_tick=args.test,
             zone=zone,
             log_file=config.log_dir / CURRENT_LOG,
+            logs=logging_setup,
         )
-        # A line saying a run finished reaches the log only once the run is stored.
-        logging_setup.before_writing(main_loop.states.stored_barrier)
         _install_signal_handlers(main_loop.request_stop, waker)
         # Everything built so far lives as long as the process: keep the cyclic garbage
         # collector from walking it again and again while AutoHome idles.

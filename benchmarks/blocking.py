@@ -42,8 +42,8 @@ def autohome() -> tuple[float, int]:
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
     main = Main(replace(Config(), max_threads=THREADS, console_enabled=False), FakeClock(T0),
-                specs(COUNT, lambda log, notify: time.sleep(WORK_S)), db=open_database(folder / "data"))
-    logs.before_writing(main.states.stored_barrier)  # as the real program does
+                specs(COUNT, lambda log, notify: time.sleep(WORK_S)), db=open_database(folder / "data"),
+                logs=logs)
     began = time.perf_counter()
     main.tick(T0)
     assert main.runner.wait_idle(timeout_s=60)

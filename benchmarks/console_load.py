@@ -89,8 +89,7 @@ def main() -> None:
     logging.getLogger("autohome").propagate = False
     config = replace(Config(), console_port=0, console_max_clients=CLIENTS + 8)
     daemon = Main(config, FakeClock(T0), specs(MODULES, lambda log, notify: None),
-                  db=open_database(folder / "data"))
-    logs.before_writing(daemon.states.stored_barrier)  # as the real program does
+                  db=open_database(folder / "data"), logs=logs)
     daemon.start()
     daemon.tick(T0)
     assert daemon.runner.wait_idle(timeout_s=60)

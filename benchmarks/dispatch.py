@@ -60,8 +60,7 @@ def autohome() -> tuple[float, list[float]]:
                 done.set()
 
     config = replace(Config(), max_threads=THREADS, console_enabled=False)
-    main = Main(config, FakeClock(T0), specs(COUNT, run), db=open_database(folder / "data"))
-    logs.before_writing(main.states.stored_barrier)  # as the real program does
+    main = Main(config, FakeClock(T0), specs(COUNT, run), db=open_database(folder / "data"), logs=logs)
     began = time.perf_counter()
     main.tick(T0)
     done.wait()

@@ -43,8 +43,7 @@ def main() -> None:
     logging.getLogger("autohome").propagate = False
     clock = FakeClock(T0)
     daemon = Main(replace(Config(), console_enabled=False), clock, discover_modules(modules),
-                  db=open_database(folder / "data"))
-    logs.before_writing(daemon.states.stored_barrier)  # as the real program does
+                  db=open_database(folder / "data"), logs=logs)
 
     began = time.perf_counter()
     daemon.tick(clock.now())  # all due

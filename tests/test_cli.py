@@ -256,3 +256,5 @@ def test_test_mode_log_lines_carry_virtual_time(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     runs = [line[:16] for line in log_text(tmp_path).splitlines() if "counter ran" in line]
     assert runs == ["2031-05-06 07:00", "2031-05-06 08:00", "2031-05-06 09:00"]
+    starts = [line[:16] for line in log_text(tmp_path).splitlines() if "module counter started" in line]
+    assert starts == runs

@@ -85,6 +85,28 @@ def test_a_line_holds_time_level_thread_logger_and_message(workdir: Path) -> Non
         r"autohome\.modules\.hello: hello from the module", line)
 
 
+def test_run_lines_come_from_the_module_thread_in_order_with_its_own_lines(workdir: Path) -> None:
+    # "started" and "finished" take a short cut to the log writer; they must not look it.
+    assert run_autohome(workdir, "-t", "--no-console").returncode == 0
+    lines = [line for line in (workdir / "logs" / "current.log").read_text().splitlines()
+             if "[module:hello]" in line]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
+    assert len(lines) == 3, lines
+    assert re.fullmatch(stamp + r" INFO    \[module:hello\] autohome\.main: module hello started", lines[0])
+    assert "hello from the module" in lines[1]
+    assert re.fullmatch(stamp + r" INFO    \[module:hello\] autohome\.main: module hello finished in "
+                        r"\d+\.\d{3}s", lines[2])
+    assert lines[0][:23] <= lines[1][:23] <= lines[2][:23]
+
+
+def test_at_warning_level_runs_write_no_lines(workdir: Path) -> None:
+    from conftest import clean_env
+
+    result = run_autohome(workdir, "-t", "--no-console", env=clean_env(AUTOHOME_LOG_LEVEL="WARNING"))
+    assert result.returncode == 0
+    assert "module hello" not in (workdir / "logs" / "current.log").read_text()
+
+
 def test_module_start_finish_with_duration_and_ticks_at_debug(workdir: Path) -> None:
     from conftest import clean_env
 
