@@ -6,6 +6,7 @@ position and pause, its run history, and the key-value store modules can ask for
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from autohome.errors import AutoHomeError
 
@@ -73,8 +74,7 @@ class DatabaseError(AutoHomeError):
     """The state database cannot be opened, read or written; the message names the file."""
 
 
-@dataclass(frozen=True)
-class RunRow:
+class RunRow(NamedTuple):
     """One run as stored."""
 
     id: int
@@ -85,8 +85,7 @@ class RunRow:
     error: str | None
 
 
-@dataclass(frozen=True)
-class ModuleRow:
+class ModuleRow(NamedTuple):
     """A module's stored schedule position and pause."""
 
     name: str
@@ -187,12 +186,14 @@ class Database:
         """Insert or replace several modules in one transaction (a tick's worth)."""
         if not rows:
             return
+        text = functools.lru_cache(maxsize=16)(_text)  # a tick's rows share one or two times
+        params = [(r.name, int(r.paused), text(r.first_seen), text(r.last_due_at)) for r in rows]
         with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO modules (name, paused, first_seen, last_due_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
                 "first_seen = excluded.first_seen, last_due_at = excluded.last_due_at",
-                [(r.name, int(r.paused), _text(r.first_seen), _text(r.last_due_at)) for r in rows],
+                params,
             )
 
     # --- runs ----------------------------------------------------------------------
@@ -200,10 +201,11 @@ class Database:
     def add_runs(self, runs: list[RunRow], trim: set[str]) -> None:
         """Record finished runs in one transaction, and drop the runs of the modules in `trim`
         beyond their newest HISTORY_PER_MODULE."""
+        params = [(r.module, _text(r.started), _text(r.finished), r.duration_s, r.error) for r in runs]
         with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO runs (module, started, finished, duration_s, error) VALUES (?, ?, ?, ?, ?)",
-                [(r.module, _text(r.started), _text(r.finished), r.duration_s, r.error) for r in runs],
+                params,
             )
             for module in trim:
                 conn.execute(

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from autohome.db import Database, ModuleRow, RunRow
 
@@ -32,8 +32,9 @@ MAX_UNSAVED = 10_000
 BARRIER_LIMIT_S = 10.0
 
 
-@dataclass(frozen=True)
-class RunRecord:
+# The value types are NamedTuples: immutable like frozen dataclasses, but several times
+# cheaper to make, and a burst of runs makes them by the thousand.
+class RunRecord(NamedTuple):
     """One finished run."""
 
     started: datetime
@@ -51,8 +52,7 @@ class RunRecord:
         return cls(row.started, row.duration_s or 0.0, row.error)
 
 
-@dataclass(frozen=True)
-class ModuleStatus:
+class ModuleStatus(NamedTuple):
     """A snapshot of one module's state, safe to read without the lock."""
 
     paused: bool = False
@@ -117,16 +117,15 @@ class ModuleStates:
             due_names = set(due)
             rows = []
             for name in dict.fromkeys([*seen, *due]):
-                status = self._status.get(name, ModuleStatus())
-                changes: dict[str, object] = {}
-                if status.first_seen is None:
-                    changes["first_seen"] = now
-                if name in due_names:
-                    changes["last_due_at"] = now
-                if changes:
-                    self.version += 1
-                    status = self._status[name] = replace(status, **changes)
-                    rows.append(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))
+                was = self._status.get(name, ModuleStatus())
+                first_seen = was.first_seen or now
+                last_due_at = now if name in due_names else was.last_due_at
+                if first_seen is was.first_seen and last_due_at is was.last_due_at:
+                    continue
+                self.version += 1
+                self._status[name] = ModuleStatus(was.paused, first_seen, last_due_at, was.running_since,
+                                                  was.last_run)
+                rows.append(ModuleRow(name, was.paused, first_seen, last_due_at))
             self.db.save_modules(rows)
 
     def set_paused(self, name: str, paused: bool) -> None:
@@ -254,7 +253,7 @@ class ModuleStates:
         # The write happens under the lock, so the database sees changes in the order made.
         with self._lock:
             self.version += 1
-            status = replace(self._status.get(name, ModuleStatus()), **changes)
+            status = self._status.get(name, ModuleStatus())._replace(**changes)
             self._status[name] = status
             self.db.save_module(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))
         return status
