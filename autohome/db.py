@@ -22,6 +22,7 @@ from autohome.errors import AutoHomeError
 DB_FILE = "autohome.db"
 TEST_DB_FILE = "autohome-test.db"  # test mode's virtual time never touches the real schedule
 HISTORY_PER_MODULE = 100
+ROWS_PER_INSERT = 150  # 750 parameters: under the 999 that older SQLite builds allow
 
 # Forward migrations: MIGRATIONS[n] takes the schema from version n to n + 1.
 MIGRATIONS: list[str] = [
@@ -201,12 +202,17 @@ class Database:
     def add_runs(self, runs: list[RunRow], trim: set[str]) -> None:
         """Record finished runs in one transaction, and drop the runs of the modules in `trim`
         beyond their newest HISTORY_PER_MODULE."""
+        # Many rows per INSERT: each statement step lets go of the GIL and takes it back,
+        # which in a burst of runs means waiting for it once per step.
         params = [(r.module, _text(r.started), _text(r.finished), r.duration_s, r.error) for r in runs]
         with self._transaction() as conn:
-            conn.executemany(
-                "INSERT INTO runs (module, started, finished, duration_s, error) VALUES (?, ?, ?, ?, ?)",
-                params,
-            )
+            for first in range(0, len(params), ROWS_PER_INSERT):
+                chunk = params[first:first + ROWS_PER_INSERT]
+                conn.execute(
+                    "INSERT INTO runs (module, started, finished, duration_s, error) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
+                    [value for row in chunk for value in row],
+                )
             for module in trim:
                 conn.execute(
                     "DELETE FROM runs WHERE module = ? AND id <= (SELECT id FROM runs WHERE module = ? "

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from conftest import T0, WAIT_S
 
-from autohome.db import HISTORY_PER_MODULE, MIGRATIONS, Database, DatabaseError, open_database
+from autohome.db import (
+    HISTORY_PER_MODULE,
+    MIGRATIONS,
+    ROWS_PER_INSERT,
+    Database,
+    DatabaseError,
+    open_database,
+)
 from autohome.state import ModuleStates, RunRecord
 
 
@@ -113,11 +120,14 @@ def test_closing_stores_every_finished_run_even_in_a_burst(tmp_path: Path) -> No
     db = open_database(tmp_path)
     states = ModuleStates(db)
     states.record_start("still-running", T0)  # a burst: the writer gathers runs before writing
-    for number in range(50):
+    count = ROWS_PER_INSERT * 2 + 7  # several INSERT statements in one batch
+    states.start_tick(T0, [], [f"m{number}" for number in range(count)])
+    for number in range(count):
         name = f"m{number}"
         states.record_start(name, T0)
-        states.record_finish(name, RunRecord(T0, 0.1), T0)
+        states.record_finish(name, RunRecord(T0, 0.1, None if number % 3 else f"error {number}"), T0)
     states.close()
     db.close()
-    reopened = open_database(tmp_path)
-    assert len(reopened.latest_runs()) == 50
+    latest = open_database(tmp_path).latest_runs()
+    assert len(latest) == count
+    assert latest["m300"].error == "error 300" and latest["m301"].error is None
