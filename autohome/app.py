@@ -265,8 +265,6 @@ class Main:
                             f"(TIMEOUT {format_duration(timeout)})", "AutoHome: module overrunning")
 
     def _submit(self, spec: ModuleSpec, due_at: datetime, marked: bool = False) -> Submission:
-        if self.runner.is_busy(spec.name):
-            return Submission.BUSY
         result = self.runner.submit(spec.name, lambda: self._execute(spec))
         if result in (Submission.STARTED, Submission.QUEUED) and not marked:
             self.states.mark_due(spec.name, due_at)

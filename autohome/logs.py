@@ -19,6 +19,7 @@ import colorama
 
 CURRENT_LOG = "current.log"
 MODULE_LOGGER = "autohome.modules"
+_MODULE_PREFIX = MODULE_LOGGER + "."
 LINE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -111,6 +112,10 @@ class RecentLines(logging.Handler):
         self._per_module = per_module
         self._lines: dict[str, deque[str]] = {}
         self.setFormatter(LineFormatter())
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Keep module lines only; the check comes first, as most lines are not theirs."""
+        return record.name.startswith(_MODULE_PREFIX) and super().handle(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Remember the formatted line under the module's name."""
@@ -402,7 +407,6 @@ def setup_logging(
 
     recent = RecentLines()
     recent.setLevel(logging.DEBUG)
-    recent.addFilter(lambda record: record.name.startswith(MODULE_LOGGER + "."))
     handlers.append(recent)
 
     # Threads only put records on a queue; one `log-writer` thread formats and writes them,
