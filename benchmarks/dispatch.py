@@ -5,7 +5,9 @@ Run: python benchmarks/dispatch.py
 
 from __future__ import annotations
 
+import gc
 import logging
+import statistics
 import threading
 import time
 from dataclasses import replace
@@ -18,7 +20,7 @@ from autohome.config import Config
 from autohome.db import open_database
 from autohome.logs import setup_logging
 
-COUNT, THREADS = 2000, 8
+COUNT, THREADS, ROUNDS = 2000, 8, 9
 
 
 def baseline() -> tuple[float, list[float]]:
@@ -61,6 +63,7 @@ def autohome() -> tuple[float, list[float]]:
 
     config = replace(Config(), max_threads=THREADS, console_enabled=False)
     main = Main(config, FakeClock(T0), specs(COUNT, run), db=open_database(folder / "data"), logs=logs)
+    gc.freeze()  # as main.py does once start-up is over
     began = time.perf_counter()
     main.tick(T0)
     done.wait()
@@ -72,15 +75,29 @@ def autohome() -> tuple[float, list[float]]:
 
 
 def main() -> None:
-    base_total, base_starts = baseline()
-    ours_total, ours_starts = autohome()
-    report(f"dispatch: {COUNT} no-op modules due at one tick, {THREADS} threads", [
-        ("tick to last run finished", ours_total * 1000, base_total * 1000, "ms", "<= 1.5x"),
-        ("tick to run start, p50", percentile(ours_starts, 0.5) * 1000,
-         percentile(base_starts, 0.5) * 1000, "ms", "<= 1.5x"),
-        ("tick to run start, p99", percentile(ours_starts, 0.99) * 1000,
-         percentile(base_starts, 0.99) * 1000, "ms", "<= 1.5x"),
+    # One round is over in well under a second, so a busy neighbour or an unlucky
+    # scheduling decision moves it by a third. Rounds alternate baseline and AutoHome, and
+    # each figure is the median over the rounds; the spread of the ratio is shown too.
+    rounds = []
+    for _ in range(ROUNDS):
+        base_total, base_starts = baseline()
+        ours_total, ours_starts = autohome()
+        rounds.append((ours_total, base_total, ours_starts, base_starts))
+    ratios = sorted(ours / base for ours, base, _, _ in rounds)
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values) * 1000
+
+    report(f"dispatch: {COUNT} no-op modules due at one tick, {THREADS} threads "
+           f"(median of {ROUNDS} rounds)", [
+        ("tick to last run finished", median([r[0] for r in rounds]), median([r[1] for r in rounds]),
+         "ms", "<= 1.5x"),
+        ("tick to run start, p50", median([percentile(r[2], 0.5) for r in rounds]),
+         median([percentile(r[3], 0.5) for r in rounds]), "ms", "<= 1.5x"),
+        ("tick to run start, p99", median([percentile(r[2], 0.99) for r in rounds]),
+         median([percentile(r[3], 0.99) for r in rounds]), "ms", "<= 1.5x"),
     ])
+    print(f"ratio of each round, finished: {' '.join(f'{ratio:.2f}' for ratio in ratios)}")
 
 
 if __name__ == "__main__":

@@ -133,3 +133,24 @@ def test_terminal_colour_only_when_asked(tmp_path: Path) -> None:
 def test_piped_output_has_no_colour(workdir: Path) -> None:
     result = run_autohome(workdir, "-t", "--no-console")
     assert "\x1b[" not in result.stderr and "hello from the module" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["plain", "exception", "stack"])
+def test_the_fast_line_formatter_writes_what_line_format_would(kind: str) -> None:
+    import sys
+
+    from autohome.logs import DATE_FORMAT, LINE_FORMAT, LineFormatter
+
+    logger = logging.getLogger("autohome.modules.x")
+    exc_info, stack = None, None
+    if kind == "exception":
+        try:
+            raise ValueError("sensor unplugged")
+        except ValueError:
+            exc_info = sys.exc_info()
+    if kind == "stack":
+        stack = "Stack (most recent call last):\n  File here"
+    record = logger.makeRecord(logger.name, logging.ERROR, "x.py", 3, "run %s failed: %d%%", ("x", 5),
+                               exc_info, sinfo=stack)
+    expected = logging.Formatter(LINE_FORMAT, DATE_FORMAT).format(record)
+    assert LineFormatter().format(record) == expected
