@@ -88,10 +88,19 @@ class LineFormatter(logging.Formatter):
         super().__init__(LINE_FORMAT, DATE_FORMAT)
         self._second: tuple[int, str] = (-1, "")
 
+    def line(self, created: float, levelname: str, thread_name: str | None, name: str, message: str) -> str:
+        """One line's text, without traceback."""
+        return (f"{self._date(created)}.{int((created % 1) * 1000):03d} {levelname:<7} "
+                f"[{thread_name}] {name}: {message}")
+
+    def queued_line(self, queued: QueuedLine) -> str:
+        """The line for what FastLog queued, as format() would make it from the record."""
+        return self.line(queued.created, "INFO", queued.thread_name, queued.name, queued.message())
+
     def format(self, record: logging.LogRecord) -> str:
         """The line, followed by the traceback or stack if the record has one."""
         record.message = record.getMessage()
-        line = (f"{self.formatTime(record)}.{int(record.msecs):03d} {record.levelname:<7} "
+        line = (f"{self._date(record.created)}.{int(record.msecs):03d} {record.levelname:<7} "
                 f"[{record.threadName}] {record.name}: {record.message}")
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -103,10 +112,13 @@ class LineFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """The record's time to the second (milliseconds are added by the format)."""
-        second = int(record.created)
+        return self._date(record.created)
+
+    def _date(self, created: float) -> str:
+        second = int(created)
         cached = self._second
         if cached[0] != second:
-            cached = self._second = (second, time.strftime(DATE_FORMAT, self.converter(record.created)))
+            cached = self._second = (second, time.strftime(DATE_FORMAT, self.converter(created)))
         return cached[1]
 
 
@@ -115,9 +127,16 @@ class ColourFormatter(LineFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The plain line wrapped in the level's colour."""
-        text = super().format(record)
-        colour = _LEVEL_COLOURS.get(record.levelno, "")
-        return f"{colour}{text}{colorama.Style.RESET_ALL}" if colour else text
+        return _coloured(super().format(record), record.levelno)
+
+    def queued_line(self, queued: QueuedLine) -> str:
+        """The plain line wrapped in INFO's colour."""
+        return _coloured(super().queued_line(queued), logging.INFO)
+
+
+def _coloured(text: str, levelno: int) -> str:
+    colour = _LEVEL_COLOURS.get(levelno, "")
+    return f"{colour}{text}{colorama.Style.RESET_ALL}" if colour else text
 
 
 class RecentLines(logging.Handler):
@@ -135,8 +154,15 @@ class RecentLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Remember the formatted line under the module's name."""
-        name = record.name.removeprefix(MODULE_LOGGER + ".").split(".")[0]
-        line = self.format(record)
+        self._keep(record.name, self.format(record))
+
+    def write_line(self, queued: QueuedLine) -> None:
+        """Remember a queued line if a module's logger made it."""
+        if queued.name.startswith(_MODULE_PREFIX):
+            self._keep(queued.name, _line_formatter(self).queued_line(queued))
+
+    def _keep(self, logger_name: str, line: str) -> None:
+        name = logger_name.removeprefix(_MODULE_PREFIX).split(".")[0]
         with self.lock:  # type: ignore[union-attr]
             self._lines.setdefault(name, deque(maxlen=self._per_module)).append(line)
 
@@ -145,6 +171,11 @@ class RecentLines(logging.Handler):
         with self.lock:  # type: ignore[union-attr]
             recent = list(self._lines.get(module, ()))
         return recent[-count:]
+
+
+def _line_formatter(handler: logging.Handler) -> LineFormatter:
+    formatter = handler.formatter
+    return formatter if isinstance(formatter, LineFormatter) else LineFormatter()
 
 
 class QueuedLine(NamedTuple):
@@ -156,6 +187,10 @@ class QueuedLine(NamedTuple):
     created: float
     thread_name: str
     thread_id: int | None
+
+    def message(self) -> str:
+        """`msg % args`, as LogRecord.getMessage makes it."""
+        return self.msg % self.args if self.args else self.msg
 
     def to_record(self) -> logging.LogRecord:
         """The record `logger.info(msg, *args)` would have made on the calling thread."""
@@ -323,11 +358,22 @@ class LogWriter:
                     record.set()
                     continue
                 if isinstance(record, QueuedLine):
-                    record = record.to_record()
+                    self._write_queued(record)
+                    continue
                 for handler in self.handlers:
                     if record.levelno >= handler.level:
                         handler.handle(record)
             self._flush()
+
+    def _write_queued(self, queued: QueuedLine) -> None:
+        # AutoHome's own handlers take the line as it is; a record is made only for others.
+        for handler in self.handlers:
+            if logging.INFO < handler.level:
+                continue
+            if isinstance(handler, (ArchivingFileHandler, BatchedStreamHandler, RecentLines)):
+                handler.write_line(queued)
+            else:
+                handler.handle(queued.to_record())
 
     def _flush(self) -> None:
         for handler in self.handlers:
@@ -345,6 +391,15 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             raise
         except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
             self.handleError(record)
+
+    def write_line(self, queued: QueuedLine) -> None:
+        """Write a queued line without making a record of it."""
+        try:
+            self.stream.write(_line_formatter(self).queued_line(queued) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
+            self.handleError(queued.to_record())
 
 
 class ArchivingFileHandler(logging.FileHandler):
@@ -368,16 +423,22 @@ class ArchivingFileHandler(logging.FileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write the line, then archive the file if it has grown too big."""
+        self._write(self.format(record) + self.terminator, lambda: record)
+
+    def write_line(self, queued: QueuedLine) -> None:
+        """Write a queued line without making a record of it."""
+        self._write(_line_formatter(self).queued_line(queued) + self.terminator, queued.to_record)
+
+    def _write(self, line: str, record_for_errors: Callable[[], logging.LogRecord]) -> None:
         if self.stream is None:
             self.stream = self._open()
             self._size = self._file_size()
-        line = self.format(record) + self.terminator
         try:
             self.stream.write(line)
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
-            self.handleError(record)
+            self.handleError(record_for_errors())
             return
         self._size += len(line.encode("utf-8", "replace"))
         if self.max_bytes and self._size >= self.max_bytes:

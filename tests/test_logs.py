@@ -154,3 +154,14 @@ def test_the_fast_line_formatter_writes_what_line_format_would(kind: str) -> Non
                                exc_info, sinfo=stack)
     expected = logging.Formatter(LINE_FORMAT, DATE_FORMAT).format(record)
     assert LineFormatter().format(record) == expected
+
+
+def test_a_queued_line_reads_as_its_record_would() -> None:
+    from autohome.logs import ColourFormatter, LineFormatter, QueuedLine
+
+    queued = QueuedLine("autohome.main", "module %s finished in %.3fs", ("x", 0.01234), 1767614400.25,
+                        "module:x", 7)
+    for formatter in (LineFormatter(), ColourFormatter()):
+        assert formatter.queued_line(queued) == formatter.format(queued.to_record())
+    assert LineFormatter().queued_line(queued).endswith(".250 INFO    [module:x] autohome.main: "
+                                                        "module x finished in 0.012s")
