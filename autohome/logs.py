@@ -179,7 +179,8 @@ def _line_formatter(handler: logging.Handler) -> LineFormatter:
 
 
 class QueuedLine(NamedTuple):
-    """An INFO line as FastLog queues it; the log writer makes the record."""
+    """An INFO line as FastLog queues it. The log writer hands it to AutoHome's handlers as
+    it is, and makes a record of it only for any other handler."""
 
     name: str
     msg: str
@@ -204,7 +205,7 @@ class QueuedLine(NamedTuple):
 class FastLog:
     """`logger.info` for the lines every run writes ("module X started", "... finished").
 
-    The line goes on the log writer's queue as a tuple, and the writer makes the record.
+    The line goes on the log writer's queue as a tuple, and the writer makes the text.
     Why: in a burst, the thread that starts modules waits while each new thread takes its
     first steps (CPython hands the new thread the GIL), so all a run does around its
     module's code is paid in full. A record made in place costs about 10 us there, a tuple
@@ -430,10 +431,11 @@ class ArchivingFileHandler(logging.FileHandler):
         self._write(_line_formatter(self).queued_line(queued) + self.terminator, queued.to_record)
 
     def _write(self, line: str, record_for_errors: Callable[[], logging.LogRecord]) -> None:
-        if self.stream is None:
-            self.stream = self._open()
-            self._size = self._file_size()
+        # Nothing may escape: an exception here would end the log-writer thread.
         try:
+            if self.stream is None:
+                self.stream = self._open()
+                self._size = self._file_size()
             self.stream.write(line)
         except RecursionError:
             raise
@@ -443,9 +445,15 @@ class ArchivingFileHandler(logging.FileHandler):
         self._size += len(line.encode("utf-8", "replace"))
         if self.max_bytes and self._size >= self.max_bytes:
             self.close()  # Windows cannot rename an open file
-            archive_current_log(self.log_dir)
-            prune_archives(self.log_dir, self.keep)
-            self.stream = self._open()
+            try:
+                archive_current_log(self.log_dir)
+                prune_archives(self.log_dir, self.keep)
+            except OSError:  # current.log goes on; archiving is tried again after max_bytes more
+                self.handleError(record_for_errors())
+            try:
+                self.stream = self._open()
+            except OSError:  # the next line tries again
+                self.handleError(record_for_errors())
             self._size = 0
 
 
