@@ -63,7 +63,8 @@ class ModuleStatus(NamedTuple):
 
 
 class ModuleStates:
-    """Every module's status, behind one lock, written through to the database."""
+    """Every module's status, behind one lock. Schedule positions and pauses are written
+    through to the database; finished runs go to it by the `state-writer` thread."""
 
     def __init__(self, db: Database, retry_s: float = RETRY_S) -> None:
         self.db = db
@@ -145,7 +146,7 @@ class ModuleStates:
         with self._lock:
             self.version += 1
             was = self._status.get(name, ModuleStatus())
-            # Spelled out rather than dataclasses.replace: this runs twice per run, under the lock.
+            # Spelled out rather than _replace: every run does this, under the lock.
             self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, at, was.last_run)
 
     def record_finish(self, name: str, record: RunRecord, finished: datetime) -> RunRecord | None:
