@@ -194,7 +194,7 @@ class Main:
         """Reload changed module files, flag overruns, submit every module due at `now`."""
         if log.isEnabledFor(logging.DEBUG):
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
-        self.outbox.wake()  # retries follow this clock, virtual time included
+        self.outbox.wake_if_due(now)  # retries follow this clock, virtual time included
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now
             self.outbox.prune(now)

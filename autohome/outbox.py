@@ -41,6 +41,7 @@ class Outbox:
         self.client = client
         self.clock = clock
         self._wake = threading.Event()
+        self._waits_until: datetime | None = None  # when the sender means to look again
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.quota = self._stored_quota()
@@ -60,6 +61,17 @@ class Outbox:
     def wake(self) -> None:
         """Have the sender look at the outbox now."""
         self._wake.set()
+
+    def wake_if_due(self, now: datetime) -> None:
+        """Wake the sender if a retry has fallen due by this clock.
+
+        The sender times its waits itself, but that wait runs on the machine's monotonic
+        clock: it knows nothing of virtual time in test mode, and on some systems nothing
+        of time spent suspended. The tick calls this, so a retry is never later than the
+        first tick after it falls due, and an outbox with nothing waiting is not woken."""
+        waits_until = self._waits_until
+        if waits_until is not None and now >= waits_until:
+            self._wake.set()
 
     def prune(self, now: datetime) -> int:
         """Forget sent messages older than 30 days, so the database stops growing."""
@@ -103,12 +115,16 @@ class Outbox:
                 continue
             if self._stopping:
                 return
+            # Set before the clock is read again: a tick that moves the clock past it from
+            # here on finds it and wakes the wait below (the event was cleared above).
+            self._waits_until = next_due
             timeout_s = None
             if next_due is not None:
                 timeout_s = max((next_due - self.clock.now()).total_seconds(), 0.0)
                 if timeout_s == 0.0:
                     continue
             self._wake.wait(timeout_s)
+            self._waits_until = None
 
     def deliver_due(self, now: datetime) -> datetime | None:
         """Send queued messages in order while they are due; return when to look again

@@ -61,11 +61,12 @@ def write_modules(folder: Path, count: int, interval: str = "1h", body: str = "p
 class Daemon:
     """`python main.py` in a folder, with its stderr read until a pattern shows."""
 
-    def __init__(self, folder: Path, *args: str) -> None:
+    def __init__(self, folder: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
         import os
         import subprocess
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOHOME_", "PUSHOVER_"))}
+        env.update(extra_env or {})
         self.started = time.perf_counter()
         self.process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *args], cwd=folder,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

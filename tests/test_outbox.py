@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from conftest import T0, Answer, ConsoleClient, FakePushover, clean_env, free_port, write_module
@@ -246,3 +246,30 @@ def test_failure_alerts_can_be_switched_off(tmp_path: Path, pushover) -> None:
                     AUTOHOME_NOTIFY_ON_FAILURE="off")
     assert run_autohome(tmp_path, "-t", "--no-console", stdin="\n", env=env).returncode == 0
     assert not pushover.requests
+
+
+def test_in_test_mode_a_retry_follows_virtual_time(tmp_path: Path, daemon_factory, pushover) -> None:
+    # Over quota until 10:00 virtual time: the retry must come when virtual time passes it,
+    # not an hour of real time later.
+    write_module(tmp_path / "modules", "alarm", '''
+        INTERVAL = "1d"
+        def run(log, notify):
+            notify("the cellar is flooding")
+    ''')
+    reset = int(datetime(2026, 6, 1, 10, 0, tzinfo=timezone.utc).timestamp())
+    pushover.answers.append(Answer(429, {"status": 0, "errors": ["over quota"]},
+                                   {"X-Limit-App-Remaining": "0", "X-Limit-App-Reset": str(reset)}))
+    env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url,
+                    TZ="UTC", AUTOHOME_TIMEZONE="UTC", AUTOHOME_LOG_LEVEL="DEBUG")
+    daemon = daemon_factory(tmp_path, "-t", "--no-console", "--start", "2026-06-01T09:00", env=env)
+    daemon.wait_for("not delivered \\(attempt 1\\).*retrying at 2026-06-01T10:00:00")
+    daemon.send("30m\n")
+    daemon.wait_for("tick at 2026-06-01T09:30:00")
+    assert len(pushover.requests) == 1  # still over quota: nothing more was sent
+    daemon.send("31m\n")
+    daemon.wait_for("tick at 2026-06-01T10:00:00")
+    pushover.wait_for_requests(2)
+    daemon.wait_for("notification 1 from alarm sent")
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+    assert len(pushover.requests) == 2
