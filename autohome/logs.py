@@ -467,11 +467,6 @@ def setup_logging(
 ) -> LogSetup:
     """Send the `autohome` logger tree to `current.log` and, if given, to the terminal."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    # The line shows neither source line nor process, so records need not look them up
-    # (the logging HOWTO's "Optimization" section); every run logs at least two lines.
-    logging._srcfile = None  # type: ignore[attr-defined]
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
     logger = logging.getLogger("autohome")
     logger.setLevel(level)
     logging.getLogger(MODULE_LOGGER).setLevel(logging.DEBUG)  # for `modules read`
