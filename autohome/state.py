@@ -240,8 +240,10 @@ class ModuleStates:
                 self._stored.notify_all()
             if not self._closed:
                 self._to_write.wait_for(lambda: self._closed, self.retry_s)
-            elif self._unsaved:
-                self._written += len(self._unsaved)  # closing and still failing: give them up
+            elif self._unsaved:  # shutting down, and still failing: give them up, and say so
+                log.error("shutting down: %d finished run(s) could not be stored in %s and are lost",
+                          len(self._unsaved), self.db.path)
+                self._written += len(self._unsaved)
                 self._unsaved = []
                 self._stored.notify_all()
 

@@ -131,3 +131,23 @@ def test_closing_stores_every_finished_run_even_in_a_burst(tmp_path: Path) -> No
     latest = open_database(tmp_path).latest_runs()
     assert len(latest) == count
     assert latest["m300"].error == "error 300" and latest["m301"].error is None
+
+
+def test_closing_while_writes_fail_says_what_is_lost_and_does_not_hang(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    with db._transaction() as conn:
+        conn.execute("CREATE TRIGGER full BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    failed, lost = _Seen("could not store 1 finished run(s)"), _Seen("1 finished run(s) could not be stored")
+    for seen in (failed, lost):
+        logging.getLogger("autohome.state").addHandler(seen)
+    try:
+        states = ModuleStates(db, retry_s=3600)
+        states.record_start("a", T0)
+        states.record_finish("a", RunRecord(T0, 0.5), T0)
+        assert failed.event.wait(WAIT_S)
+        states.close(timeout_s=WAIT_S)  # wakes the writer from its hour-long retry wait
+        assert lost.event.is_set()
+        assert states._writer is not None and not states._writer.is_alive()
+    finally:
+        for seen in (failed, lost):
+            logging.getLogger("autohome.state").removeHandler(seen)
