@@ -17,7 +17,8 @@ from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
 from autohome.db import Database, OutboxRow
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
-from autohome.logs import MODULE_LOGGER, FastLog, LogSetup, tail_lines
+from autohome.logs import MODULE_LOGGER, LogSetup, tail_lines
+from autohome.logwriter import FastLog
 from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox
 from autohome.schedule import is_due

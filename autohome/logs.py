@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import queue
 import re
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO
 
 import colorama
+
+from autohome.logwriter import FastLog, LogWriter, QueuedLine, QueueFront
 
 CURRENT_LOG = "current.log"
 MODULE_LOGGER = "autohome.modules"
@@ -178,58 +178,6 @@ def _line_formatter(handler: logging.Handler) -> LineFormatter:
     return formatter if isinstance(formatter, LineFormatter) else LineFormatter()
 
 
-class QueuedLine(NamedTuple):
-    """An INFO line as FastLog queues it. The log writer hands it to AutoHome's handlers as
-    it is, and makes a record of it only for any other handler."""
-
-    name: str
-    msg: str
-    args: tuple[object, ...]
-    created: float
-    thread_name: str
-    thread_id: int | None
-
-    def message(self) -> str:
-        """`msg % args`, as LogRecord.getMessage makes it."""
-        return self.msg % self.args if self.args else self.msg
-
-    def to_record(self) -> logging.LogRecord:
-        """The record `logger.info(msg, *args)` would have made on the calling thread."""
-        record = logging.LogRecord(self.name, logging.INFO, "", 0, self.msg, self.args, None)
-        record.created = self.created
-        record.msecs = (self.created % 1) * 1000
-        record.thread, record.threadName = self.thread_id, self.thread_name
-        return record
-
-
-class FastLog:
-    """`logger.info` for the lines every run writes ("module X started", "... finished").
-
-    The line goes on the log writer's queue as a tuple, and the writer makes the text.
-    Why: in a burst, the thread that starts modules waits while each new thread takes its
-    first steps (CPython hands the new thread the GIL), so all a run does around its
-    module's code is paid in full. A record made in place costs about 10 us there, a tuple
-    about 1 us. One queue carries both, so lines keep their order. Without a log writer
-    (tests, embedding) this is plain `logger.info`.
-    """
-
-    def __init__(self, logger: logging.Logger, records: queue.SimpleQueue[Any] | None = None,
-                 now: Callable[[], float] = time.time) -> None:
-        self.logger = logger
-        self.records = records
-        self.now = now
-
-    def info(self, msg: str, *args: object) -> None:
-        """Log `msg % args` at INFO, as the logger would."""
-        if not self.logger.isEnabledFor(logging.INFO):
-            return
-        if self.records is None:
-            self.logger.info(msg, *args)
-            return
-        thread = threading.current_thread()
-        self.records.put(QueuedLine(self.logger.name, msg, args, self.now(), thread.name, thread.ident))
-
-
 class LogSetup:
     """The logging AutoHome set up, so that `close()` can flush it and take it off again."""
 
@@ -292,93 +240,6 @@ def prune_archives(log_dir: Path, keep: int) -> list[Path]:
     for path in old:
         path.unlink(missing_ok=True)
     return old
-
-
-class QueueFront(logging.handlers.QueueHandler):
-    """Puts records on the log writer's queue. The message is formatted here, while its
-    arguments are as the caller meant them, but the record is not copied: the writer is
-    in this process, so the copy that QueueHandler makes for other processes is waste."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        """The record with its message made final."""
-        record.msg = record.getMessage()
-        record.args = None
-        return record
-
-
-class LogWriter:
-    """The `log-writer` thread: woken by a record, it lets LINGER_S pass so that the
-    lines logged meanwhile join it, then hands each to the handlers and flushes them once.
-    A burst of runs then costs a few wake-ups and writes rather than a system call and a
-    hand-over of the GIL for every line; a line reaches the file at most LINGER_S late."""
-
-    _STOP = object()
-    BATCH = 1024
-    LINGER_S = 0.02
-
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord],
-                 handlers: list[logging.Handler]) -> None:
-        self.records = records
-        self.handlers = handlers
-        self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
-        self._stopping = threading.Event()
-        self.before_write: Callable[[], object] = lambda: None
-
-    def start(self) -> None:
-        """Start the thread."""
-        self._thread.start()
-
-    def flush(self, timeout_s: float = 2.0) -> bool:
-        """Wait until every record queued so far is written; return whether it is."""
-        written = threading.Event()
-        self.records.put(written)  # type: ignore[arg-type]
-        return written.wait(timeout_s)
-
-    def stop(self) -> None:
-        """Write every record queued so far, then end the thread."""
-        self._stopping.set()
-        self.records.put(self._STOP)  # type: ignore[arg-type]
-        self._thread.join()
-
-    def _write(self) -> None:
-        while True:
-            batch = [self.records.get()]
-            self._stopping.wait(self.LINGER_S)
-            while len(batch) < self.BATCH:
-                try:
-                    batch.append(self.records.get_nowait())
-                except queue.Empty:
-                    break
-            self.before_write()
-            for record in batch:
-                if record is self._STOP:
-                    self._flush()
-                    return
-                if isinstance(record, threading.Event):  # someone waits in flush()
-                    self._flush()
-                    record.set()
-                    continue
-                if isinstance(record, QueuedLine):
-                    self._write_queued(record)
-                    continue
-                for handler in self.handlers:
-                    if record.levelno >= handler.level:
-                        handler.handle(record)
-            self._flush()
-
-    def _write_queued(self, queued: QueuedLine) -> None:
-        # AutoHome's own handlers take the line as it is; a record is made only for others.
-        for handler in self.handlers:
-            if logging.INFO < handler.level:
-                continue
-            if isinstance(handler, (ArchivingFileHandler, BatchedStreamHandler, RecentLines)):
-                handler.write_line(queued)
-            else:
-                handler.handle(queued.to_record())
-
-    def _flush(self) -> None:
-        for handler in self.handlers:
-            handler.flush()
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]

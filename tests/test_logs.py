@@ -157,7 +157,8 @@ def test_the_fast_line_formatter_writes_what_line_format_would(kind: str) -> Non
 
 
 def test_a_queued_line_reads_as_its_record_would() -> None:
-    from autohome.logs import ColourFormatter, LineFormatter, QueuedLine
+    from autohome.logs import ColourFormatter, LineFormatter
+    from autohome.logwriter import QueuedLine
 
     queued = QueuedLine("autohome.main", "module %s finished in %.3fs", ("x", 0.01234), 1767614400.25,
                         "module:x", 7)
