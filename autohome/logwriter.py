@@ -113,7 +113,7 @@ class LogWriter:
         """Start the thread."""
         self._thread.start()
 
-    def flush(self, timeout_s: float = 2.0) -> bool:
+    def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every record queued so far is written; return whether it is."""
         written = threading.Event()
         self.records.put(written)  # type: ignore[arg-type]
