@@ -187,14 +187,11 @@ class LogSetup:
         self.front = front
         self.writer = writer
         self.recent = recent
-        self._fast_logs: list[FastLog] = []
-        self._now: Callable[[], float] = time.time
+        self._now: Callable[[], float] = time.time  # stamp_with() changes it
 
     def fast_log(self, logger: logging.Logger) -> FastLog:
         """A FastLog for `logger` that queues straight to this setup's log writer."""
-        fast = FastLog(logger, self.writer.records, self._now)
-        self._fast_logs.append(fast)
-        return fast
+        return FastLog(logger, self.writer.records, lambda: self._now())
 
     def flush(self) -> None:
         """Wait until the lines logged so far are written (before a prompt, say)."""
@@ -214,8 +211,6 @@ class LogSetup:
 
         self.front.addFilter(restamp)
         self._now = lambda: now().timestamp()
-        for fast in self._fast_logs:
-            fast.now = self._now
 
     def close(self) -> None:
         """Write out every queued line, then detach and close the handlers."""
