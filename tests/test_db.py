@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -96,31 +98,45 @@ class _Seen(logging.Handler):
             self.event.set()
 
 
+@contextmanager
+def _watching(*texts: str) -> Iterator[list[_Seen]]:
+    """Handlers on autohome.state that each set an event when their text is logged."""
+    seen = [_Seen(text) for text in texts]
+    for handler in seen:
+        logging.getLogger("autohome.state").addHandler(handler)
+    try:
+        yield seen
+    finally:
+        for handler in seen:
+            logging.getLogger("autohome.state").removeHandler(handler)
+
+
+def _disk_full(db: Database) -> None:
+    """Make every insert of a run fail, as on a full disk."""
+    with db._transaction() as conn:
+        conn.execute("CREATE TRIGGER full BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+
+
 def test_runs_that_cannot_be_stored_are_kept_and_stored_once_writing_works(tmp_path: Path) -> None:
     db = open_database(tmp_path)
-    with db._transaction() as conn:  # every insert fails, as on a full disk
-        conn.execute("CREATE TRIGGER full BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-    seen = _Seen("could not store 1 finished run(s)")
-    logging.getLogger("autohome.state").addHandler(seen)
-    try:
+    _disk_full(db)
+    with _watching("could not store 1 finished run(s)") as (failed,):
         states = ModuleStates(db, retry_s=0.05)
         states.record_start("a", T0)
         states.record_finish("a", RunRecord(T0, 0.5), T0)
-        assert seen.event.wait(WAIT_S), "the failed write was not logged"
+        assert failed.event.wait(WAIT_S), "the failed write was not logged"
         assert not states.flush(timeout_s=0)
         with db._transaction() as conn:
             conn.execute("DROP TRIGGER full")
         assert states.flush(timeout_s=WAIT_S)
         assert [run.started for run in states.history("a", 10)] == [T0]
-    finally:
-        logging.getLogger("autohome.state").removeHandler(seen)
 
 
 def test_closing_stores_every_finished_run_even_in_a_burst(tmp_path: Path) -> None:
     db = open_database(tmp_path)
     states = ModuleStates(db)
-    states.record_start("still-running", T0)  # a burst: the writer gathers runs before writing
     count = ROWS_PER_INSERT * 2 + 7  # several INSERT statements in one batch
+    # One tick starts them all: a burst, so the writer gathers runs before it writes.
     states.start_tick(T0, [], [f"m{number}" for number in range(count)])
     for number in range(count):
         name = f"m{number}"
@@ -135,12 +151,9 @@ def test_closing_stores_every_finished_run_even_in_a_burst(tmp_path: Path) -> No
 
 def test_closing_while_writes_fail_says_what_is_lost_and_does_not_hang(tmp_path: Path) -> None:
     db = open_database(tmp_path)
-    with db._transaction() as conn:
-        conn.execute("CREATE TRIGGER full BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-    failed, lost = _Seen("could not store 1 finished run(s)"), _Seen("1 finished run(s) could not be stored")
-    for seen in (failed, lost):
-        logging.getLogger("autohome.state").addHandler(seen)
-    try:
+    _disk_full(db)
+    watched = ("could not store 1 finished run(s)", "1 finished run(s) could not be stored")
+    with _watching(*watched) as (failed, lost):
         states = ModuleStates(db, retry_s=3600)
         states.record_start("a", T0)
         states.record_finish("a", RunRecord(T0, 0.5), T0)
@@ -148,6 +161,3 @@ def test_closing_while_writes_fail_says_what_is_lost_and_does_not_hang(tmp_path:
         states.close(timeout_s=WAIT_S)  # wakes the writer from its hour-long retry wait
         assert lost.event.is_set()
         assert states._writer is not None and not states._writer.is_alive()
-    finally:
-        for seen in (failed, lost):
-            logging.getLogger("autohome.state").removeHandler(seen)
