@@ -166,3 +166,24 @@ def test_a_queued_line_reads_as_its_record_would() -> None:
         assert formatter.queued_line(queued) == formatter.format(queued.to_record())
     assert LineFormatter().queued_line(queued).endswith(".250 INFO    [module:x] autohome.main: "
                                                         "module x finished in 0.012s")
+
+
+def test_a_log_folder_that_vanishes_does_not_stop_the_log_writer(tmp_path: Path) -> None:
+    import shutil
+
+    log_dir = tmp_path / "logs"
+    setup = setup_logging(log_dir, max_bytes=200, keep=2)
+    logger = logging.getLogger("autohome.test")
+    try:
+        logger.info("before")
+        assert setup.writer.flush()
+        shutil.rmtree(log_dir)  # archiving and reopening current.log now fail
+        for number in range(5):
+            logger.info("while the folder is gone %d %s", number, "x" * 100)
+        assert setup.writer.flush()
+        log_dir.mkdir()
+        logger.info("after the folder is back")
+        assert setup.writer.flush(), "the log writer stopped"
+    finally:
+        setup.close()
+    assert "after the folder is back" in (log_dir / "current.log").read_text()
