@@ -157,7 +157,7 @@ def test_the_fast_line_formatter_writes_what_line_format_would(kind: str) -> Non
 
 
 def test_a_queued_line_reads_as_its_record_would() -> None:
-    from autohome.logs import ColourFormatter, LineFormatter
+    from autohome.logs import ColourFormatter, LineFormatter, RecentLines
     from autohome.logwriter import QueuedLine
 
     queued = QueuedLine("autohome.main", "module %s finished in %.3fs", ("x", 0.01234), 1767614400.25,
@@ -166,6 +166,10 @@ def test_a_queued_line_reads_as_its_record_would() -> None:
         assert formatter.queued_line(queued) == formatter.format(queued.to_record())
     assert LineFormatter().queued_line(queued).endswith(".250 INFO    [module:x] autohome.main: "
                                                         "module x finished in 0.012s")
+    recent = RecentLines()
+    recent.write_line(queued)  # not a module's line: not kept
+    recent.write_line(queued._replace(name="autohome.modules.x", msg="hello", args=()))
+    assert [line[-5:] for line in recent.lines("x")] == ["hello"] and recent.lines("main") == []
 
 
 def test_a_log_folder_that_vanishes_does_not_stop_the_log_writer(tmp_path: Path) -> None:
