@@ -51,7 +51,6 @@ class Main:
         recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
         settle_each_tick: bool = False,
         zone: tzinfo = timezone.utc,
-        log_file: Path | None = None,
         logs: LogSetup | None = None,
     ) -> None:
         self.config = config
@@ -60,10 +59,13 @@ class Main:
         self.db = db if db is not None else Database.in_memory()
         self.states = ModuleStates(self.db)
         self._run_log = FastLog(log)
+        self.log_file: Path | None = None
         if logs is not None:
             self._run_log = logs.fast_log(log)
             # A line saying a run finished reaches the log only once the run is stored.
             logs.before_writing(self.states.stored_barrier)
+            recent_lines = logs.recent.lines
+            self.log_file = logs.log_file
         self.outbox = Outbox(self.db, client, clock)
         self.notifier = Notifier(self.outbox)
         self.runner = Runner(config.max_threads)
@@ -74,7 +76,6 @@ class Main:
         self._overrunning: set[str] = set()
         self._kits: dict[str, ModuleKit] = {}
         self._last_prune: datetime | None = None
-        self.log_file = log_file
         self.started_at = clock.now()
         self.next_tick_at: datetime | None = None
         self.console: ConsoleServer | None = None

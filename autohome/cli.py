@@ -32,7 +32,7 @@ from autohome.config import Config, load_config
 from autohome.db import DB_FILE, TEST_DB_FILE, open_database
 from autohome.errors import AutoHomeError, ConfigError
 from autohome.loader import discover_modules
-from autohome.logs import CURRENT_LOG, archive_current_log, setup_logging
+from autohome.logs import archive_current_log, setup_logging
 from autohome.notify import PushoverClient
 
 log = logging.getLogger("autohome.cli")
@@ -217,10 +217,8 @@ def main(
             client=client,
             modules=discover_modules(config.modules_dir, zone),
             db=db,
-            recent_lines=logging_setup.recent.lines,
             settle_each_tick=args.test,
             zone=zone,
-            log_file=config.log_dir / CURRENT_LOG,
             logs=logging_setup,
         )
         _install_signal_handlers(main_loop.request_stop, waker)

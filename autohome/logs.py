@@ -182,11 +182,12 @@ class LogSetup:
     """The logging AutoHome set up, so that `close()` can flush it and take it off again."""
 
     def __init__(self, logger: logging.Logger, front: logging.Handler, writer: LogWriter,
-                 recent: RecentLines) -> None:
+                 recent: RecentLines, log_file: Path) -> None:
         self.logger = logger
         self.front = front
         self.writer = writer
         self.recent = recent
+        self.log_file = log_file
         self._now: Callable[[], float] = time.time  # stamp_with() changes it
 
     def fast_log(self, logger: logging.Logger) -> FastLog:
@@ -268,13 +269,14 @@ class ArchivingFileHandler(logging.FileHandler):
     def __init__(self, log_dir: Path, max_bytes: int, keep: int) -> None:
         super().__init__(log_dir / CURRENT_LOG, encoding="utf-8")
         self.log_dir = log_dir
+        self.log_file = log_dir / CURRENT_LOG
         self.max_bytes = max_bytes
         self.keep = keep
         self._size = self._file_size()
 
     def _file_size(self) -> int:
         try:
-            return Path(self.baseFilename).stat().st_size
+            return self.log_file.stat().st_size
         except OSError:
             return 0
 
@@ -352,4 +354,4 @@ def setup_logging(
     writer.start()
     front = QueueFront(records)
     logger.addHandler(front)
-    return LogSetup(logger, front, writer, recent)
+    return LogSetup(logger, front, writer, recent, file_handler.log_file)

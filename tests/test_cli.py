@@ -200,6 +200,9 @@ def test_console_shutdown_in_test_mode_exits_0(workdir: Path, daemon_factory) ->
     daemon = daemon_factory(workdir, "-t", "--port", "0")
     client = ConsoleClient(daemon.console_port)
     assert "counter" in client.command("modules")
+    daemon.wait_for("module counter finished")
+    assert "module counter finished" in client.command("log 50")  # current.log, as main.py set it up
+    assert "counter ran" in client.command("modules read counter")  # the module's recent lines
     client.sock.sendall(b"shutdown\r\n")
     assert b"shutting down" in client.read_all()
     assert daemon.wait() == 0
