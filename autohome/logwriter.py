@@ -103,8 +103,6 @@ class LogWriter:
                  handlers: list[logging.Handler]) -> None:
         self.records = records
         self.handlers = handlers
-        # Asked once here: isinstance against a Protocol is slow, and this is per line.
-        self._line_takers = {id(handler) for handler in handlers if isinstance(handler, TakesQueuedLines)}
         self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
         self._stopping = threading.Event()
         self.before_write: Callable[[], object] = lambda: None
@@ -135,32 +133,29 @@ class LogWriter:
                 except queue.Empty:
                     break
             self.before_write()
-            for record in batch:
-                if record is self._STOP:
-                    self._flush()
-                    return
-                if isinstance(record, threading.Event):  # someone waits in flush()
-                    self._flush()
-                    record.set()
-                    continue
-                if isinstance(record, QueuedLine):
-                    self._write_queued(record)
-                    continue
-                for handler in self.handlers:
-                    if record.levelno >= handler.level:
-                        handler.handle(record)
-            self._flush()
+            waiting = [item for item in batch if isinstance(item, threading.Event)]  # in flush()
+            stop = any(item is self._STOP for item in batch)
+            lines = [item for item in batch if isinstance(item, (logging.LogRecord, QueuedLine))]
+            # Handler by handler, each flushed before the next: current.log comes first, so a
+            # line that shows on the terminal is already in the file.
+            for handler in self.handlers:
+                takes_lines = isinstance(handler, TakesQueuedLines)  # once a batch: it is slow
+                for line in lines:
+                    if isinstance(line, QueuedLine):
+                        self._write_queued(handler, takes_lines, line)
+                    elif line.levelno >= handler.level:
+                        handler.handle(line)
+                handler.flush()
+            for written in waiting:
+                written.set()
+            if stop:
+                return
 
-    def _write_queued(self, queued: QueuedLine) -> None:
+    def _write_queued(self, handler: logging.Handler, takes_lines: bool, queued: QueuedLine) -> None:
         # AutoHome's own handlers take the line as it is; a record is made only for others.
-        for handler in self.handlers:
-            if logging.INFO < handler.level:
-                continue
-            if id(handler) in self._line_takers:
-                handler.write_line(queued)  # type: ignore[attr-defined]
-            else:
-                handler.handle(queued.to_record())
-
-    def _flush(self) -> None:
-        for handler in self.handlers:
-            handler.flush()
+        if logging.INFO < handler.level:
+            return
+        if takes_lines:
+            handler.write_line(queued)  # type: ignore[attr-defined]
+        else:
+            handler.handle(queued.to_record())
