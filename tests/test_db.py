@@ -1,4 +1,4 @@
-"""The state database: schema versions, bounded history, interrupted runs."""
+"""The state database and its writer: schema versions, bounded history, runs in flight, failed writes."""
 
 from __future__ import annotations
 
