@@ -11,29 +11,23 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import IO, NoReturn
 from zoneinfo import ZoneInfo
 
 from autohome import __version__, service
-from autohome.app import Main
-from autohome.clock import (
-    TEST_MODE_HELP,
-    LineFeed,
-    SystemClock,
-    VirtualClock,
-    Waker,
-    system_zone,
-    terminal_prompt,
-    utc_now,
-)
+from autohome.app import build
+from autohome.archive import archive_current_log
+from autohome.clock import SystemClock, Waker, system_zone, utc_now
 from autohome.config import Config, load_config
-from autohome.db import DB_FILE, TEST_DB_FILE, open_database
+from autohome.db import DB_FILE, TEST_DB_FILE, Database, open_database
 from autohome.errors import AutoHomeError, ConfigError
-from autohome.loader import discover_modules
-from autohome.logs import archive_current_log, setup_logging
+from autohome.logs import LogSetup, setup_logging
 from autohome.notify import PushoverClient
+from autohome.registry import discover_modules
+from autohome.virtual import TEST_MODE_HELP, LineFeed, VirtualClock, terminal_prompt
 
 log = logging.getLogger("autohome.cli")
 
@@ -112,31 +106,42 @@ def _wants_colour(stream: IO[str], environ: Mapping[str, str]) -> bool:
     return "NO_COLOR" not in environ and hasattr(stream, "isatty") and stream.isatty()
 
 
-def _install_signal_handlers(request_stop: Callable[[], None], waker: Waker) -> None:
-    """Ctrl-C and SIGTERM ask for a clean shutdown; only the main thread may install handlers.
+def _install_signal_handlers(request_stop: Callable[[], None], waker: Waker) -> Callable[[], None]:
+    """Ctrl-C, SIGTERM (and SIGBREAK on Windows) ask for a clean shutdown. Only the main
+    thread may install handlers; returns what puts the previous ones back (an in-process
+    caller, such as a test, gets its own handlers back).
 
     The waker's socket becomes the wakeup fd, so a signal that lands on any thread wakes
     the sleeping main thread at once, which then runs the handler.
     """
     if threading.current_thread() is not threading.main_thread():
-        return
-    signal.set_wakeup_fd(waker.signal_fd, warn_on_full_buffer=False)
+        return lambda: None
+    previous_fd = signal.set_wakeup_fd(waker.signal_fd, warn_on_full_buffer=False)
 
     def handle(signum: int, _frame: object) -> None:
         # Set the stop event from a fresh thread: locks taken inside a signal handler
         # can deadlock with the very code the handler interrupted.
         threading.Thread(target=request_stop, name=f"signal-{signum}").start()
 
+    previous = {}
     for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handle)
+            signum = getattr(signal, name)
+            previous[signum] = signal.signal(signum, handle)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)
+
+    return restore
 
 
 def _in_zone(moment: datetime, zone: tzinfo) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
 
 
-def service_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str]) -> int:
+def service_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
     """`autohome service install|uninstall|status [--print] [--env-file FILE]`."""
     parser = _Parser(prog="autohome service",
                      description="Start AutoHome at login and restart it on failure (current user).")
@@ -146,15 +151,17 @@ def service_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str]) 
     parser.add_argument("--env-file", metavar="FILE", type=Path,
                         help="the .env the service reads (default: ./.env, if there is one)")
     args = parser.parse_args(argv)
-    project = Path.cwd().resolve()
+    project = workdir.resolve()
     env_file = args.env_file or (project / ".env" if (project / ".env").is_file() else None)
     if env_file is not None:
         env_file = env_file.resolve()
     config_home = environ.get("XDG_CONFIG_HOME")
-    plan = service.plan_for(sys.platform, Path.home(), Path(sys.executable), project, env_file,
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    plan = service.plan_for(sys.platform, home, Path(sys.executable), project, env_file,
                             Path(config_home) if config_home else None)
     action = {"install": service.install, "uninstall": service.uninstall, "status": service.status}
-    return action[args.action](plan, service.run_command, out, args.print_only)
+    return action[args.action](plan, lambda command: service.run_command(command, environ), out,
+                               args.print_only)
 
 
 def main(
@@ -162,17 +169,29 @@ def main(
     environ: Mapping[str, str] | None = None,
     stdin: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    stdout: IO[str] | None = None,
+    workdir: Path | None = None,
 ) -> int:
-    """Run AutoHome until it is shut down; return the process exit code."""
+    """Run AutoHome until it is shut down; return the process exit code.
+
+    Every argument defaults to the process's own, so tests run a whole session in-process:
+    `workdir` stands for the working directory (.env and relative folders count from it).
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["service"]:
-        return service_main(argv[1:], os.environ if environ is None else environ, sys.stdout)
-    args = build_parser().parse_args(argv)
     environ = os.environ if environ is None else environ
     stdin = sys.stdin if stdin is None else stdin
     stderr = sys.stderr if stderr is None else stderr
+    stdout = sys.stdout if stdout is None else stdout
+    workdir = Path.cwd() if workdir is None else workdir
     try:
-        config = load_config(environ, args.env_file, _overrides(args))
+        with redirect_stdout(stdout), redirect_stderr(stderr):  # argparse writes --help there
+            if argv[:1] == ["service"]:
+                return service_main(argv[1:], environ, stdout, workdir)
+            args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        config = load_config(environ, args.env_file, _overrides(args), base=workdir)
         if args.no_console:
             config = dataclasses.replace(config, console_enabled=False)
         _check_folders(config)
@@ -187,46 +206,46 @@ def main(
         max_bytes=int(config.log_max_mb * 1024 * 1024), keep=config.log_keep,
     )
     try:
-        if archived is not None:
-            log.info("archived the previous log as %s", archived)
-        if config.env_file is not None:
-            log.info("settings read from %s", config.env_file)
-        client = None
-        if config.has_pushover:
-            client = PushoverClient(config.pushover_token, config.pushover_user,
-                                    config.pushover_api_url)
-        else:
-            log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): notifications "
-                     "are kept, and sent once both are set")
-        zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
-        waker = Waker()
-        if args.test:
-            start = utc_now() if args.start is None else _in_zone(args.start, zone)
-            clock: SystemClock | VirtualClock = VirtualClock(
-                start, LineFeed(stdin, waker), prompt=terminal_prompt(before=logging_setup.flush)
-            )
-            logging_setup.stamp_with(clock.now)
-            log.info("test mode: virtual time starts at %s (state in %s); %s",
-                     start.astimezone(zone).isoformat(timespec="seconds"),
-                     config.data_dir / TEST_DB_FILE, TEST_MODE_HELP)
-        else:
-            clock = SystemClock(waker)
-        main_loop = Main(
-            config,
-            clock=clock,
-            client=client,
-            modules=discover_modules(config.modules_dir, zone),
-            db=db,
-            settle_each_tick=args.test,
-            zone=zone,
-            logs=logging_setup,
-        )
-        _install_signal_handlers(main_loop.request_stop, waker)
-        # Everything built so far lives as long as the process: keep the cyclic garbage
-        # collector from walking it again and again while AutoHome idles.
-        gc.freeze()
-        main_loop.run()
-        return EXIT_OK
+        return _run(args, config, environ, stdin, stderr, db, logging_setup, archived)
     finally:
         db.close()
         logging_setup.close()
+
+
+def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
+         stderr: IO[str], db: Database, logging_setup: LogSetup, archived: Path | None) -> int:
+    if archived is not None:
+        log.info("archived the previous log as %s", archived)
+    if config.env_file is not None:
+        log.info("settings read from %s", config.env_file)
+    client = None
+    if config.has_pushover:
+        client = PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url)
+    else:
+        log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): notifications "
+                 "are kept, and sent once both are set")
+    zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
+    waker = Waker()
+    if args.test:
+        start = utc_now() if args.start is None else _in_zone(args.start, zone)
+        prompt = terminal_prompt(stdin, stderr, before=logging_setup.flush)
+        clock: SystemClock | VirtualClock = VirtualClock(start, LineFeed(stdin, waker), prompt=prompt)
+        logging_setup.stamp_with(clock.now)
+        log.info("test mode: virtual time starts at %s (state in %s); %s",
+                 start.astimezone(zone).isoformat(timespec="seconds"),
+                 config.data_dir / TEST_DB_FILE, TEST_MODE_HELP)
+    else:
+        clock = SystemClock(waker)
+    daemon = build(config, clock, discover_modules(config.modules_dir, zone), db=db, client=client,
+                   logs=logging_setup, zone=zone, settle_each_tick=args.test)
+    restore_signals = _install_signal_handlers(daemon.request_stop, waker)
+    # Everything built so far lives as long as the daemon: keep the cyclic garbage
+    # collector from walking it again and again while AutoHome idles.
+    gc.freeze()
+    try:
+        daemon.run()
+    finally:
+        gc.unfreeze()
+        restore_signals()
+        waker.close()
+    return EXIT_OK

@@ -1,33 +1,26 @@
 """The clocks: the only code in AutoHome that reads the time or waits for it.
 
-`SystemClock` is the real one. `VirtualClock` is `--test` mode: instead of
-sleeping it reads a line from standard input. `FakeClock` is stepped by tests.
+`SystemClock` is the real one. `FakeClock` is stepped by tests; `VirtualClock`
+(virtual.py, test mode) is moved by lines from standard input. Waits go through a clock,
+so time in test mode is virtual for every thread.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import select
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from autohome.durations import parse_duration
 
 log = logging.getLogger(__name__)
 
-TEST_MODE_HELP = (
-    "Enter = next tick, a number N = N ticks, a duration (10m, 2h) = that much time, "
-    "'sleep 8h' = jump like a sleeping laptop, Ctrl-D = shut down"
-)
 
 
 def utc_now() -> datetime:
@@ -65,6 +58,31 @@ def stopwatch() -> Callable[[], float]:
     return lambda: time.perf_counter() - started
 
 
+class Alarm:
+    """A flag that one thread raises and another waits on beside its clock's deadline
+    (see `wait_until`): the outbox sender's "there is a new message"."""
+
+    def __init__(self, changed: threading.Condition) -> None:
+        self._changed = changed
+        self._is_raised = False
+
+    def raise_(self) -> None:
+        """Wake whoever waits on this alarm."""
+        with self._changed:
+            self._is_raised = True
+            self._changed.notify_all()
+
+    def reset(self) -> None:
+        """Lower the flag before looking at the work it announces."""
+        with self._changed:
+            self._is_raised = False
+
+    @property
+    def is_raised(self) -> bool:
+        """Whether `raise_` was called since the last `reset`."""
+        return self._is_raised
+
+
 class Clock(Protocol):
     """What the daemon needs from time: read it, and wait for it."""
 
@@ -73,12 +91,56 @@ class Clock(Protocol):
         ...
 
     def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
-        """Wait until `deadline` or until `stop` is set; return whether to stop."""
+        """The main loop's wait: until `deadline` or until `stop` is set; return whether to stop."""
         ...
 
     def wake(self) -> None:
         """Make a pending `sleep_until` notice that `stop` was set."""
         ...
+
+    def alarm(self) -> Alarm:
+        """A new alarm that `wait_until` can wait on."""
+        ...
+
+    def wait_until(self, deadline: datetime | None, alarm: Alarm) -> None:
+        """A worker thread's wait: until this clock reaches `deadline` (None: no deadline)
+        or the alarm is raised."""
+        ...
+
+
+class ClockBase:
+    """`alarm` and `wait_until` for every clock: one condition that alarms and moves of
+    time notify. Real time moves by itself, so a real wait is cut into pieces of at most
+    `max_wait_s`: a wait that slept through a suspended laptop sees the wall clock again."""
+
+    max_wait_s: float | None = None  # None: time only moves when told (virtual clocks)
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+
+    def alarm(self) -> Alarm:
+        """A new alarm on this clock."""
+        return Alarm(self._changed)
+
+    def now(self) -> datetime:  # pragma: no cover - every clock defines it
+        raise NotImplementedError
+
+    def wait_until(self, deadline: datetime | None, alarm: Alarm) -> None:
+        """Wait until this clock reaches `deadline` or the alarm is raised."""
+        with self._changed:
+            while not alarm.is_raised:
+                if deadline is None:
+                    self._changed.wait()
+                    continue
+                remaining_s = (deadline - self.now()).total_seconds()
+                if remaining_s <= 0:
+                    return
+                self._changed.wait(None if self.max_wait_s is None else min(remaining_s, self.max_wait_s))
+
+    def _moved(self) -> None:
+        """Time moved (a virtual clock): let `wait_until` look at it again."""
+        with self._changed:
+            self._changed.notify_all()
 
 
 class Waker:
@@ -121,10 +183,13 @@ class Waker:
         self._write_end.close()
 
 
-class SystemClock:
+class SystemClock(ClockBase):
     """Real time. Waiting is on a Waker, so shutdown and signals never wait for a tick."""
 
+    max_wait_s = 60.0
+
     def __init__(self, waker: Waker | None = None) -> None:
+        super().__init__()
         self.waker = waker or Waker()
 
     def now(self) -> datetime:
@@ -145,10 +210,11 @@ class SystemClock:
         self.waker.wake()
 
 
-class FakeClock:
-    """A clock that tests move by hand; waiting moves it straight to the deadline."""
+class FakeClock(ClockBase):
+    """A clock that tests move by hand; the main loop's wait moves it straight to the deadline."""
 
     def __init__(self, start: datetime) -> None:
+        super().__init__()
         self.current = start
 
     def now(self) -> datetime:
@@ -158,138 +224,13 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move time forward (or backward, with a negative number)."""
         self.current += timedelta(seconds=seconds)
+        self._moved()
 
     def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
         """Jump to the deadline without sleeping."""
         self.current = max(self.current, deadline)
+        self._moved()
         return stop.is_set()
 
     def wake(self) -> None:
         """Nothing blocks, so nothing to wake."""
-
-
-class LineFeed:
-    """Lines from a stream, read on a daemon thread so a stop can interrupt the wait."""
-
-    def __init__(self, stream: IO[str], waker: Waker | None = None) -> None:
-        self._stream = stream
-        self.waker = waker or Waker()
-        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._reader: threading.Thread | None = None
-
-    def get(self) -> str | None:
-        """The next line without its newline, or None at end of input or after close()."""
-        if self._reader is None:
-            self._reader = threading.Thread(target=self._read, name="stdin", daemon=True)
-            self._reader.start()
-        while True:
-            try:
-                return self._lines.get_nowait()
-            except queue.Empty:
-                self.waker.wait(None)  # woken by a line, by close(), or by a signal
-
-    def close(self) -> None:
-        """Unblock a pending get(); the reader itself may stay blocked in read()."""
-        self._lines.put(None)
-        self.waker.wake()
-
-    def _read(self) -> None:
-        # Daemon thread: a blocked read() on a terminal cannot be interrupted portably.
-        for line in self._stream:
-            self._lines.put(line.rstrip("\r\n"))
-            self.waker.wake()
-        self._lines.put(None)
-        self.waker.wake()
-
-
-class VirtualClock:
-    """`--test` mode: time starts now and moves only when the user types a line.
-
-    An empty line releases one tick, `N` releases N ticks, and a duration lets
-    time run that far, stopping at every tick boundary on the way.
-    """
-
-    def __init__(
-        self,
-        start: datetime,
-        feed: LineFeed,
-        prompt: Callable[[str], None] | None = None,
-    ) -> None:
-        self.current = start
-        self._feed = feed
-        self._prompt = prompt
-        self._ticks_released = 0
-        self._horizon = start
-
-    def now(self) -> datetime:
-        """Virtual time."""
-        return self.current
-
-    def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
-        """Move to the deadline once the user has released that much time."""
-        while not stop.is_set():
-            if self._ticks_released > 0:
-                self._ticks_released -= 1
-                self.current = max(self.current, deadline)
-                return False
-            if self._horizon >= deadline:
-                self.current = max(self.current, deadline)
-                return False
-            self.current = max(self.current, self._horizon)
-            if not self._read_step():
-                return True
-        return True
-
-    def wake(self) -> None:
-        """Stop waiting for input."""
-        self._feed.close()
-
-    def _read_step(self) -> bool:
-        """Read lines until one releases time; False at end of input."""
-        while True:
-            if self._prompt is not None:
-                self._prompt(f"[{self.current.astimezone():%Y-%m-%d %H:%M:%S}] > ")
-            line = self._feed.get()
-            if line is None:
-                log.info("test mode: end of input, shutting down")
-                return False
-            text = line.strip()
-            if not text:
-                self._ticks_released = 1
-                return True
-            if text.isdigit() and int(text) > 0:
-                self._ticks_released = int(text)
-                return True
-            if text.lower().startswith("sleep "):
-                # The laptop sleeps: time jumps without ticking on the way, then one tick.
-                try:
-                    self.current += parse_duration(text[6:])
-                except ValueError:
-                    log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
-                    continue
-                self._horizon = self.current
-                self._ticks_released = 1
-                return True
-            try:
-                self._horizon = self.current + parse_duration(text)
-                return True
-            except ValueError:
-                log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
-
-
-def terminal_prompt(
-    stream: IO[str] = sys.stderr, before: Callable[[], None] = lambda: None
-) -> Callable[[str], None] | None:
-    """A prompt writer for an interactive terminal, or None when input is piped.
-
-    `before` runs first: the log writer's flush, so that the tick's lines come above the prompt.
-    """
-    if not sys.stdin.isatty():
-        return None
-
-    def write(text: str) -> None:
-        before()
-        stream.write(text)
-        stream.flush()
-
-    return write

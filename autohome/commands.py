@@ -5,101 +5,14 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Protocol
+from datetime import datetime, timezone, tzinfo
 
 from autohome import __version__
-from autohome.db import OutboxRow
 from autohome.durations import format_duration
-from autohome.notify import Quota
-from autohome.state import ModuleStatus, RunRecord
+from autohome.state import RunRecord
+from autohome.views import Controller, ModuleView
 
 MAX_LOG_LINES = 1000
-
-
-@dataclass(frozen=True)
-class ModuleView:
-    """What the console shows about one module."""
-
-    name: str
-    state: str  # idle / running / overrun / queued / paused / broken
-    schedule: str  # "every 5m", "daily 08:00", "cron */15 * * * *"
-    status: ModuleStatus
-    next_run: datetime | None
-    description: str = ""
-    problem: str = ""  # why it is broken, or why its last edit was not loaded
-    path: str = ""
-    timeout: timedelta | None = None
-
-
-@dataclass(frozen=True)
-class StatusView:
-    """What `status` shows."""
-
-    started_at: datetime
-    now: datetime
-    tick: timedelta
-    next_tick: datetime | None
-    running: int
-    max_threads: int
-    queued: int
-    drainer_alive: bool
-    modules: int
-    broken: int
-    outbox: dict[str, int]
-    quota: Quota | None
-
-
-class Controller(Protocol):
-    """What the console may ask of the daemon."""
-
-    def module_views(self) -> list[ModuleView]:
-        """Every module, loaded or broken, sorted by name."""
-        ...
-
-    def views_version(self) -> tuple[int, ...]:
-        """A value that changes whenever anything module_views() shows changes."""
-        ...
-
-    def recent_lines(self, name: str, count: int) -> list[str]:
-        """The module's most recent log lines."""
-        ...
-
-    def history(self, name: str, count: int) -> list[RunRecord]:
-        """The module's stored runs, newest first."""
-        ...
-
-    def reload(self) -> str:
-        """Re-read changed module files now; say what changed."""
-        ...
-
-    def status(self) -> StatusView:
-        """How the daemon is doing."""
-        ...
-
-    def log_tail(self, count: int) -> list[str]:
-        """The last lines of current.log."""
-        ...
-
-    def notifications(self, limit: int) -> list[OutboxRow]:
-        """The newest notifications."""
-        ...
-
-    def notify_test(self, message: str) -> str:
-        """Queue a test notification."""
-        ...
-
-    def run_now(self, name: str) -> str:
-        """Run the module now through the thread cap; say what happened."""
-        ...
-
-    def set_paused(self, name: str, paused: bool) -> str:
-        """Pause or resume the module's scheduled runs; say what happened."""
-        ...
-
-    def request_stop(self) -> None:
-        """Shut AutoHome down."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -169,17 +169,19 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
 _MAY_BE_EMPTY = {"pushover_token", "pushover_user", "timezone", "console_password"}
 
 
-def read_env_file(path: Path | None) -> tuple[dict[str, str], Path | None]:
+def read_env_file(path: Path | None, base: Path | None = None) -> tuple[dict[str, str], Path | None]:
     """The key/value pairs of the .env file, and which file that was.
 
     An explicit path must exist; the default `.env` in the working directory may be absent.
     """
     if path is None:
-        default = Path(".env")
+        default = (base or Path()) / ".env"
         if not default.is_file():
             return {}, None
         path = default
-    elif not path.is_file():
+    elif base is not None and not path.is_absolute():
+        path = base / path
+    if not path.is_file():
         raise ConfigError(f"env file {path} does not exist: create it or drop --env-file")
     try:
         values = dotenv_values(path, encoding="utf-8")
@@ -192,12 +194,15 @@ def load_config(
     environ: Mapping[str, str],
     env_file: Path | None = None,
     overrides: Mapping[str, str] | None = None,
+    base: Path | None = None,
 ) -> Config:
     """Build the Config: .env first, then the process environment, then command-line overrides.
 
+    Relative paths count from `base` (default: the working directory), and the folders
+    come back absolute: a module that changes the working directory cannot move them.
     Raises ConfigError naming the key, the value and what is allowed.
     """
-    file_values, used_file = read_env_file(env_file)
+    file_values, used_file = read_env_file(env_file, base)
     merged: dict[str, str] = {**file_values, **environ, **(overrides or {})}
     fields: dict[str, Any] = {}
     for key, (name, parse) in SETTINGS.items():
@@ -209,4 +214,7 @@ def load_config(
         except ValueError as exc:
             where = f" (set in {used_file})" if key in file_values and key not in environ else ""
             raise ConfigError(f"{key}={raw!r} is not allowed{where}: {exc}") from None
+    root = (base or Path()).resolve()
+    for name in ("modules_dir", "log_dir", "data_dir"):
+        fields[name] = root / fields.get(name, getattr(Config, name))
     return Config(**fields, env_file=used_file, settings=merged)

@@ -12,7 +12,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -95,11 +94,11 @@ class ModuleRow(NamedTuple):
     last_due_at: datetime | None
 
 
-def _time(text: str | None) -> datetime | None:
+def as_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def _text(moment: datetime | None) -> str | None:
+def as_text(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
@@ -131,7 +130,8 @@ class Database:
         return cls(":memory:")
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE) under the connection's lock."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -144,17 +144,18 @@ class Database:
                     self._conn.execute("ROLLBACK")
                 raise
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Every row of one read."""
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
     @property
     def schema_version(self) -> int:
         """The schema version stored in the file (PRAGMA user_version)."""
-        return int(self._query("PRAGMA user_version")[0][0])
+        return int(self.query("PRAGMA user_version")[0][0])
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > len(MIGRATIONS):
                 raise sqlite3.DatabaseError(
@@ -176,8 +177,8 @@ class Database:
 
     def modules(self) -> list[ModuleRow]:
         """Every module the database knows."""
-        rows = self._query("SELECT name, paused, first_seen, last_due_at FROM modules")
-        return [ModuleRow(n, bool(p), _time(f), _time(d)) for n, p, f, d in rows]
+        rows = self.query("SELECT name, paused, first_seen, last_due_at FROM modules")
+        return [ModuleRow(n, bool(p), as_time(f), as_time(d)) for n, p, f, d in rows]
 
     def save_module(self, row: ModuleRow) -> None:
         """Insert or replace a module's schedule position and pause."""
@@ -187,9 +188,9 @@ class Database:
         """Insert or replace several modules in one transaction (a tick's worth)."""
         if not rows:
             return
-        text = functools.lru_cache(maxsize=16)(_text)  # a tick's rows share one or two times
+        text = functools.lru_cache(maxsize=16)(as_text)  # a tick's rows share one or two times
         params = [(r.name, int(r.paused), text(r.first_seen), text(r.last_due_at)) for r in rows]
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.executemany(
                 "INSERT INTO modules (name, paused, first_seen, last_due_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
@@ -204,8 +205,8 @@ class Database:
         beyond their newest HISTORY_PER_MODULE."""
         # Many rows per INSERT: each statement step lets go of the GIL and takes it back,
         # which in a burst of runs means waiting for it once per step.
-        params = [(r.module, _text(r.started), _text(r.finished), r.duration_s, r.error) for r in runs]
-        with self._transaction() as conn:
+        params = [(r.module, as_text(r.started), as_text(r.finished), r.duration_s, r.error) for r in runs]
+        with self.transaction() as conn:
             for first in range(0, len(params), ROWS_PER_INSERT):
                 chunk = params[first:first + ROWS_PER_INSERT]
                 conn.execute(
@@ -222,31 +223,31 @@ class Database:
 
     def history(self, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
         """The module's runs, newest first."""
-        rows = self._query(
+        rows = self.query(
             "SELECT id, module, started, finished, duration_s, error FROM runs "
             "WHERE module = ? ORDER BY id DESC LIMIT ?",
             (module, min(limit, HISTORY_PER_MODULE)),
         )
-        return [RunRow(i, m, _time(s), _time(f), d, e) for i, m, s, f, d, e in rows]  # type: ignore[arg-type]
+        return [RunRow(i, m, as_time(s), as_time(f), d, e) for i, m, s, f, d, e in rows]  # type: ignore[arg-type]
 
     def latest_runs(self) -> dict[str, RunRow]:
         """Each module's newest stored run."""
-        rows = self._query(
+        rows = self.query(
             "SELECT id, module, started, finished, duration_s, error FROM runs "
             "WHERE id IN (SELECT MAX(id) FROM runs GROUP BY module)"
         )
-        return {m: RunRow(i, m, _time(s), _time(f), d, e) for i, m, s, f, d, e in rows}  # type: ignore[arg-type]
+        return {m: RunRow(i, m, as_time(s), as_time(f), d, e) for i, m, s, f, d, e in rows}  # type: ignore[arg-type]
 
     # --- the modules' key-value store ------------------------------------------------
 
     def store_get(self, module: str, key: str) -> tuple[bool, Any]:
         """(found, value) for one key of a module's store."""
-        rows = self._query("SELECT value FROM store WHERE module = ? AND key = ?", (module, key))
+        rows = self.query("SELECT value FROM store WHERE module = ? AND key = ?", (module, key))
         return (True, json.loads(rows[0][0])) if rows else (False, None)
 
     def store_set(self, module: str, key: str, encoded: str) -> None:
         """Save one JSON-encoded value."""
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO store (module, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT (module, key) DO UPDATE SET value = excluded.value",
@@ -255,100 +256,8 @@ class Database:
 
     def store_delete(self, module: str, key: str) -> None:
         """Forget one key."""
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.execute("DELETE FROM store WHERE module = ? AND key = ?", (module, key))
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """One queued notification as stored."""
-
-    id: int
-    created: datetime
-    sender: str
-    fields: dict[str, Any]
-    state: str  # pending, sending, sent, failed, undeliverable, uncertain
-    attempts: int
-    next_attempt: datetime | None
-    last_error: str | None
-    sent_at: datetime | None
-
-
-_OUTBOX_COLUMNS = "id, created, sender, fields, state, attempts, next_attempt, last_error, sent_at"
-
-
-def _outbox_row(row: tuple[Any, ...]) -> OutboxRow:
-    i, created, sender, fields, state, attempts, next_attempt, error, sent_at = row
-    return OutboxRow(i, _time(created), sender, json.loads(fields), state, attempts,  # type: ignore[arg-type]
-                     _time(next_attempt), error, _time(sent_at))
-
-
-class OutboxTable:
-    """The outbox's rows, through the Database's single connection and lock."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def add(self, created: datetime, sender: str, fields: dict[str, Any], state: str) -> int:
-        """Queue a message; return its id."""
-        with self.db._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO outbox (created, sender, fields, state, next_attempt) VALUES (?, ?, ?, ?, ?)",
-                (_text(created), sender, json.dumps(fields), state, _text(created)),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def head(self) -> OutboxRow | None:
-        """The oldest message still to send: messages go out in the order they were queued."""
-        rows = self.db._query(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1")
-        return _outbox_row(rows[0]) if rows else None
-
-    def update(self, message_id: int, **changes: Any) -> None:
-        """Change some columns of one message."""
-        columns = ", ".join(f"{name} = ?" for name in changes)
-        values = [_text(v) if isinstance(v, datetime) else v for v in changes.values()]
-        with self.db._transaction() as conn:
-            conn.execute(f"UPDATE outbox SET {columns} WHERE id = ?", (*values, message_id))
-
-    def recover(self, can_send: bool) -> tuple[int, int]:
-        """At start-up: a message caught mid-send is 'uncertain' (never sent twice); messages
-        kept while Pushover was not configured become pending once it is."""
-        with self.db._transaction() as conn:
-            uncertain = conn.execute(
-                "UPDATE outbox SET state = 'uncertain', last_error = ? WHERE state = 'sending'",
-                ("AutoHome stopped while sending it: it may or may not have arrived",),
-            ).rowcount
-            revived = conn.execute(
-                "UPDATE outbox SET state = 'pending' WHERE state = 'undeliverable'"
-            ).rowcount if can_send else 0
-        return uncertain, revived
-
-    def listing(self, limit: int) -> list[OutboxRow]:
-        """The newest messages, newest first."""
-        rows = self.db._query(f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
-        return [_outbox_row(row) for row in rows]
-
-    def counts(self) -> dict[str, int]:
-        """How many messages are in each state."""
-        return dict(self.db._query("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
-
-    def prune_sent(self, before: datetime) -> int:
-        """Forget sent messages older than `before`; return how many."""
-        with self.db._transaction() as conn:
-            return conn.execute("DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?",
-                                (_text(before),)).rowcount
-
-    def get_meta(self, key: str) -> str | None:
-        """A stored value such as the last known quota."""
-        rows = self.db._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0][0] if rows else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        """Store a value such as the last known quota."""
-        with self.db._transaction() as conn:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
 
 def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:
@@ -364,7 +273,7 @@ def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:
     database = Database(path)
     try:
         database.save_module(ModuleRow("__autohome_write_check__", False, None, None))
-        with database._transaction() as conn:
+        with database.transaction() as conn:
             conn.execute("DELETE FROM modules WHERE name = '__autohome_write_check__'")
     except sqlite3.Error as exc:
         database.close()

@@ -1,9 +1,7 @@
-"""Finding, importing and re-importing user modules (`modules/<name>.py`).
+"""Importing one user module file (`modules/<name>.py`) and checking its contract.
 
-A module defines one schedule (INTERVAL, AT or CRON) and run(log, notify) or
-run(log, notify, store). The registry notices edited, added and removed files by
-their modification time at each tick, and keeps the last good version of a module
-whose edit broke it.
+A module defines one schedule (INTERVAL, AT or CRON) and run(), whose parameters name
+what it is handed (ModuleKit: log, notify, store, config).
 """
 
 from __future__ import annotations
@@ -11,15 +9,13 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
-import os
 import sys
-import threading
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from autohome.durations import parse_duration
 from autohome.schedule import IntervalSchedule, Schedule, parse_at, parse_cron
@@ -28,8 +24,18 @@ log = logging.getLogger(__name__)
 
 MODULE_CONTRACT = 'define INTERVAL (e.g. "5m"), AT (e.g. "08:00") or CRON, and def run(log, notify)'
 SCHEDULE_NAMES = ("INTERVAL", "AT", "CRON")
-# What run() may ask for, by parameter name.
-GIVEN = ("log", "notify", "store", "config")
+
+
+class ModuleKit(NamedTuple):
+    """What run() can ask for, each by its parameter's name: the one list of those names."""
+
+    log: logging.Logger
+    notify: Callable[..., bool]
+    store: Any
+    config: Mapping[str, str]
+
+
+GIVEN = ModuleKit._fields
 
 
 @dataclass(frozen=True)
@@ -64,21 +70,6 @@ class ModuleLoadError(Exception):
     """A module file is unusable; the message says why and how to fix it."""
 
 
-def _module_stamps(folder: Path) -> dict[str, tuple[int, int]]:
-    """File name -> (modification time, size) of each module file: one directory read and
-    one stat per file, since this runs at every tick."""
-    stamps = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.endswith(".py") and not entry.name.startswith("_") and entry.is_file():
-                try:
-                    info = entry.stat()
-                except OSError:
-                    continue  # removed while listing: the next tick sees it
-                stamps[entry.name] = (info.st_mtime_ns, info.st_size)
-    return stamps
-
-
 def _where(exc: BaseException, path: Path) -> str:
     """' at line N' for the deepest frame of the traceback inside the module file."""
     if isinstance(exc, SyntaxError):
@@ -104,24 +95,28 @@ def _schedule(module: Any, zone: tzinfo) -> Schedule:
         raise ModuleLoadError(f"{given[0]} {exc}") from None
 
 
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
 def _wants(run: Callable[..., Any]) -> tuple[str, ...]:
-    """What to hand run(): its parameters if all are known names (log, notify, store, config,
-    in any order), else log and notify (and store for a third parameter) by position."""
+    """What to hand run(): each parameter by its name, in the order declared. A lone `*args`
+    takes log and notify; a parameter with a default that AutoHome does not know keeps it."""
     try:
         signature = inspect.signature(run)
     except ValueError:
         return ("log", "notify")  # builtins without a signature: let them try
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    names = tuple(p.name for p in signature.parameters.values() if p.kind in positional)
-    if names and set(names) <= set(GIVEN) and len(set(names)) == len(names):
-        return names
-    for args in (("log", "notify", "store"), ("log", "notify")):
-        try:
-            signature.bind(*args)
-        except TypeError:
-            continue
-        return args if len(names) >= len(args) else ("log", "notify")
-    raise ModuleLoadError("run must accept (log, notify), optionally with store and config")
+    wants: list[str] = []
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            if not wants:
+                return ("log", "notify")
+        elif parameter.name in GIVEN and parameter.kind in _POSITIONAL:
+            wants.append(parameter.name)
+        elif parameter.default is inspect.Parameter.empty and parameter.kind is not parameter.VAR_KEYWORD:
+            raise ModuleLoadError(
+                f"run's parameter {parameter.name!r} is not something AutoHome hands over: name "
+                f"run's parameters after what it needs, from {', '.join(GIVEN)} (def run(log, notify))")
+    return tuple(wants)
 
 
 def _requires(module: Any) -> tuple[str, ...]:
@@ -164,133 +159,3 @@ def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
             raise ModuleLoadError(f"TIMEOUT {exc}") from None
     description = inspect.cleandoc(module.__doc__) if module.__doc__ else ""
     return ModuleSpec(name, path, schedule, run, description, timeout, wants, _requires(module))
-
-
-@dataclass
-class ModuleEntry:
-    """One module file: what runs (the last good version), and what is wrong, if anything."""
-
-    name: str
-    path: Path
-    stamp: tuple[int, int] = (0, 0)
-    spec: ModuleSpec | None = None
-    problem: str = ""
-
-    @property
-    def is_runnable(self) -> bool:
-        """Whether some version of the module can run."""
-        return self.spec is not None
-
-
-@dataclass
-class Changes:
-    """What a refresh found."""
-
-    added: list[str] = field(default_factory=list)
-    reloaded: list[str] = field(default_factory=list)
-    broken: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.reloaded or self.broken or self.removed)
-
-
-class ModuleRegistry:
-    """The modules of one folder, re-read when a file's modification time or size changes."""
-
-    def __init__(self, folder: Path | None, zone: tzinfo = timezone.utc) -> None:
-        self.folder = folder
-        self.zone = zone
-        self._entries: dict[str, ModuleEntry] = {}
-        self._specs: list[ModuleSpec] | None = None
-        self.version = 0  # changes whenever a module file is loaded, reloaded or removed
-        # The tick and the console's `modules reload` both refresh, and the console reads
-        # while they do: one lock keeps them from seeing a half-changed registry.
-        self._lock = threading.RLock()
-
-    @classmethod
-    def of(cls, items: list[ModuleSpec | BrokenModule]) -> ModuleRegistry:
-        """A fixed registry with no folder behind it (tests, benchmarks)."""
-        registry = cls(None)
-        for item in items:
-            if isinstance(item, BrokenModule):
-                registry._entries[item.name] = ModuleEntry(item.name, item.path, problem=item.reason)
-            else:
-                registry._entries[item.name] = ModuleEntry(item.name, item.path, spec=item)
-        return registry
-
-    def entries(self) -> list[ModuleEntry]:
-        """Every module, sorted by name."""
-        with self._lock:
-            return [self._entries[name] for name in sorted(self._entries)]
-
-    def get(self, name: str) -> ModuleEntry | None:
-        """One module by name."""
-        return self._entries.get(name)
-
-    def specs(self) -> list[ModuleSpec]:
-        """The modules that can run (the last good version where an edit broke one)."""
-        with self._lock:
-            if self._specs is None:  # rebuilt only after a change: a tick asks every time
-                self._specs = [entry.spec for entry in self.entries() if entry.spec is not None]
-            return self._specs
-
-    def refresh(self) -> Changes:
-        """Load new and changed files, forget removed ones; log what happened."""
-        with self._lock:
-            return self._refresh()
-
-    def _refresh(self) -> Changes:
-        changes = Changes()
-        if self.folder is None:
-            return changes
-        try:
-            stamps = {file_name[:-3]: stamp for file_name, stamp in _module_stamps(self.folder).items()}
-        except OSError as exc:
-            log.error("cannot read the modules folder %s: %s", self.folder, exc)
-            return changes
-        entries = self._entries
-        for name in [name for name in entries if name not in stamps]:
-            del entries[name]
-            changes.removed.append(name)
-            log.info("module %s removed (its file is gone)", name)
-        changed = [name for name, stamp in stamps.items()
-                   if name not in entries or entries[name].stamp != stamp]
-        for name in sorted(changed):
-            self._load(name, self.folder / f"{name}.py", stamps[name], entries.get(name), changes)
-        if changes:
-            self._specs = None
-            self.version += 1
-        return changes
-
-    def _load(self, name: str, path: Path, stamp: tuple[int, int], entry: ModuleEntry | None,
-              changes: Changes) -> None:
-        is_new = entry is None
-        if entry is None:
-            entry = self._entries[name] = ModuleEntry(name, path)
-        entry.stamp = stamp
-        try:
-            entry.spec = load_module(path, self.zone)
-        except ModuleLoadError as exc:
-            entry.problem = str(exc)
-            changes.broken.append(name)
-            if entry.spec is None:
-                log.error("module %s is broken and will not run: %s (fix %s)", name, exc, path)
-            else:
-                log.error("module %s: the edit broke it, the last good version keeps running: %s "
-                          "(fix %s)", name, exc, path)
-            return
-        entry.problem = ""
-        (changes.added if is_new else changes.reloaded).append(name)
-        if not is_new:
-            log.info("module %s reloaded from %s", name, path)
-
-
-def discover_modules(folder: Path, zone: tzinfo = timezone.utc) -> ModuleRegistry:
-    """Load every module in the folder; broken ones are logged and kept as broken entries."""
-    registry = ModuleRegistry(folder, zone)
-    registry.refresh()
-    entries = registry.entries()
-    loaded = sum(entry.is_runnable for entry in entries)
-    log.info("loaded %d module(s) from %s, %d broken", loaded, folder, len(entries) - loaded)
-    return registry

@@ -1,12 +1,10 @@
-"""Logging: `logs/current.log`, the coloured terminal, archiving with `-n`, recent lines per module."""
+"""Logging: the handlers for `logs/current.log` and the coloured terminal, recent lines per module."""
 
 from __future__ import annotations
 
 import logging
 import queue
-import re
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -15,15 +13,14 @@ from typing import IO
 
 import colorama
 
-from autohome.logwriter import FastLog, LogWriter, QueuedLine, QueueFront
+from autohome.archive import CURRENT_LOG, archive_current_log, prune_archives
+from autohome.logwriter import LogWriter, QueueFront
 
-CURRENT_LOG = "current.log"
 MODULE_LOGGER = "autohome.modules"
 _MODULE_PREFIX = MODULE_LOGGER + "."
 LINE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-_TIMESTAMP = re.compile(rb"(\d{4})-(\d{2})-(\d{2})[ T_](\d{2})[:-](\d{2})[:-](\d{2})")
 _LEVEL_COLOURS = {
     logging.DEBUG: colorama.Style.DIM,
     logging.INFO: "",
@@ -31,50 +28,6 @@ _LEVEL_COLOURS = {
     logging.ERROR: colorama.Fore.RED,
     logging.CRITICAL: colorama.Fore.RED + colorama.Style.BRIGHT,
 }
-
-
-def tail_lines(path: Path, count: int, block_bytes: int = 65536) -> list[str]:
-    """The last `count` lines of a file, reading backwards from its end only as far as needed."""
-    with path.open("rb") as stream:
-        stream.seek(0, 2)
-        position = stream.tell()
-        data = b""
-        while position > 0 and data.count(b"\n") <= count:
-            step = min(block_bytes, position)
-            position -= step
-            stream.seek(position)
-            data = stream.read(step) + data
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    return lines[-count:] if count else []
-
-
-def first_timestamp(path: Path) -> str | None:
-    """The first `YYYY-MM-DD HH:MM:SS` in the file, as `YYYY-MM-DD_HH-MM-SS`, or None."""
-    with path.open("rb") as stream:
-        for line in stream:
-            found = _TIMESTAMP.search(line)
-            if found:
-                y, mo, d, h, mi, s = (part.decode() for part in found.groups())
-                return f"{y}-{mo}-{d}_{h}-{mi}-{s}"
-    return None
-
-
-def archive_current_log(log_dir: Path) -> Path | None:
-    """Rename `current.log` after its first timestamp (or a unique id); never overwrite.
-
-    Returns the archive's path, or None when there was no current.log to archive.
-    """
-    current = log_dir / CURRENT_LOG
-    if not current.is_file():
-        return None
-    stem = first_timestamp(current) or f"archive-{uuid.uuid4().hex[:12]}"
-    target = log_dir / f"{stem}.log"
-    suffix = 0
-    while target.exists():
-        suffix += 1
-        target = log_dir / f"{stem}-{suffix}.log"
-    current.rename(target)
-    return target
 
 
 class LineFormatter(logging.Formatter):
@@ -87,15 +40,6 @@ class LineFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__(LINE_FORMAT, DATE_FORMAT)
         self._second: tuple[int, str] = (-1, "")
-
-    def line(self, created: float, levelname: str, thread_name: str | None, name: str, message: str) -> str:
-        """One line's text, without traceback."""
-        return (f"{self._date(created)}.{int((created % 1) * 1000):03d} {levelname:<7} "
-                f"[{thread_name}] {name}: {message}")
-
-    def queued_line(self, queued: QueuedLine) -> str:
-        """The line for what FastLog queued, as format() would make it from the record."""
-        return self.line(queued.created, "INFO", queued.thread_name, queued.name, queued.message())
 
     def format(self, record: logging.LogRecord) -> str:
         """The line, followed by the traceback or stack if the record has one."""
@@ -129,10 +73,6 @@ class ColourFormatter(LineFormatter):
         """The plain line wrapped in the level's colour."""
         return _coloured(super().format(record), record.levelno)
 
-    def queued_line(self, queued: QueuedLine) -> str:
-        """The plain line wrapped in INFO's colour."""
-        return _coloured(super().queued_line(queued), logging.INFO)
-
 
 def _coloured(text: str, levelno: int) -> str:
     colour = _LEVEL_COLOURS.get(levelno, "")
@@ -154,15 +94,8 @@ class RecentLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Remember the formatted line under the module's name."""
-        self._keep(record.name, self.format(record))
-
-    def write_line(self, queued: QueuedLine) -> None:
-        """Remember a queued line if a module's logger made it."""
-        if queued.name.startswith(_MODULE_PREFIX):
-            self._keep(queued.name, _line_formatter(self).queued_line(queued))
-
-    def _keep(self, logger_name: str, line: str) -> None:
-        name = logger_name.removeprefix(_MODULE_PREFIX).split(".")[0]
+        line = self.format(record)
+        name = record.name.removeprefix(_MODULE_PREFIX).split(".")[0]
         with self.lock:  # type: ignore[union-attr]
             self._lines.setdefault(name, deque(maxlen=self._per_module)).append(line)
 
@@ -171,11 +104,6 @@ class RecentLines(logging.Handler):
         with self.lock:  # type: ignore[union-attr]
             recent = list(self._lines.get(module, ()))
         return recent[-count:]
-
-
-def _line_formatter(handler: logging.Handler) -> LineFormatter:
-    formatter = handler.formatter
-    return formatter if isinstance(formatter, LineFormatter) else LineFormatter()
 
 
 class LogSetup:
@@ -188,19 +116,10 @@ class LogSetup:
         self.writer = writer
         self.recent = recent
         self.log_file = log_file
-        self._now: Callable[[], float] = time.time  # stamp_with() changes it
-
-    def fast_log(self, logger: logging.Logger) -> FastLog:
-        """A FastLog for `logger` that queues straight to this setup's log writer."""
-        return FastLog(logger, self.writer.records, lambda: self._now())
 
     def flush(self) -> None:
         """Wait until the lines logged so far are written (before a prompt, say)."""
         self.writer.flush()
-
-    def before_writing(self, barrier: Callable[[], object]) -> None:
-        """Call `barrier` before each batch of lines is written (it may wait)."""
-        self.writer.before_write = barrier
 
     def stamp_with(self, now: Callable[[], datetime]) -> None:
         """Time lines by this clock instead of the system's (test mode's virtual time)."""
@@ -211,7 +130,6 @@ class LogSetup:
             return True
 
         self.front.addFilter(restamp)
-        self._now = lambda: now().timestamp()
 
     def close(self) -> None:
         """Write out every queued line, then detach and close the handlers."""
@@ -221,25 +139,8 @@ class LogSetup:
             handler.close()
 
 
-_ARCHIVE_NAME = re.compile(r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?|archive-[0-9a-f]+(-\d+)?)\.log$")
-
-
-def archives(log_dir: Path) -> list[Path]:
-    """The archived logs in the folder, oldest first."""
-    found = [path for path in log_dir.iterdir() if _ARCHIVE_NAME.match(path.name)]
-    return sorted(found, key=lambda path: (path.stat().st_mtime_ns, path.name))
-
-
-def prune_archives(log_dir: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` archives; return what was deleted."""
-    old = archives(log_dir)[:-keep] if keep > 0 else archives(log_dir)
-    for path in old:
-        path.unlink(missing_ok=True)
-    return old
-
-
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes lines to a stream and leaves the flushing to the log writer."""
+    """Writes lines to a stream and leaves the flushing to the log writer, once per batch."""
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write the line without flushing."""
@@ -250,21 +151,16 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
             self.handleError(record)
 
-    def write_line(self, queued: QueuedLine) -> None:
-        """Write a queued line without making a record of it."""
-        try:
-            self.stream.write(_line_formatter(self).queued_line(queued) + self.terminator)
-        except RecursionError:
-            raise
-        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
-            self.handleError(queued.to_record())
-
 
 class ArchivingFileHandler(logging.FileHandler):
     """Writes current.log; past `max_bytes` it archives the file (as -n does) and starts a
     new one, keeping the newest `keep` archives. Only the log-writer thread calls it, so
     no line can fall between the old file and the new one. Flushing is left to the log
-    writer, once per batch."""
+    writer, once per batch.
+
+    Why not RotatingFileHandler: it numbers its archives (.1, .2, ...) by renaming each one
+    at every rollover, and flushes and stats the file for every line; AutoHome's archives
+    keep the name of their first timestamp, the same as `-n` gives them."""
 
     def __init__(self, log_dir: Path, max_bytes: int, keep: int) -> None:
         super().__init__(log_dir / CURRENT_LOG, encoding="utf-8")
@@ -282,14 +178,8 @@ class ArchivingFileHandler(logging.FileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write the line, then archive the file if it has grown too big."""
-        self._write(self.format(record) + self.terminator, lambda: record)
-
-    def write_line(self, queued: QueuedLine) -> None:
-        """Write a queued line without making a record of it."""
-        self._write(_line_formatter(self).queued_line(queued) + self.terminator, queued.to_record)
-
-    def _write(self, line: str, record_for_errors: Callable[[], logging.LogRecord]) -> None:
-        # Nothing may escape: an exception here would end the log-writer thread.
+        line = self.format(record) + self.terminator
+        # Nothing may escape: an exception here would reach the log-writer thread.
         try:
             if self.stream is None:
                 self.stream = self._open()
@@ -298,21 +188,24 @@ class ArchivingFileHandler(logging.FileHandler):
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
-            self.handleError(record_for_errors())
+            self.handleError(record)
             return
         self._size += len(line.encode("utf-8", "replace"))
         if self.max_bytes and self._size >= self.max_bytes:
-            self.close()  # Windows cannot rename an open file
-            try:
-                archive_current_log(self.log_dir)
-                prune_archives(self.log_dir, self.keep)
-            except OSError:  # current.log goes on; archiving is tried again after max_bytes more
-                self.handleError(record_for_errors())
-            try:
-                self.stream = self._open()
-            except OSError:  # the next line tries again
-                self.handleError(record_for_errors())
-            self._size = 0
+            self._archive(record)
+
+    def _archive(self, record: logging.LogRecord) -> None:
+        self.close()  # Windows cannot rename an open file
+        try:
+            archive_current_log(self.log_dir)
+            prune_archives(self.log_dir, self.keep)
+        except OSError:  # current.log goes on; archiving is tried again after max_bytes more
+            self.handleError(record)
+        try:
+            self.stream = self._open()
+        except OSError:  # the next line tries again
+            self.handleError(record)
+        self._size = 0
 
 
 def setup_logging(

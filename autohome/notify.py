@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
+from typing import TYPE_CHECKING, Any
 
 from autohome.errors import NotifyError
+
+if TYPE_CHECKING:  # requests is imported when a client is made: most start-ups never need it
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,10 @@ class PushoverClient:
         self.api_url = api_url
         self.timeout_s = timeout_s
         self.quota: Quota | None = None
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        self._requests = requests
         if session is None:
             # Pushover asks for at most two connections, kept alive.
             session = requests.Session()
@@ -144,6 +148,7 @@ class PushoverClient:
     def send(self, message: Message) -> str:
         """Deliver one message; return Pushover's request id."""
         data = {"token": self.token, "user": self.user, **message.form()}
+        requests = self._requests
         try:
             response = self.session.post(self.api_url, data=data, timeout=self.timeout_s)
         except requests.Timeout as exc:

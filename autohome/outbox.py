@@ -14,9 +14,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from autohome.clock import Clock
-from autohome.db import Database, OutboxRow, OutboxTable
+from autohome.db import Database
+from autohome.durations import format_duration
 from autohome.errors import NotifyError
 from autohome.notify import NOT_CONFIGURED, Message, PushoverClient, Quota, build_message
+from autohome.outbox_table import OutboxRow, OutboxTable
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ NO_RESET_HEADER_WAIT = timedelta(hours=1)
 KEEP_SENT = timedelta(days=30)
 QUOTA_KEY = "pushover_quota"
 SENDER_PAUSE = timedelta(minutes=1)
+PRUNE_EVERY = timedelta(days=1)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -40,8 +43,8 @@ class Outbox:
         self.table = OutboxTable(db)
         self.client = client
         self.clock = clock
-        self._wake = threading.Event()
-        self._waits_until: datetime | None = None  # when the sender means to look again
+        self._alarm = clock.alarm()  # raised by a new message and by stop()
+        self._next_prune: datetime | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.quota = self._stored_quota()
@@ -60,25 +63,17 @@ class Outbox:
 
     def wake(self) -> None:
         """Have the sender look at the outbox now."""
-        self._wake.set()
+        self._alarm.raise_()
 
-    def wake_if_due(self, now: datetime) -> None:
-        """Wake the sender if a retry has fallen due by this clock.
-
-        The sender times its waits itself, but that wait runs on the machine's monotonic
-        clock: it knows nothing of virtual time in test mode, and on some systems nothing
-        of time spent suspended. The tick calls this, so a retry is never later than the
-        first tick after it falls due, and an outbox with nothing waiting is not woken."""
-        waits_until = self._waits_until
-        if waits_until is not None and now >= waits_until:
-            self._wake.set()
-
-    def prune(self, now: datetime) -> int:
-        """Forget sent messages older than 30 days, so the database stops growing."""
-        pruned = self.table.prune_sent(now - KEEP_SENT)
-        if pruned:
-            log.info("pruned %d sent notification(s) older than 30 days", pruned)
-        return pruned
+    def prune_if_due(self, now: datetime) -> datetime:
+        """Once a day, forget sent messages older than 30 days, so the database stops
+        growing; return when to prune next."""
+        if self._next_prune is None or now >= self._next_prune:
+            pruned = self.table.prune_sent(now - KEEP_SENT)
+            if pruned:
+                log.info("pruned %d sent notification(s) older than 30 days", pruned)
+            self._next_prune = now + PRUNE_EVERY
+        return self._next_prune
 
     # --- the sender ------------------------------------------------------------------
 
@@ -98,33 +93,28 @@ class Outbox:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the sender after the message in hand; the rest stays queued for next time."""
         self._stopping = True
-        self._wake.set()
+        self._alarm.raise_()
         if self._thread is not None:
             self._thread.join(timeout_s)
         if self.client is not None:
             self.client.close()
 
     def _run(self) -> None:
+        # Retries wait on the daemon's clock: real time, suspended time and test mode's
+        # virtual time alike, so nothing else has to poke the sender.
         while not self._stopping:
-            self._wake.clear()
+            self._alarm.reset()
             try:
-                next_due = self.deliver_due(self.clock.now())
+                now = self.clock.now()
+                next_due = self.deliver_due(now)
+                next_prune = self.prune_if_due(now)
             except Exception:  # the database, say: the messages stay queued
-                log.exception("the notification sender failed; trying again in %s", SENDER_PAUSE)
-                self._wake.wait(SENDER_PAUSE.total_seconds())
+                log.exception("the notification sender failed; trying again in %s",
+                              format_duration(SENDER_PAUSE))
+                self.clock.wait_until(self.clock.now() + SENDER_PAUSE, self._alarm)
                 continue
-            if self._stopping:
-                return
-            # Set before the clock is read again: a tick that moves the clock past it from
-            # here on finds it and wakes the wait below (the event was cleared above).
-            self._waits_until = next_due
-            timeout_s = None
-            if next_due is not None:
-                timeout_s = max((next_due - self.clock.now()).total_seconds(), 0.0)
-                if timeout_s == 0.0:
-                    continue
-            self._wake.wait(timeout_s)
-            self._waits_until = None
+            if not self._stopping:
+                self.clock.wait_until(min(next_prune, next_due or next_prune), self._alarm)
 
     def deliver_due(self, now: datetime) -> datetime | None:
         """Send queued messages in order while they are due; return when to look again
@@ -223,6 +213,11 @@ class Notifier:
         if self.outbox is None:
             sender_log.warning("notification not sent: %s (message: %r)", NOT_CONFIGURED, checked.message)
             return False
-        message_id = self.outbox.queue(checked, sender)
+        try:
+            message_id = self.outbox.queue(checked, sender)
+        except Exception:  # noqa: BLE001 - notify() never raises into a module: a full disk, say
+            sender_log.exception("notification not queued: the state database cannot take it "
+                                 "(message: %r)", checked.message)
+            return False
         sender_log.info("notification %d queued", message_id)
         return True

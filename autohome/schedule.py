@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Protocol
 
-from croniter import croniter
-
 from autohome.durations import format_duration
 
 _CLOCK_TIME = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$")
@@ -45,7 +43,7 @@ class IntervalSchedule:
     interval: timedelta
 
     def next_run(self, last_due_at: datetime | None, first_seen: datetime) -> datetime:
-        """Now if never run, else one interval after the last run."""
+        """When first seen if it never ran, else one interval after the last run."""
         return first_seen if last_due_at is None else last_due_at + self.interval
 
     def describe(self) -> str:
@@ -93,6 +91,8 @@ class CronSchedule:
     def next_run(self, last_due_at: datetime | None, first_seen: datetime) -> datetime:
         """The first matching time strictly after the last run (or after first seen)."""
         after = last_due_at or first_seen
+        from croniter import croniter  # imported by the first CRON module, not at start-up
+
         wall = after.astimezone(self.zone).replace(tzinfo=None)
         steps = croniter(self.expression, wall)
         for _ in range(_MAX_CRON_STEPS):
@@ -123,6 +123,8 @@ def parse_at(value: object, zone: tzinfo) -> DailySchedule:
 
 def parse_cron(value: object, zone: tzinfo) -> CronSchedule:
     """CRON = "*/15 9-17 * * 1-5"; raise ValueError saying what is allowed."""
+    from croniter import croniter
+
     if not isinstance(value, str) or len(value.split()) != 5 or not croniter.is_valid(value):
         raise ValueError(
             f"{value!r} is not a five-field cron expression (minute hour day month weekday), "

@@ -1,4 +1,4 @@
-"""When modules are due, and the Runner: one thread per run, a thread cap, a backlog and its drainer."""
+"""Which modules are due, and the Runner: one thread per run, a thread cap, a backlog and its drainer."""
 
 from __future__ import annotations
 
@@ -6,29 +6,41 @@ import enum
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+
+from autohome.loader import ModuleSpec
+from autohome.schedule import is_due
+from autohome.state import ModuleStatus, Revision
 
 log = logging.getLogger(__name__)
 
 
-def is_due(interval: timedelta, last_due_at: datetime | None, now: datetime) -> bool:
-    """A module is due when it never ran, or when its interval has passed since its last run."""
-    return last_due_at is None or now - last_due_at >= interval
+def missing_settings(spec: ModuleSpec, settings: Mapping[str, str]) -> list[str]:
+    """The settings the module REQUIRES that are not set to anything."""
+    return [key for key in spec.requires if not settings.get(key, "").strip()]
 
 
-def next_due(interval: timedelta, last_due_at: datetime | None, now: datetime) -> datetime:
-    """When the module will next be due (at the first tick on or after this time)."""
-    return now if last_due_at is None else max(now, last_due_at + interval)
+def why_off(spec: ModuleSpec, settings: Mapping[str, str]) -> str:
+    """Why a module does not run yet ('' when it has every setting it requires)."""
+    missing = missing_settings(spec, settings)
+    return f"off: set {', '.join(missing)} in .env to turn it on" if missing else ""
 
 
-def next_tick(anchor: datetime, tick: timedelta, now: datetime) -> datetime:
-    """The first tick boundary (anchor + k * tick) strictly after `now`."""
-    if now < anchor:
-        return anchor
-    ticks_done = (now - anchor) // tick
-    return anchor + (ticks_done + 1) * tick
+def due_modules(specs: list[ModuleSpec], statuses: Mapping[str, ModuleStatus], now: datetime,
+                settings: Mapping[str, str], is_busy: Callable[[str], bool]) -> list[ModuleSpec]:
+    """The modules a tick at `now` starts: on schedule, not paused, not off for a missing
+    setting, and not still running or queued from before."""
+    due = []
+    for spec in specs:
+        status = statuses.get(spec.name) or ModuleStatus()
+        if status.paused or (spec.requires and missing_settings(spec, settings)):
+            continue
+        first_seen = status.first_seen or now
+        if is_due(spec.schedule, status.last_due_at, first_seen, now) and not is_busy(spec.name):
+            due.append(spec)
+    return due
 
 
 class Submission(enum.Enum):
@@ -48,6 +60,7 @@ class RunnerSnapshot:
     queued: tuple[str, ...]
     drainer_alive: bool
     max_threads: int
+    is_closed: bool = False
 
 
 class Runner:
@@ -58,15 +71,15 @@ class Runner:
     slot, starts the next job, and exits when the backlog is empty.
     """
 
-    def __init__(self, max_threads: int) -> None:
+    def __init__(self, max_threads: int, revision: Revision | None = None) -> None:
         self.max_threads = max_threads
+        self.revision = revision or Revision()  # bumped whenever what runs or waits changes
         self._cond = threading.Condition()
         self._running: dict[str, threading.Thread] = {}
         self._backlog: deque[tuple[str, Callable[[], None]]] = deque()
         self._queued: set[str] = set()  # the backlog's names, for O(1) "is it queued?"
         self._drainer: threading.Thread | None = None
         self._closed = False
-        self.version = 0  # changes whenever what runs or waits changes (the console caches by it)
 
     def submit(self, name: str, job: Callable[[], None]) -> Submission:
         """Start the job now if a thread is free, else queue it; a name runs once at a time."""
@@ -78,7 +91,7 @@ class Runner:
             if self._backlog or len(self._running) >= self.max_threads:
                 self._backlog.append((name, job))
                 self._queued.add(name)
-                self.version += 1
+                self.revision.bump()
                 if self._drainer is None:
                     self._drainer = threading.Thread(
                         target=self._drain, name="backlog-drainer", daemon=True
@@ -97,12 +110,21 @@ class Runner:
     def snapshot(self) -> RunnerSnapshot:
         """Running and queued names, and whether the drainer is alive."""
         with self._cond:
-            return RunnerSnapshot(
-                running=tuple(self._running),
-                queued=tuple(name for name, _ in self._backlog),
-                drainer_alive=self._drainer is not None,
-                max_threads=self.max_threads,
-            )
+            return self._snapshot()
+
+    def _snapshot(self) -> RunnerSnapshot:
+        return RunnerSnapshot(
+            running=tuple(self._running),
+            queued=tuple(name for name, _ in self._backlog),
+            drainer_alive=self._drainer is not None,
+            max_threads=self.max_threads,
+            is_closed=self._closed,
+        )
+
+    def wait_for(self, condition: Callable[[RunnerSnapshot], bool], timeout_s: float) -> bool:
+        """Block until `condition` holds for what runs and waits; return whether it does."""
+        with self._cond:
+            return self._cond.wait_for(lambda: condition(self._snapshot()), timeout_s)
 
     def wait_idle(self, stop: threading.Event | None = None, timeout_s: float | None = None) -> bool:
         """Block until nothing runs or waits (or `stop` is set); return whether idle."""
@@ -139,7 +161,7 @@ class Runner:
             target=self._run, args=(name, job), name=f"module:{name}", daemon=True
         )
         self._running[name] = thread
-        self.version += 1
+        self.revision.bump()
         self._cond.notify_all()
         return thread
 
@@ -150,7 +172,7 @@ class Runner:
             log.exception("cannot start a thread for %s; it will be retried when due", name)
             with self._cond:
                 self._running.pop(name, None)
-                self.version += 1
+                self.revision.bump()
                 self._cond.notify_all()
 
     def _run(self, name: str, job: Callable[[], None]) -> None:
@@ -161,7 +183,7 @@ class Runner:
         finally:
             with self._cond:
                 self._running.pop(name, None)
-                self.version += 1
+                self.revision.bump()
                 self._cond.notify_all()
 
     def _drain(self) -> None:

@@ -6,10 +6,11 @@ agent on macOS; on Windows, the Task Scheduler command to run is printed.
 
 from __future__ import annotations
 
+import os
 import plistlib
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PureWindowsPath
 from typing import IO
@@ -18,7 +19,8 @@ UNIT_NAME = "autohome.service"
 AGENT_LABEL = "com.autohome.agent"
 TASK_NAME = "AutoHome"
 
-Runner = Callable[[Sequence[str]], int]
+# Runs a service-manager command; None when the command is not available here.
+Runner = Callable[[Sequence[str]], int | None]
 
 
 @dataclass(frozen=True)
@@ -123,11 +125,12 @@ def plan_for(platform: str, home: Path, python: Path, project: Path, env_file: P
 
 def _run_all(commands: list[list[str]], run: Runner, out: IO[str]) -> bool:
     for command in commands:
-        if shutil.which(command[0]) is None:
+        code = run(command)
+        if code is None:
             out.write(f"{command[0]} is not available here; run by hand where it is: "
                       f"{' '.join(command)}\n")
             return False
-        if run(command) != 0:
+        if code != 0:
             out.write(f"'{' '.join(command)}' failed; the service file is in place, run it again "
                       "once the problem is fixed\n")
             return False
@@ -185,6 +188,11 @@ def status(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = Fals
     return 0
 
 
-def run_command(command: Sequence[str]) -> int:
-    """Run a service-manager command, letting it print to the terminal."""
-    return subprocess.run(list(command), check=False).returncode
+def run_command(command: Sequence[str], environ: Mapping[str, str] | None = None) -> int | None:
+    """Run a service-manager command found on `environ`'s PATH, letting it print to the
+    terminal; None if there is no such command."""
+    env = dict(os.environ if environ is None else environ)
+    found = shutil.which(command[0], path=env.get("PATH"))
+    if found is None:
+        return None
+    return subprocess.run([found, *command[1:]], check=False, env=env).returncode

@@ -3,15 +3,17 @@
 Reads come from an in-memory copy (a tick reads every module). Schedule positions and
 pauses are written through at once. A finished run is handed to the `state-writer`
 thread; while runs of the same tick are still going it waits GROUP_WAIT_S for them, so a
-burst of runs costs a few transactions instead of one each. The log writer waits for
-the runs to be stored before it writes the lines that say they finished: a killed
-process loses only runs whose end was never logged.
+burst of runs costs a few transactions instead of one each. The writer logs each run's
+"finished" line once the run is stored: a killed process loses only runs whose end was
+never logged, and the log itself knows nothing of the database.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -28,8 +30,21 @@ GROUP_WAIT_S = 0.02
 # at most MAX_UNSAVED are kept, the oldest are given up first.
 RETRY_S = 5.0
 MAX_UNSAVED = 10_000
-# The log writer never waits longer than this for runs to be stored (a very slow disk).
-BARRIER_LIMIT_S = 10.0
+
+
+class Revision:
+    """A number that changes whenever anything the console shows changes; the registry,
+    the runner and the states share one, and the console renders again only when it moved.
+    Each change takes a fresh number (itertools.count is atomic), so no change can be lost
+    between two threads."""
+
+    def __init__(self) -> None:
+        self._numbers = itertools.count(1)
+        self.value = 0
+
+    def bump(self) -> None:
+        """Note a change (after making it)."""
+        self.value = next(self._numbers)
 
 
 # The value types are NamedTuples: immutable like frozen dataclasses, but several times
@@ -60,29 +75,30 @@ class ModuleStatus(NamedTuple):
     last_due_at: datetime | None = None
     running_since: datetime | None = None
     last_run: RunRecord | None = None
+    is_overrunning: bool = False  # the current run passed its TIMEOUT
 
 
 class ModuleStates:
     """Every module's status, behind one lock. Schedule positions and pauses are written
     through to the database; finished runs go to it by the `state-writer` thread."""
 
-    def __init__(self, db: Database, retry_s: float = RETRY_S) -> None:
+    def __init__(self, db: Database, retry_s: float = RETRY_S, revision: Revision | None = None,
+                 announce: Callable[[logging.LogRecord], object] | None = None) -> None:
         self.db = db
         self.retry_s = retry_s
+        self.revision = revision or Revision()  # bumped with every change of any status
+        self._announce = announce or _handle
         self._lock = threading.Lock()
         self._to_write = threading.Condition(self._lock)  # the writer waits: runs to write, or closing
-        self._stored = threading.Condition(self._lock)  # flush() waits: runs written, or writes failing
+        self._stored = threading.Condition(self._lock)  # flush() waits: runs written (or given up)
         self._status: dict[str, ModuleStatus] = {}
         self._since_trim: dict[str, int] = {}
         self._tick_runs_left = 0  # runs the latest tick started that have not finished
-        self._unsaved: list[RunRow] = []
+        self._unsaved: list[_Finished] = []
         self._handed_over = 0  # finished runs given to the writer, ever
         self._written = 0  # ... and written (or given up)
         self._writer: threading.Thread | None = None
-        self._closed = False
-        self._failing = False  # the latest write failed; the runs wait for the retry
-        self._closing = threading.Event()  # self._closed, for waits outside the lock
-        self.version = 0  # changes with every change of any status (the console caches by it)
+        self._closing = threading.Event()
         latest = db.latest_runs()
         rows = {row.name: row for row in db.modules()}
         for name in rows.keys() | latest.keys():
@@ -106,7 +122,7 @@ class ModuleStates:
             return dict(self._status)
 
     def mark_due(self, name: str, at: datetime) -> None:
-        """Note that a run was asked for at `at`; the schedule counts from here."""
+        """Note that a run was asked for at `at` (by hand); the schedule counts from here."""
         self._update(name, last_due_at=at)
 
     def start_tick(self, now: datetime, seen: list[str], due: list[str]) -> None:
@@ -123,11 +139,10 @@ class ModuleStates:
                 last_due_at = now if name in due_names else was.last_due_at
                 if first_seen is was.first_seen and last_due_at is was.last_due_at:
                     continue
-                self.version += 1
-                self._status[name] = ModuleStatus(was.paused, first_seen, last_due_at, was.running_since,
-                                                  was.last_run)
+                self._status[name] = was._replace(first_seen=first_seen, last_due_at=last_due_at)
                 rows.append(ModuleRow(name, was.paused, first_seen, last_due_at))
             self.db.save_modules(rows)
+            self.revision.bump()
 
     def set_paused(self, name: str, paused: bool) -> None:
         """Stop or resume the module's scheduled runs."""
@@ -144,29 +159,47 @@ class ModuleStates:
     def record_start(self, name: str, at: datetime) -> None:
         """Note that a run started (in memory only: the run is stored when it ends)."""
         with self._lock:
-            self.version += 1
             was = self._status.get(name, ModuleStatus())
             # Spelled out rather than _replace: every run does this, under the lock.
             self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, at, was.last_run)
+        self.revision.bump()
 
-    def record_finish(self, name: str, record: RunRecord, finished: datetime) -> RunRecord | None:
-        """Make the run the module's last result, and hand it to the writer.
+    def flag_overrun(self, name: str) -> bool:
+        """Mark the module's current run as past its TIMEOUT; return whether it was not yet."""
+        with self._lock:
+            was = self._status.get(name)
+            if was is None or was.running_since is None or was.is_overrunning:
+                return False
+            self._status[name] = was._replace(is_overrunning=True)
+        self.revision.bump()
+        return True
+
+    def record_finish(self, name: str, record: RunRecord, finished: datetime,
+                      announcement: logging.LogRecord | None = None) -> RunRecord | None:
+        """Make the run the module's last result and hand it to the writer, which logs the
+        `announcement` (the "finished" line) once the run is stored.
 
         Returns the run it replaces as the last result."""
         with self._lock:
-            self.version += 1
             was = self._status.get(name, ModuleStatus())
             self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, None, record)
+            self.revision.bump()
             self._tick_runs_left = max(0, self._tick_runs_left - 1)
-            if self._closed:
-                return was.last_run  # a run abandoned at shutdown that ended after all: not stored
-            self._unsaved.append(RunRow(0, name, record.started, finished, record.duration_s, record.error))
-            self._handed_over += 1
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_runs, name="state-writer", daemon=True)
-                self._writer.start()
-            self._to_write.notify()
-            return was.last_run
+            if self._closing.is_set():  # a run abandoned at shutdown that ended after all: not stored
+                stored = False
+            else:
+                stored = True
+                row = RunRow(0, name, record.started, finished, record.duration_s, record.error)
+                self._unsaved.append(_Finished(row, announcement))
+                self._handed_over += 1
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_runs, name="state-writer",
+                                                    daemon=True)
+                    self._writer.start()
+                self._to_write.notify()
+        if not stored and announcement is not None:
+            self._announce(announcement)
+        return was.last_run
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every run finished so far is in the database; return whether it is."""
@@ -174,45 +207,50 @@ class ModuleStates:
             target = self._handed_over
             return self._stored.wait_for(lambda: self._written >= target, timeout_s)
 
-    def stored_barrier(self) -> None:
-        """Wait until every run finished so far is in the database, unless writes are
-        failing (a full disk): the log writer calls this before writing lines, and its
-        lines must not wait for a disk that may not come back."""
+    def close(self, timeout_s: float = 5.0) -> bool:
+        """Write the finished runs still waiting, then stop the writer; return whether it ended."""
         with self._lock:
-            target = self._handed_over
-            self._stored.wait_for(lambda: self._written >= target or self._failing, BARRIER_LIMIT_S)
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Write the finished runs still waiting, then stop the writer."""
-        with self._lock:
-            self._closed = True
             self._closing.set()
             writer = self._writer
             self._to_write.notify_all()
         if writer is not None:
             writer.join(timeout_s)
+        return writer is None or not writer.is_alive()
 
     def _write_runs(self) -> None:
-        while True:
-            with self._lock:
-                self._to_write.wait_for(lambda: self._unsaved or self._closed)
-                in_burst = self._tick_runs_left > 0 and not self._closed
-            if in_burst:  # the tick's other runs will end soon: let them join this batch
-                self._closing.wait(GROUP_WAIT_S)
-            with self._lock:
-                batch, self._unsaved = self._unsaved, []
-            if not batch:
-                return  # closed, and nothing left
-            trim = self._due_for_trim(batch)
-            try:
-                self.db.add_runs(batch, trim)
-            except Exception:  # noqa: BLE001 - a full or vanished disk: keep the runs, retry
-                self._keep_for_retry(batch)
-                continue
-            with self._lock:
-                self._written += len(batch)
-                self._failing = False
-                self._stored.notify_all()
+        try:
+            while self._write_batch():
+                pass
+        except Exception:  # a bug here must not silently stop storing runs
+            log.exception("the state writer stopped; finished runs are no longer stored")
+
+    def _write_batch(self) -> bool:
+        with self._lock:
+            self._to_write.wait_for(lambda: self._unsaved or self._closing.is_set())
+            in_burst = self._tick_runs_left > 0 and not self._closing.is_set()
+        if in_burst:  # the tick's other runs will end soon: let them join this batch
+            self._closing.wait(GROUP_WAIT_S)
+        with self._lock:
+            batch, self._unsaved = self._unsaved, []
+        if not batch:
+            return False  # closed, and nothing left
+        rows = [finished.row for finished in batch]
+        try:
+            self.db.add_runs(rows, self._due_for_trim(rows))
+        except Exception:  # noqa: BLE001 - a full or vanished disk: keep the runs, retry
+            self._announce_all(batch)  # the lines must not wait for a disk that may not come back
+            self._keep_for_retry([_Finished(row, None) for row in rows])
+            return True
+        self._announce_all(batch)
+        with self._lock:
+            self._written += len(batch)
+            self._stored.notify_all()
+        return True
+
+    def _announce_all(self, batch: list[_Finished]) -> None:
+        for finished in batch:
+            if finished.announcement is not None:
+                self._announce(finished.announcement)
 
     def _due_for_trim(self, batch: list[RunRow]) -> set[str]:
         # Only the writer thread counts, so the count needs no lock.
@@ -225,12 +263,10 @@ class ModuleStates:
             self._since_trim[row.module] = count
         return trim
 
-    def _keep_for_retry(self, batch: list[RunRow]) -> None:
+    def _keep_for_retry(self, batch: list[_Finished]) -> None:
         log.exception("could not store %d finished run(s) in %s; they are kept and retried in %gs",
                       len(batch), self.db.path, self.retry_s)
         with self._lock:
-            self._failing = True
-            self._stored.notify_all()  # stored_barrier() stops waiting
             self._unsaved[:0] = batch
             dropped = len(self._unsaved) - MAX_UNSAVED
             if dropped > 0:
@@ -238,8 +274,8 @@ class ModuleStates:
                 self._written += dropped
                 log.error("gave up %d unstored run record(s): more than %d waited", dropped, MAX_UNSAVED)
                 self._stored.notify_all()
-            if not self._closed:
-                self._to_write.wait_for(lambda: self._closed, self.retry_s)
+            if not self._closing.is_set():
+                self._to_write.wait_for(self._closing.is_set, self.retry_s)
             elif self._unsaved:  # shutting down, and still failing: give them up, and say so
                 log.error("shutting down: %d finished run(s) could not be stored in %s and are lost",
                           len(self._unsaved), self.db.path)
@@ -255,8 +291,19 @@ class ModuleStates:
     def _update(self, name: str, **changes: object) -> ModuleStatus:
         # The write happens under the lock, so the database sees changes in the order made.
         with self._lock:
-            self.version += 1
             status = self._status.get(name, ModuleStatus())._replace(**changes)
             self._status[name] = status
             self.db.save_module(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))
+        self.revision.bump()
         return status
+
+
+class _Finished(NamedTuple):
+    """A finished run on its way to the database, and the line to log once it is there."""
+
+    row: RunRow
+    announcement: logging.LogRecord | None
+
+
+def _handle(record: logging.LogRecord) -> None:
+    logging.getLogger(record.name).handle(record)

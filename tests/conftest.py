@@ -1,7 +1,9 @@
-"""Shared fixtures: real daemons in subprocesses, real sockets, a real Pushover-like HTTP server."""
+"""Shared fixtures: AutoHome built in-process (build(), cli.main), real daemons in subprocesses
+where a process is what is tested, real sockets, a real Pushover-like HTTP server."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -12,13 +14,21 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+
+from autohome import cli
+from autohome.app import Main, build
+from autohome.clock import FakeClock
+from autohome.config import Config
+from autohome.loader import BrokenModule, ModuleSpec
+from autohome.logs import LogSetup
+from autohome.schedule import IntervalSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "main.py"
@@ -42,10 +52,51 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_autohome(
+def spec(name: str, run: Callable[..., object], interval_s: float = 60, description: str = "",
+         **changes: object) -> ModuleSpec:
+    """A module made in the test, without a file."""
+    schedule = IntervalSchedule(timedelta(seconds=interval_s))
+    return ModuleSpec(name, Path(f"modules/{name}.py"), schedule, run, description, **changes)  # type: ignore[arg-type]
+
+
+def make_main(clock: FakeClock, *modules: ModuleSpec | BrokenModule, max_threads: int = 8,
+              grace_s: float = 5, settle: bool = False, **settings: object) -> Main:
+    """The daemon as build() wires it, console off unless asked for, on an in-memory database."""
+    config = Config(**{"max_threads": max_threads, "console_enabled": False,
+                       "shutdown_grace": timedelta(seconds=grace_s), **settings})  # type: ignore[arg-type]
+    return build(config, clock, list(modules), settle_each_tick=settle)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@dataclass
+class Result:
+    """What a finished in-process run of `autohome` left: exit code, stdout, stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_autohome(workdir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None,
+                 timeout_s: float = 30) -> Result:
+    """`python main.py ARGS` in workdir, in this process through cli.main, feeding stdin.
+
+    A whole test-mode session takes tens of milliseconds this way instead of a process start;
+    tests of what only a process shows (signals, kill -9, a terminal) use `run_process`."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = cli.main(list(args), environ=env if env is not None else clean_env(), stdin=io.StringIO(stdin),
+                    stderr=stderr, stdout=stdout, workdir=workdir)
+    return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+def run_process(
     workdir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout_s: float = 30
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python main.py ARGS` in workdir to completion, feeding stdin."""
+    """Run `python main.py ARGS` in workdir as a real process to completion, feeding stdin."""
     return subprocess.run(
         [sys.executable, str(MAIN), *args],
         cwd=workdir,
@@ -57,32 +108,30 @@ def run_autohome(
     )
 
 
-class Daemon:
-    """`python main.py` running in the background; its stderr lines can be awaited."""
+class _Lines(io.TextIOBase):
+    """A text stream whose lines go onto a queue as they are written (an in-process stderr)."""
 
-    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.workdir = workdir
-        self.process = subprocess.Popen(
-            [sys.executable, str(MAIN), *args],
-            cwd=workdir,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env if env is not None else clean_env(),
-        )
-        self.lines: list[str] = []
-        self._port: int | None = None
-        self._cursor = 0  # wait_for looks at lines after its previous match
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+    def __init__(self, lines: queue.Queue[str | None]) -> None:
+        self._lines = lines
+        self._partial = ""
 
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
+    def write(self, text: str) -> int:
+        *complete, self._partial = (self._partial + text).split("\n")
+        for line in complete:
+            self._lines.put(line)
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _AwaitsLines:
+    """wait_for() over the lines a daemon writes to stderr (self._queue, self.lines)."""
+
+    lines: list[str]
+    _cursor: int
+    _port: int | None
+    _queue: queue.Queue[str | None]
 
     def wait_for(self, pattern: str, timeout_s: float = WAIT_S) -> re.Match[str]:
         """Block until a stderr line after the previous match matches the regex."""
@@ -117,6 +166,83 @@ class Daemon:
             self._port = int(self.wait_for(r"console listening on [\d.]+:(\d+)").group(1))
         return self._port
 
+
+
+class InProcessDaemon(_AwaitsLines):
+    """`python main.py ARGS` running on a thread of this process: stdin is a real pipe,
+    stderr lines can be awaited, as with Daemon."""
+
+    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        read_fd, write_fd = os.pipe()
+        self._stdin_r = os.fdopen(read_fd, "r")
+        self._stdin_w = os.fdopen(write_fd, "w")
+        self.lines: list[str] = []
+        self._port: int | None = None
+        self._cursor = 0
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.returncode: int | None = None
+
+        def run() -> None:
+            try:
+                self.returncode = cli.main(list(args), environ=env if env is not None else clean_env(),
+                                           stdin=self._stdin_r, stderr=_Lines(self._queue),
+                                           stdout=io.StringIO(), workdir=workdir)
+            finally:
+                self._queue.put(None)
+
+        self._thread = threading.Thread(target=run, name="in-process-daemon", daemon=True)
+        self._thread.start()
+
+    def send(self, text: str) -> None:
+        self._stdin_w.write(text)
+        self._stdin_w.flush()
+
+    def close_stdin(self) -> None:
+        if not self._stdin_w.closed:
+            self._stdin_w.close()
+
+    def wait(self, timeout_s: float = WAIT_S) -> int:
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), "the daemon did not stop:\n" + "\n".join(self.lines)
+        while (line := self._queue.get_nowait() if not self._queue.empty() else None) is not None:
+            self.lines.append(line)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        """Stop it (end of input) if a test left it running."""
+        self.close_stdin()
+        self._thread.join(WAIT_S)
+        self._stdin_r.close()
+
+
+class Daemon(_AwaitsLines):
+    """`python main.py` running in the background; its stderr lines can be awaited."""
+
+    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.process = subprocess.Popen(
+            [sys.executable, str(MAIN), *args],
+            cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env if env is not None else clean_env(),
+        )
+        self.lines: list[str] = []
+        self._port: int | None = None
+        self._cursor = 0  # wait_for looks at lines after its previous match
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
     def send(self, text: str) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write(text)
@@ -143,7 +269,23 @@ class Daemon:
 
 
 @pytest.fixture
-def daemon_factory() -> Iterator[Callable[..., Daemon]]:
+def daemon_factory() -> Iterator[Callable[..., InProcessDaemon]]:
+    """Start `main.py ARGS` in-process on a thread; stopped at the end of the test."""
+    started: list[InProcessDaemon] = []
+
+    def start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> InProcessDaemon:
+        daemon = InProcessDaemon(workdir, *args, env=env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+
+
+@pytest.fixture
+def process_factory() -> Iterator[Callable[..., Daemon]]:
+    """Start `python main.py ARGS` as a real process (signals, kill -9); killed at the end."""
     started: list[Daemon] = []
 
     def start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Daemon:
@@ -205,10 +347,13 @@ class ConsoleClient:
 
     PROMPT = b"autohome> "
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
-        self.sock = socket.create_connection((host, port), timeout=WAIT_S)
-        self.buffer = b""
-        self.greeting = self.read_until(self.PROMPT)
+    def __init__(self, port: int, host: str = "127.0.0.1", greeting_ends: bytes | None = PROMPT,
+                 sock: socket.socket | None = None, received: bytes = b"") -> None:
+        """Connect (or take a connected `sock` and what it already received) and read the
+        greeting up to `greeting_ends` (None: read nothing yet)."""
+        self.sock = sock or socket.create_connection((host, port), timeout=WAIT_S)
+        self.buffer = received
+        self.greeting = b"" if greeting_ends is None else self.read_until(greeting_ends)
 
     def read_until(self, marker: bytes) -> bytes:
         while marker not in self.buffer:
@@ -234,6 +379,32 @@ class ConsoleClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture
+def console_factory(clock: FakeClock) -> Iterator[Callable[..., Main]]:
+    """Start daemons with a real console on a free port; shut down at the end of the test."""
+    started: list[Main] = []
+
+    def start(*modules: ModuleSpec | BrokenModule, logs: LogSetup | None = None,
+              penalty_base_s: float | None = None, **settings: object) -> Main:
+        config = Config(**{"console_port": 0, "tick": timedelta(seconds=30), **settings})  # type: ignore[arg-type]
+        main = build(config, clock, list(modules), logs=logs)
+        if penalty_base_s is not None and main.console is not None:
+            main.console.limits = replace(main.console.limits, penalty_base_s=penalty_base_s)
+        main.start()
+        started.append(main)
+        return main
+
+    yield start
+    for main in started:
+        main.shutdown()
+
+
+def console_port(main: Main) -> int:
+    """The port a started daemon's console listens on."""
+    assert main.console is not None
+    return main.console.address[1]
 
 
 @dataclass

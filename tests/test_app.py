@@ -1,37 +1,17 @@
-"""Main in-process with a FakeClock: ticks, failures, pause, manual runs, shutdown."""
+"""The daemon as build() wires it, with a FakeClock: ticks, failures, pause, manual runs, shutdown."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0, WAIT_S
+from conftest import T0, WAIT_S, make_main, spec
 
-from autohome.app import Main
 from autohome.clock import FakeClock
-from autohome.config import Config
-from autohome.loader import BrokenModule, ModuleRegistry, ModuleSpec
-from autohome.schedule import IntervalSchedule
-
-
-def spec(name: str, run, interval_s: float = 60, description: str = "") -> ModuleSpec:
-    schedule = IntervalSchedule(timedelta(seconds=interval_s))
-    return ModuleSpec(name, Path(f"modules/{name}.py"), schedule, run, description)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-def make_main(clock: FakeClock, *modules, max_threads: int = 8, grace_s: float = 5) -> Main:
-    config = Config(max_threads=max_threads, console_enabled=False,
-                    shutdown_grace=timedelta(seconds=grace_s))
-    return Main(config, clock=clock, modules=list(modules))
+from autohome.loader import BrokenModule
 
 
 def test_a_failing_module_is_logged_with_traceback_and_others_still_run(
@@ -85,11 +65,11 @@ def test_a_module_still_running_is_not_queued_again(clock: FakeClock) -> None:
 
 def test_pause_stops_scheduled_runs_and_start_resumes_them(clock: FakeClock) -> None:
     main = make_main(clock, spec("m", lambda log, notify: None, interval_s=30))
-    assert main.set_paused("m", True) == "m paused"
-    assert main.set_paused("m", True) == "m is already paused"
+    assert main.panel.set_paused("m", True) == "m paused"
+    assert main.panel.set_paused("m", True) == "m is already paused"
     assert main.tick(clock.now()) == []
-    assert [v.state for v in main.module_views()] == ["paused"]
-    assert main.set_paused("m", False) == "m resumed"
+    assert [v.state for v in main.panel.module_views()] == ["paused"]
+    assert main.panel.set_paused("m", False) == "m resumed"
     assert main.tick(clock.now()) == ["m"]
 
 
@@ -103,21 +83,21 @@ def test_run_now_goes_through_the_thread_cap(clock: FakeClock) -> None:
     )
     main.tick(clock.now())
     assert main.runner.snapshot().running == ("a",)
-    assert main.run_now("a") == "a not started: already running or queued"
+    assert main.panel.run_now("a") == "a not started: already running or queued"
     main.runner.wait_idle(timeout_s=0)  # b is queued behind a
-    assert [v.state for v in main.module_views()] == ["running", "queued"]
+    assert [v.state for v in main.panel.module_views()] == ["running", "queued"]
     release.set()
     assert main.runner.wait_idle(timeout_s=WAIT_S)
-    assert main.run_now("b") == "b started"
-    assert main.run_now("nope") == "no module named 'nope'"
+    assert main.panel.run_now("b") == "b started"
+    assert main.panel.run_now("nope") == "no module named 'nope'"
 
 
 def test_broken_modules_are_listed_and_cannot_run(clock: FakeClock) -> None:
     broken = BrokenModule("bad", Path("modules/bad.py"), "INTERVAL is missing")
     main = make_main(clock, broken)
-    view = main.module_views()[0]
+    view = main.panel.module_views()[0]
     assert view.state == "broken" and view.problem == "INTERVAL is missing"
-    assert "broken" in main.run_now("bad")
+    assert "broken" in main.panel.run_now("bad")
     assert main.tick(clock.now()) == []
 
 
@@ -138,8 +118,8 @@ def test_shutdown_lets_runs_finish_and_drops_the_backlog_by_name(
     with caplog.at_level(logging.INFO):
         stopper = threading.Thread(target=main.shutdown)
         stopper.start()
-        with main.runner._cond:  # once the backlog is dropped, let the run finish in its grace
-            assert main.runner._cond.wait_for(lambda: main.runner._closed, WAIT_S)
+        # once the backlog is dropped, let the run finish in its grace
+        assert main.runner.wait_for(lambda runner: runner.is_closed, WAIT_S)
         release.set()
         stopper.join(WAIT_S)
     assert finished == ["slow"]
@@ -165,15 +145,13 @@ def test_a_run_past_the_grace_period_is_logged(clock: FakeClock, caplog: pytest.
 
 def test_run_loop_ticks_on_the_clock_until_stopped(clock: FakeClock) -> None:
     runs = []
-    main = make_main(clock, spec("m", lambda log, notify: runs.append(clock.now()), interval_s=60))
-    main.config = replace(main.config, tick=timedelta(seconds=30))
-    main.settle_each_tick = True
 
     def stop_after_three(log, notify):
         if len(runs) == 3:
             main.request_stop()
 
-    main.registry = ModuleRegistry.of([*main.registry.specs(), spec("stopper", stop_after_three, 30)])
+    main = make_main(clock, spec("m", lambda log, notify: runs.append(clock.now()), interval_s=60),
+                     spec("stopper", stop_after_three, 30), settle=True, tick=timedelta(seconds=30))
     main.run()
     assert [(t - T0).total_seconds() for t in runs] == [0, 60, 120]
 
@@ -189,9 +167,7 @@ def test_a_clock_that_jumps_back_does_not_stall_schedules(clock: FakeClock,
         if len(runs) == 3:
             main.request_stop()
 
-    main = make_main(clock, spec("hourly", hourly, interval_s=3600))
-    main.config = replace(main.config, tick=timedelta(minutes=30))
-    main.settle_each_tick = True
+    main = make_main(clock, spec("hourly", hourly, interval_s=3600), settle=True, tick=timedelta(minutes=30))
     with caplog.at_level(logging.WARNING):
         main.run()
     assert "the clock went back by 3h; schedules now count from the present (hourly)" in caplog.text
@@ -207,45 +183,44 @@ def test_a_run_past_its_timeout_is_flagged_as_overrunning(clock: FakeClock,
         started.set()
         release.wait(WAIT_S)
 
-    slow = replace(spec("slow", slow_run), timeout=timedelta(minutes=1))
-    main = make_main(clock, slow)
+    main = make_main(clock, spec("slow", slow_run, timeout=timedelta(minutes=1)))
     main.tick(clock.now())
     assert started.wait(WAIT_S)
     clock.advance(59)
     main.tick(clock.now())
-    assert [v.state for v in main.module_views()] == ["running"]
+    assert [v.state for v in main.panel.module_views()] == ["running"]
     clock.advance(2)
     with caplog.at_level(logging.WARNING):
         main.tick(clock.now())
         main.tick(clock.now())
     assert caplog.text.count("module slow is overrunning: running for 1m1s, its TIMEOUT is 1m") == 1
-    assert [v.state for v in main.module_views()] == ["overrun"]
+    assert [v.state for v in main.panel.module_views()] == ["overrun"]
     release.set()
     assert main.runner.wait_idle(timeout_s=WAIT_S)
-    assert [v.state for v in main.module_views()] == ["idle"]
+    assert [v.state for v in main.panel.module_views()] == ["idle"]
 
 
 def test_the_default_timeout_comes_from_the_config(clock: FakeClock) -> None:
     main = make_main(clock, spec("m", lambda log, notify: None))
-    assert main.module_views()[0].timeout == timedelta(minutes=10)
+    assert main.panel.module_views()[0].timeout == timedelta(minutes=10)
 
 
 def test_a_module_missing_its_settings_is_off(clock: FakeClock) -> None:
-    needy = replace(spec("needy", lambda log, notify: None), requires=("MY_URLS",))
+    needy = spec("needy", lambda log, notify: None, requires=("MY_URLS",))
     main = make_main(clock, needy)
     assert main.tick(clock.now()) == []
-    [view] = main.module_views()
+    [view] = main.panel.module_views()
     assert view.state == "off" and view.problem == "off: set MY_URLS in .env to turn it on"
-    assert main.run_now("needy") == "needy is off: set MY_URLS in .env to turn it on"
-    main.config = replace(main.config, settings={"MY_URLS": "http://x"})
-    assert main.tick(clock.now()) == ["needy"]
+    assert main.panel.run_now("needy") == "needy is off: set MY_URLS in .env to turn it on"
+    configured = make_main(clock, needy, settings={"MY_URLS": "http://x"})
+    assert configured.tick(clock.now()) == ["needy"]
 
 
 def test_a_failing_tick_is_logged_and_the_loop_goes_on(clock: FakeClock,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     # The first run closes the database: every write after it fails, as on a vanished disk.
-    main = make_main(clock, spec("m", lambda log, notify: main.db.close(), interval_s=30))
-    main.settle_each_tick = True
+    main = make_main(clock, spec("m", lambda log, notify: main.executor.db.close(), interval_s=30),
+                     settle=True)
 
     class StopAfterThree(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:

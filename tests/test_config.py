@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_defaults_need_no_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = load_config({})
-    assert config == Config()
+    assert config == in_folder(Config(), tmp_path)
     assert config.tick == timedelta(seconds=30) and config.max_threads == 8
     assert (config.console_host, config.console_port) == ("127.0.0.1", 23)
     assert config.pushover_api_url == PUSHOVER_MESSAGES_URL and not config.has_pushover
@@ -46,8 +47,20 @@ def test_every_key_is_documented_in_the_example_with_its_default() -> None:
         assert f"{key}=" in example, key
         assert f"`{key}`" in readme, key
     # The example's values are the defaults: loading it changes nothing.
-    documented = load_config({}, ROOT / "config.example.env")
-    assert documented == Config(env_file=ROOT / "config.example.env", settings=documented.settings)
+    documented = load_config({}, ROOT / "config.example.env", base=ROOT)
+    assert documented == in_folder(Config(env_file=ROOT / "config.example.env", settings=documented.settings),
+                                   ROOT)
+
+
+def in_folder(config: Config, folder: Path) -> Config:
+    """The config with its folders made absolute, as load_config returns them."""
+    return replace(config, modules_dir=folder.resolve() / config.modules_dir,
+                   log_dir=folder.resolve() / config.log_dir, data_dir=folder.resolve() / config.data_dir)
+
+
+def test_folders_are_absolute_so_a_change_of_directory_cannot_move_them(tmp_path: Path) -> None:
+    config = load_config({"AUTOHOME_LOG_DIR": "var/logs"}, base=tmp_path)
+    assert config.log_dir == tmp_path.resolve() / "var" / "logs" and config.modules_dir.is_absolute()
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,17 @@
-"""The console over a real socket, against a real Main on a FakeClock."""
+"""The console over a real socket, against the real daemon on a FakeClock."""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0, WAIT_S, ConsoleClient
+from conftest import T0, WAIT_S, ConsoleClient, spec
 
 from autohome.app import Main
-from autohome.clock import FakeClock
-from autohome.config import Config
-from autohome.loader import BrokenModule, ModuleSpec
-from autohome.logs import RecentLines
-from autohome.schedule import IntervalSchedule
+from autohome.loader import BrokenModule
+from autohome.logs import LogSetup, setup_logging
 from autohome.telnet import DO, DONT, IAC, TIMING_MARK, WILL, WONT
 
 ECHO = 1
@@ -31,22 +26,20 @@ def failing(log, notify):
 
 
 @pytest.fixture
-def main() -> Iterator[Main]:
-    recent = RecentLines()
-    logging.getLogger("autohome.modules").addHandler(recent)
-    logging.getLogger("autohome").setLevel(logging.DEBUG)
-    modules = [
-        ModuleSpec("weather", Path("modules/weather.py"), IntervalSchedule(timedelta(minutes=5)),
-                   weather, "Fetch the weather.\n\nLonger words about the weather."),
-        ModuleSpec("failing", Path("modules/failing.py"), IntervalSchedule(timedelta(hours=1)), failing),
+def logs(tmp_path: Path) -> Iterator[LogSetup]:
+    setup = setup_logging(tmp_path / "logs", "DEBUG")
+    yield setup
+    setup.close()
+
+
+@pytest.fixture
+def main(console_factory: Callable[..., Main], logs: LogSetup) -> Main:
+    return console_factory(
+        spec("weather", weather, 300, "Fetch the weather.\n\nLonger words about the weather."),
+        spec("failing", failing, 3600),
         BrokenModule("broken", Path("modules/broken.py"), "INTERVAL is missing"),
-    ]
-    config = Config(console_port=0, tick=timedelta(seconds=30))
-    daemon = Main(config, FakeClock(T0), modules, recent_lines=recent.lines)
-    daemon.start()
-    yield daemon
-    daemon.shutdown()
-    logging.getLogger("autohome.modules").removeHandler(recent)
+        logs=logs,
+    )
 
 
 @pytest.fixture
@@ -83,9 +76,11 @@ def test_modules_shows_state_interval_last_and_next_run(main: Main, client: Cons
     assert f"{local_next:%Y-%m-%d %H:%M:%S}" in rows["weather"]
 
 
-def test_modules_read_shows_description_runs_and_log_lines(main: Main, client: ConsoleClient) -> None:
+def test_modules_read_shows_description_runs_and_log_lines(main: Main, client: ConsoleClient,
+                                                           logs: LogSetup) -> None:
     main.tick(T0)
     assert main.runner.wait_idle(timeout_s=WAIT_S)
+    logs.flush()
     answer = client.command("modules read weather")
     assert "weather: Fetch the weather." in answer and "Longer words" in answer
     assert "recent runs (1 shown, 0 failed), newest first:" in answer
@@ -151,11 +146,9 @@ def test_quit_and_ctrl_d_close_the_connection(main: Main) -> None:
 
 
 def test_shutdown_stops_the_daemon(main: Main, client: ConsoleClient) -> None:
-    stopped = threading.Event()
-    main.request_stop = stopped.set  # type: ignore[method-assign]
     client.sock.sendall(b"shutdown\r\n")
     assert b"shutting down AutoHome" in client.read_all()
-    assert stopped.wait(WAIT_S)
+    assert main.stop.event.wait(WAIT_S)
 
 
 def test_a_client_that_vanishes_mid_line_costs_nothing(main: Main) -> None:

@@ -8,55 +8,35 @@ import random
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0, WAIT_S, ConsoleClient, clean_env, run_autohome, write_module
+from conftest import T0, WAIT_S, ConsoleClient, clean_env, console_port, run_autohome, spec, write_module
 
 from autohome.app import Main
-from autohome.clock import FakeClock
-from autohome.config import Config
-from autohome.loader import ModuleSpec
-from autohome.schedule import IntervalSchedule
 from autohome.telnet import AYT, DO, EOF, IAC, SB, SE, TIMING_MARK, WONT
 
 MakeMain = Callable[..., Main]
 
 
 @pytest.fixture
-def make_main() -> Iterator[MakeMain]:
-    started: list[Main] = []
-
+def make_main(console_factory: Callable[..., Main]) -> MakeMain:
     def make(modules: int = 3, **settings: object) -> Main:
-        specs = [ModuleSpec(f"mod{i:02d}", Path(f"modules/mod{i:02d}.py"),
-                            IntervalSchedule(timedelta(minutes=1)), lambda log, notify: None)
-                 for i in range(modules)]
-        config = replace(Config(console_port=0), **settings)
-        main = Main(config, FakeClock(T0), specs)
-        if main.console is not None:
-            main.console.limits = replace(main.console.limits, penalty_base_s=0.01)
-        main.start()
-        started.append(main)
-        return main
+        specs = [spec(f"mod{i:02d}", lambda log, notify: None) for i in range(modules)]
+        # Wrong passwords cost 0.01 s, 0.02 s, ... here instead of 2 s, 4 s, ...
+        return console_factory(*specs, penalty_base_s=0.01, **settings)
 
-    yield make
-    for main in started:
-        main.shutdown()
+    return make
 
 
-def port_of(main: Main) -> int:
-    assert main.console is not None
-    return main.console.address[1]
+port_of = console_port
 
 
 def test_password_prompt_then_commands(make_main: MakeMain, caplog: pytest.LogCaptureFixture) -> None:
     main = make_main(console_password="correct horse")
-    client = ConsoleClient.__new__(ConsoleClient)
-    client.sock = socket.create_connection(("127.0.0.1", port_of(main)), timeout=WAIT_S)
-    client.buffer = b""
+    client = ConsoleClient(port_of(main), greeting_ends=None)
     assert client.read_until(b"password: ").endswith(b"commands.\r\npassword: ")
     client.sock.sendall(b"help\r\n")  # commands do nothing before the password
     assert b"wrong password" in client.read_until(b"password: ")
@@ -161,7 +141,7 @@ def test_status_and_log_tail(make_main: MakeMain, tmp_path: Path) -> None:
     log_file = tmp_path / "current.log"
     log_file.write_text("".join(f"line {n}\n" for n in range(100)))
     main = make_main(max_threads=4)
-    main.log_file = log_file
+    main.panel.log_file = log_file
     main.tick(T0)
     client = ConsoleClient(port_of(main))
     status = client.command("status")
@@ -203,7 +183,7 @@ def test_fuzzed_bytes_and_abrupt_disconnects_leave_the_console_working(make_main
     assert "modules read NAME" in client.command("help")
     assert sorted(main.tick(T0)) == ["mod00", "mod01", "mod02"]
     assert main.runner.wait_idle(timeout_s=WAIT_S)
-    assert all(view.status.last_run and view.status.last_run.is_ok for view in main.module_views())
+    assert all(view.status.last_run and view.status.last_run.is_ok for view in main.panel.module_views())
 
 
 def _open_fds() -> dict[str, str]:
@@ -232,8 +212,8 @@ def test_many_clients_get_complete_answers_and_nothing_leaks(make_main: MakeMain
                 refused.append(greeting)
             sock.close()
             return
-        client = ConsoleClient.__new__(ConsoleClient)
-        client.sock, client.buffer = sock, greeting.partition(b"autohome> ")[2]
+        client = ConsoleClient(0, greeting_ends=None, sock=sock,
+                               received=greeting.partition(b"autohome> ")[2])
         try:
             for _ in range(30):
                 rows = client.command("modules").strip().splitlines()

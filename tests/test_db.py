@@ -21,7 +21,7 @@ from autohome.db import (
     DatabaseError,
     open_database,
 )
-from autohome.state import BARRIER_LIMIT_S, ModuleStates, RunRecord
+from autohome.state import ModuleStates, RunRecord
 
 
 def test_a_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -73,12 +73,12 @@ def test_state_survives_reopening_and_only_runs_in_flight_are_lost(tmp_path: Pat
 
 def test_a_failed_commit_leaves_the_database_usable(tmp_path: Path) -> None:
     db = open_database(tmp_path)
-    db._conn.execute("PRAGMA foreign_keys = ON")  # has effect only outside a transaction
-    with db._transaction() as conn:
+    db.query("PRAGMA foreign_keys = ON")  # has effect only outside a transaction
+    with db.transaction() as conn:
         conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
         conn.execute("CREATE TABLE child (parent INTEGER REFERENCES parent "
                      "DEFERRABLE INITIALLY DEFERRED)")
-    with pytest.raises(sqlite3.IntegrityError), db._transaction() as conn:
+    with pytest.raises(sqlite3.IntegrityError), db.transaction() as conn:
         conn.execute("INSERT INTO child VALUES (42)")  # only COMMIT notices the missing parent
     states = ModuleStates(db)
     states.set_paused("after", True)  # a later write still works
@@ -113,7 +113,7 @@ def _watching(*texts: str) -> Iterator[list[_Seen]]:
 
 def _disk_full(db: Database) -> None:
     """Make every insert of a run fail, as on a full disk."""
-    with db._transaction() as conn:
+    with db.transaction() as conn:
         conn.execute("CREATE TRIGGER full BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk full'); END")
 
 
@@ -121,16 +121,16 @@ def test_runs_that_cannot_be_stored_are_kept_and_stored_once_writing_works(tmp_p
     db = open_database(tmp_path)
     _disk_full(db)
     with _watching("could not store 1 finished run(s)") as (failed,):
-        states = ModuleStates(db, retry_s=0.05)
+        announced = threading.Event()
+        states = ModuleStates(db, retry_s=0.05, announce=lambda record: announced.set())
         states.record_start("a", T0)
-        states.record_finish("a", RunRecord(T0, 0.5), T0)
+        line = logging.LogRecord("autohome.main", logging.INFO, "", 0, "module a finished", (), None)
+        states.record_finish("a", RunRecord(T0, 0.5), T0, line)
         assert failed.event.wait(WAIT_S), "the failed write was not logged"
         assert not states.flush(timeout_s=0)
-        # The log writer's barrier does not wait for a disk that may not come back.
-        passed = threading.Event()
-        threading.Thread(target=lambda: (states.stored_barrier(), passed.set()), daemon=True).start()
-        assert passed.wait(BARRIER_LIMIT_S / 2)
-        with db._transaction() as conn:
+        # The "finished" line does not wait for a disk that may not come back.
+        assert announced.wait(WAIT_S)
+        with db.transaction() as conn:
             conn.execute("DROP TRIGGER full")
         assert states.flush(timeout_s=WAIT_S)
         assert [run.started for run in states.history("a", 10)] == [T0]
@@ -162,6 +162,5 @@ def test_closing_while_writes_fail_says_what_is_lost_and_does_not_hang(tmp_path:
         states.record_start("a", T0)
         states.record_finish("a", RunRecord(T0, 0.5), T0)
         assert failed.event.wait(WAIT_S)
-        states.close(timeout_s=WAIT_S)  # wakes the writer from its hour-long retry wait
+        assert states.close(timeout_s=WAIT_S)  # wakes the writer from its hour-long retry wait
         assert lost.event.is_set()
-        assert states._writer is not None and not states._writer.is_alive()

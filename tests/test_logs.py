@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import run_autohome, write_module
 
-from autohome.logs import archive_current_log, first_timestamp, setup_logging
+from autohome.archive import archive_current_log, first_timestamp
+from autohome.logs import setup_logging
 
 
 @pytest.fixture
@@ -156,20 +157,37 @@ def test_the_fast_line_formatter_writes_what_line_format_would(kind: str) -> Non
     assert LineFormatter().format(record) == expected
 
 
-def test_a_queued_line_reads_as_its_record_would() -> None:
-    from autohome.logs import ColourFormatter, LineFormatter, RecentLines
-    from autohome.logwriter import QueuedLine
+def test_recent_lines_keeps_the_lines_of_modules_only() -> None:
+    from autohome.logs import RecentLines
 
-    queued = QueuedLine("autohome.main", "module %s finished in %.3fs", ("x", 0.01234), 1767614400.25,
-                        "module:x", 7)
-    for formatter in (LineFormatter(), ColourFormatter()):
-        assert formatter.queued_line(queued) == formatter.format(queued.to_record())
-    assert LineFormatter().queued_line(queued).endswith(".250 INFO    [module:x] autohome.main: "
-                                                        "module x finished in 0.012s")
     recent = RecentLines()
-    recent.write_line(queued)  # not a module's line: not kept
-    recent.write_line(queued._replace(name="autohome.modules.x", msg="hello", args=()))
+    other = logging.LogRecord("autohome.main", logging.INFO, "", 0, "module %s finished", ("x",), None)
+    mine = logging.LogRecord("autohome.modules.x", logging.INFO, "", 0, "hello", (), None)
+    recent.handle(other)  # not a module's line: not kept
+    recent.handle(mine)
     assert [line[-5:] for line in recent.lines("x")] == ["hello"] and recent.lines("main") == []
+
+
+def test_the_log_writer_survives_a_handler_that_raises(tmp_path: Path) -> None:
+    class Broken(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            pass
+
+        def flush(self) -> None:
+            raise OSError(28, "No space left on device")
+
+    setup = setup_logging(tmp_path / "logs")
+    setup.writer.handlers.append(Broken())
+    logger = logging.getLogger("autohome.test")
+    try:
+        logger.info("first")
+        setup.writer.flush()
+        logger.info("second, after the failure")
+        assert setup.writer.flush(), "the log writer stopped"
+    finally:
+        setup.writer.handlers.pop()
+        setup.close()
+    assert "second, after the failure" in (tmp_path / "logs" / "current.log").read_text()
 
 
 def test_a_log_folder_that_vanishes_does_not_stop_the_log_writer(tmp_path: Path) -> None:

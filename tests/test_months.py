@@ -10,10 +10,10 @@ from pathlib import Path
 
 from conftest import T0, FakePushover, clean_env, run_autohome, write_module
 
-from autohome.app import Main
+from autohome.app import build
+from autohome.archive import archives
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.logs import archives
 from autohome.notify import PushoverClient
 
 
@@ -22,22 +22,22 @@ def test_a_chatty_module_cannot_fill_the_disk_and_no_line_is_lost(tmp_path: Path
         INTERVAL = 30
         def run(log, notify, store):
             start = store.get("next", 0)
-            for number in range(start, start + 300):
+            for number in range(start, start + 100):
                 log.info("line %06d %s", number, "x" * 60)
-            store.set("next", start + 300)
+            store.set("next", start + 100)
     ''')
     env = clean_env(AUTOHOME_LOG_MAX_MB="0.02", AUTOHOME_LOG_KEEP="3")
     result = run_autohome(tmp_path, "-t", "--no-console", stdin="150\n", env=env, timeout_s=120)
     assert result.returncode == 0, result.stderr[-2000:]
     logs = tmp_path / "logs"
     kept = archives(logs)
-    assert len(kept) == 3  # 151 runs x 300 lines were written: far more than 4 files hold
+    assert len(kept) == 3  # 151 runs x 100 lines were written: far more than 4 files hold
     files = [*kept, logs / "current.log"]
     limit = 0.02 * 1024 * 1024
     assert all(path.stat().st_size < limit + 1000 for path in files)
     # The newest lines are all there, in order, across the archive boundaries.
     numbers = [int(n) for path in files for n in re.findall(r"line (\d{6})", path.read_text())]
-    assert numbers == list(range(numbers[0], 151 * 300))
+    assert numbers == list(range(numbers[0], 151 * 100))
     assert len(numbers) > 3 * 100  # three full archives and the current file
     with sqlite3.connect(tmp_path / "data" / "autohome-test.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] <= 120
@@ -46,14 +46,14 @@ def test_a_chatty_module_cannot_fill_the_disk_and_no_line_is_lost(tmp_path: Path
 def test_sent_notifications_older_than_30_days_are_pruned(pushover: FakePushover) -> None:
     clock = FakeClock(T0)
     client = PushoverClient("a" * 30, "u" * 30, pushover.url)
-    main = Main(Config(console_enabled=False), clock, [], client=client)
+    main = build(Config(console_enabled=False), clock, [], client=client)
     notify = main.notifier.for_module(logging.getLogger("autohome.modules.test"))
     notify("old news")
     main.outbox.deliver_due(clock.now())
-    main.tick(clock.now())
+    assert main.outbox.prune_if_due(clock.now()) == clock.now() + timedelta(days=1)
     clock.advance(timedelta(days=31).total_seconds())
     notify("fresh")
     main.outbox.deliver_due(clock.now())
-    main.tick(clock.now())
+    main.outbox.prune_if_due(clock.now())
     assert [row.fields["message"] for row in main.outbox.listing(10)] == ["fresh"]
     main.shutdown()

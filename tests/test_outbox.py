@@ -177,7 +177,8 @@ def test_the_sender_thread_delivers_while_modules_never_wait(pushover: FakePusho
     assert [r.form["message"] for r in pushover.requests] == ["slow API", "still instant"]
 
 
-def test_pending_messages_are_delivered_after_a_restart_exactly_once(tmp_path: Path, daemon_factory) -> None:
+def test_pending_messages_are_delivered_after_a_restart_exactly_once(tmp_path: Path, daemon_factory,
+                                                                    process_factory) -> None:
     write_module(tmp_path / "modules", "alarm", '''
         INTERVAL = "1d"
         def run(log, notify):
@@ -185,7 +186,7 @@ def test_pending_messages_are_delivered_after_a_restart_exactly_once(tmp_path: P
     ''')
     dead_url = f"http://127.0.0.1:{free_port()}/1/messages.json"
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=dead_url)
-    first = daemon_factory(tmp_path, "-t", "--no-console", "--start", "2026-06-01T09:00", env=env)
+    first = process_factory(tmp_path, "-t", "--no-console", "--start", "2026-06-01T09:00", env=env)
     first.wait_for("not delivered \\(attempt 1\\): cannot reach Pushover")
     first.process.kill()  # kill -9 while the message waits for its retry
     first.wait()

@@ -152,7 +152,8 @@ def test_a_bad_store_value_fails_that_run_only(tmp_path: Path) -> None:
     assert "store.set('when', ...) needs a JSON value" in log_text(tmp_path)
 
 
-def test_kill_9_during_runs_leaves_a_database_that_opens(tmp_path: Path, daemon_factory) -> None:
+def test_kill_9_during_runs_leaves_a_database_that_opens(tmp_path: Path, daemon_factory,
+                                                         process_factory) -> None:
     write_module(tmp_path / "modules", "stuck", '''
         import threading
         INTERVAL = 30
@@ -161,7 +162,7 @@ def test_kill_9_during_runs_leaves_a_database_that_opens(tmp_path: Path, daemon_
             threading.Event().wait()
     ''')
     says(tmp_path / "modules", "quick", "quick ran")
-    daemon = daemon_factory(tmp_path, "--port", "0", "--data", "data")
+    daemon = process_factory(tmp_path, "--port", "0", "--data", "data")
     daemon.wait_for_all("module quick finished", "modules.stuck: stuck started")
     daemon.process.kill()
     daemon.process.wait()

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from conftest import T0, WAIT_S
 
-from autohome.scheduler import Runner, Submission, next_tick
+from autohome.loop import Wake, classify_wake, next_tick
+from autohome.scheduler import Runner, Submission
 
 
 class Gate:
@@ -67,16 +68,13 @@ def test_overflow_waits_in_a_fifo_backlog_fed_by_one_drainer() -> None:
     assert snapshot.drainer_alive and len(drainer_threads()) == 1
 
     gate.open("a")  # one slot frees: the oldest queued run takes it
-    with runner._cond:
-        assert runner._cond.wait_for(lambda: "c" in runner._running, 3), (
-            runner._running, runner._backlog, runner._drainer, gate.started,
-            [t.name for t in threading.enumerate()])
+    assert runner.wait_for(lambda now: "c" in now.running, 3), (
+        runner.snapshot(), gate.started, [t.name for t in threading.enumerate()])
     assert runner.snapshot().queued == ("d", "e")
     gate.open()
     assert runner.wait_idle(timeout_s=WAIT_S)
     assert gate.started == list("abcde")
-    with runner._cond:
-        assert runner._cond.wait_for(lambda: runner._drainer is None, WAIT_S)
+    assert runner.wait_for(lambda now: not now.drainer_alive, WAIT_S)
 
 
 def test_a_name_already_running_or_queued_is_not_queued_again() -> None:
@@ -122,8 +120,7 @@ def test_many_runs_leave_no_threads_behind() -> None:
         for index in range(10):
             runner.submit(f"m{round_number}-{index}", lambda: None)
         assert runner.wait_idle(timeout_s=WAIT_S)
-    with runner._cond:
-        assert runner._cond.wait_for(lambda: runner._drainer is None, WAIT_S)
+    assert runner.wait_for(lambda now: not now.drainer_alive, WAIT_S)
     for thread in new_threads(before):
         thread.join(WAIT_S)
     assert new_threads(before) == []
@@ -135,3 +132,10 @@ def test_next_tick_is_the_next_boundary_after_now() -> None:
     assert next_tick(T0, tick, T0 + timedelta(seconds=31)) == T0 + 2 * tick
     # After a laptop sleep of an hour, the next tick is the first boundary after waking.
     assert next_tick(T0, tick, T0 + timedelta(hours=1, seconds=5)) == T0 + timedelta(hours=1, seconds=30)
+
+
+def test_a_wake_is_on_time_after_a_gap_or_after_the_clock_went_back() -> None:
+    tick, deadline = timedelta(seconds=30), T0 + timedelta(seconds=30)
+    assert classify_wake(deadline, deadline + timedelta(seconds=29), tick) is Wake.ON_TIME
+    assert classify_wake(deadline, deadline + tick, tick) is Wake.SLEPT
+    assert classify_wake(deadline, deadline - timedelta(seconds=31), tick) is Wake.WENT_BACK

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MAIN, clean_env
+from conftest import Result, clean_env, run_autohome
 
 from autohome.service import launchd_plan, schtasks_plan, systemd_plan
 
@@ -67,9 +67,8 @@ def test_install_status_uninstall_round_trip_in_a_temporary_home(tmp_path: Path)
     env = clean_env(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     env.pop("XDG_CONFIG_HOME", None)
 
-    def service(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(MAIN), "service", *args], cwd=project, env=env,
-                              capture_output=True, text=True, timeout=30)
+    def service(*args: str) -> Result:
+        return run_autohome(project, "service", *args, env=env)
 
     printed = service("install", "--print")
     unit = home / ".config" / "systemd" / "user" / "autohome.service"

@@ -1,0 +1,73 @@
+"""Log files at rest: archiving current.log under its first timestamp, pruning archives, reading a tail."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+CURRENT_LOG = "current.log"
+_TIMESTAMP = re.compile(rb"(\d{4})-(\d{2})-(\d{2})[ T_](\d{2})[:-](\d{2})[:-](\d{2})")
+
+
+def tail_lines(path: Path, count: int, block_bytes: int = 65536) -> list[str]:
+    """The last `count` lines of a file, reading backwards from its end only as far as needed."""
+    with path.open("rb") as stream:
+        stream.seek(0, 2)
+        position = stream.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= count:
+            step = min(block_bytes, position)
+            position -= step
+            stream.seek(position)
+            data = stream.read(step) + data
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[-count:] if count else []
+
+
+def first_timestamp(path: Path) -> str | None:
+    """The first `YYYY-MM-DD HH:MM:SS` in the file, as `YYYY-MM-DD_HH-MM-SS`, or None."""
+    with path.open("rb") as stream:
+        for line in stream:
+            found = _TIMESTAMP.search(line)
+            if found:
+                y, mo, d, h, mi, s = (part.decode() for part in found.groups())
+                return f"{y}-{mo}-{d}_{h}-{mi}-{s}"
+    return None
+
+
+def archive_current_log(log_dir: Path) -> Path | None:
+    """Rename `current.log` after its first timestamp (or a unique id); never overwrite.
+
+    Returns the archive's path, or None when there was no current.log to archive.
+    """
+    current = log_dir / CURRENT_LOG
+    if not current.is_file():
+        return None
+    stem = first_timestamp(current) or f"archive-{uuid.uuid4().hex[:12]}"
+    target = log_dir / f"{stem}.log"
+    suffix = 0
+    while target.exists():
+        suffix += 1
+        target = log_dir / f"{stem}-{suffix}.log"
+    current.rename(target)
+    return target
+
+
+_ARCHIVE_NAME = re.compile(r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?|archive-[0-9a-f]+(-\d+)?)\.log$")
+
+
+def archives(log_dir: Path) -> list[Path]:
+    """The archived logs in the folder, oldest first."""
+    found = [path for path in log_dir.iterdir() if _ARCHIVE_NAME.match(path.name)]
+    return sorted(found, key=lambda path: (path.stat().st_mtime_ns, path.name))
+
+
+def prune_archives(log_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` archives; return what was deleted."""
+    old = archives(log_dir)[:-keep] if keep > 0 else archives(log_dir)
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+

@@ -1,0 +1,173 @@
+"""The console's read model and actions: the `Controller` that commands.py talks to.
+
+It reads what the parts own (registry, states, runner, outbox, log) and acts through
+them; it never reaches into the main loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from autohome.archive import tail_lines
+from autohome.clock import Clock
+from autohome.loop import LoopTimes, StopRequest
+from autohome.outbox import Outbox
+from autohome.outbox_table import OutboxRow
+from autohome.registry import ModuleRegistry
+from autohome.runs import RunExecutor
+from autohome.scheduler import Submission, why_off
+from autohome.state import RunRecord
+from autohome.views import ModuleView, StatusView
+
+log = logging.getLogger("autohome.main")
+
+
+class ControlPanel:
+    """What the console may see and do, built from the daemon's parts."""
+
+    def __init__(self, registry: ModuleRegistry, executor: RunExecutor, outbox: Outbox, clock: Clock,
+                 settings: Mapping[str, str], tick: timedelta, times: LoopTimes, stop: StopRequest,
+                 recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
+                 log_file: Path | None = None) -> None:
+        self.registry = registry
+        self.executor = executor
+        self.states = executor.states
+        self.runner = executor.runner
+        self.outbox = outbox
+        self.clock = clock
+        self.settings = settings
+        self.tick = tick
+        self.times = times
+        self.stop = stop
+        self._recent_lines = recent_lines
+        self.log_file = log_file
+
+    # --- reading ---------------------------------------------------------------------
+
+    def views_version(self) -> tuple[int, ...]:
+        """Changes whenever anything `module_views` shows changes (one shared revision)."""
+        return (self.states.revision.value,)
+
+    def module_views(self) -> list[ModuleView]:
+        """Every module as the console shows it."""
+        snapshot = self.runner.snapshot()
+        now = self.clock.now()
+        views = []
+        for entry in self.registry.entries():
+            status = self.states.get(entry.name)
+            spec = entry.spec
+            if spec is None:
+                views.append(ModuleView(entry.name, "broken", "-", status, None,
+                                        problem=entry.problem, path=str(entry.path)))
+                continue
+            off = why_off(spec, self.settings)
+            if entry.name in snapshot.running:
+                state = "overrun" if status.is_overrunning else "running"
+            elif off:
+                state = "off"
+            elif entry.name in snapshot.queued:
+                state = "queued"
+            elif status.paused:
+                state = "paused"
+            else:
+                state = "idle"
+            next_run = spec.schedule.next_run(status.last_due_at, status.first_seen or now)
+            views.append(ModuleView(
+                entry.name, state, spec.schedule.describe(), status, next_run,
+                description=spec.description, problem=off or entry.problem, path=str(entry.path),
+                timeout=self.executor.timeout(spec),
+            ))
+        return views
+
+    def status(self) -> StatusView:
+        """How the daemon is doing, for the console's `status`."""
+        snapshot = self.runner.snapshot()
+        runnable, broken = self.registry.counts()
+        return StatusView(
+            started_at=self.times.started_at, now=self.clock.now(), tick=self.tick,
+            next_tick=self.times.next_tick_at, running=len(snapshot.running),
+            max_threads=snapshot.max_threads, queued=len(snapshot.queued),
+            drainer_alive=snapshot.drainer_alive, modules=runnable, broken=broken,
+            outbox=self.outbox.counts(), quota=self.outbox.quota,
+        )
+
+    def recent_lines(self, name: str, count: int) -> list[str]:
+        """The module's latest log lines."""
+        return self._recent_lines(name, count)
+
+    def history(self, name: str, count: int) -> list[RunRecord]:
+        """The module's stored runs, newest first."""
+        return self.states.history(name, count)
+
+    def log_tail(self, count: int) -> list[str]:
+        """The last `count` lines of current.log."""
+        if self.log_file is None or not self.log_file.is_file():
+            return []
+        return tail_lines(self.log_file, count)
+
+    def notifications(self, limit: int) -> list[OutboxRow]:
+        """The newest queued, sent and failed notifications."""
+        return self.outbox.listing(limit)
+
+    # --- acting ----------------------------------------------------------------------
+
+    def reload(self) -> str:
+        """Pick up edited, added and removed module files; alert about newly broken ones."""
+        changes = self.registry.refresh()
+        for name in changes.broken:
+            entry = self.registry.get(name)
+            self.executor.alert(f"{name}.py is broken: {entry.problem if entry else ''}",
+                                "AutoHome: module broken")
+        return changes.describe()
+
+    def notify_test(self, message: str) -> str:
+        """Queue a test notification."""
+        if self.executor.notifier.send(log, "console", message, title="AutoHome test"):
+            if self.outbox.client is None:
+                return "kept as undeliverable: set PUSHOVER_TOKEN and PUSHOVER_USER to send it"
+            return "test notification queued; see 'notifications'"
+        return "not queued: the message is invalid (see the log)"
+
+    def _runnable(self, name: str) -> str | None:
+        """Why the module cannot be run or paused, or None if it can."""
+        entry = self.registry.get(name)
+        if entry is None:
+            return f"no module named {name!r}"
+        if entry.spec is None:
+            return f"{name} is broken: fix {entry.path} first ({entry.problem})"
+        off = why_off(entry.spec, self.settings)
+        return f"{name} is {off}" if off else None
+
+    def run_now(self, name: str) -> str:
+        """Run a module at once, through the same thread cap and backlog."""
+        refusal = self._runnable(name)
+        spec = self.registry.spec_of(name)
+        if refusal is not None or spec is None:
+            return refusal or f"no module named {name!r}"
+        log.info("module %s run by hand from the console", name)
+        result = self.executor.submit(spec)
+        if result in (Submission.STARTED, Submission.QUEUED):
+            self.states.mark_due(name, self.clock.now())
+        if result is Submission.STARTED:
+            return f"{name} started"
+        if result is Submission.QUEUED:
+            return f"{name} queued: all {self.runner.max_threads} threads are busy"
+        return f"{name} not started: {result.value}"
+
+    def set_paused(self, name: str, paused: bool) -> str:
+        """Pause or resume a module's scheduled runs."""
+        refusal = self._runnable(name)
+        if refusal is not None:
+            return refusal
+        if self.states.get(name).paused == paused:
+            return f"{name} is already {'paused' if paused else 'running on schedule'}"
+        self.states.set_paused(name, paused)
+        log.info("module %s %s from the console", name, "paused" if paused else "resumed")
+        return f"{name} {'paused' if paused else 'resumed'}"
+
+    def request_stop(self) -> None:
+        """Shut AutoHome down."""
+        self.stop.request()

@@ -1,0 +1,72 @@
+"""The tick loop's arithmetic, as plain functions of times, and the stop request every part shares."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+log = logging.getLogger("autohome.main")
+
+
+def next_tick(anchor: datetime, tick: timedelta, now: datetime) -> datetime:
+    """The first tick boundary (anchor + k * tick) strictly after `now`."""
+    if now < anchor:
+        return anchor
+    ticks_done = (now - anchor) // tick
+    return anchor + (ticks_done + 1) * tick
+
+
+class Wake(enum.Enum):
+    """How the loop woke from its wait for the next tick."""
+
+    ON_TIME = "on time"
+    SLEPT = "after a gap"  # a laptop lid, a stopped process: at least one tick was missed
+    WENT_BACK = "clock went back"
+
+
+def classify_wake(deadline: datetime, now: datetime, tick: timedelta) -> Wake:
+    """Whether waking at `now` for the tick due at `deadline` is on time, late by a whole
+    tick or more, or earlier than the tick before it (the clock was set back)."""
+    if now < deadline - tick:
+        return Wake.WENT_BACK
+    if now - deadline >= tick:
+        return Wake.SLEPT
+    return Wake.ON_TIME
+
+
+class StopRequest:
+    """"Shut down", as the console, a signal or end of input asks for it. The loop and the
+    runner wait on it; whoever asks needs nothing but this object."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._wakers: list[Callable[[], None]] = []
+
+    def on_request(self, wake: Callable[[], None]) -> None:
+        """Call `wake` when a stop is asked for (to end a wait that would not see the event)."""
+        self._wakers.append(wake)
+
+    def request(self) -> None:
+        """Ask everything to stop; safe from any thread."""
+        if not self.event.is_set():
+            log.info("shutdown requested")
+        self.event.set()
+        for wake in self._wakers:
+            wake()
+
+    @property
+    def is_requested(self) -> bool:
+        """Whether a stop was asked for."""
+        return self.event.is_set()
+
+
+@dataclass
+class LoopTimes:
+    """When the loop started and when it ticks next: written by the loop, read by `status`."""
+
+    started_at: datetime
+    next_tick_at: datetime | None = None

@@ -1,0 +1,152 @@
+"""Test mode's clock: virtual time that moves only when the user types a line."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import IO
+
+from autohome.clock import ClockBase, Waker
+from autohome.durations import parse_duration
+
+log = logging.getLogger("autohome.clock")
+
+TEST_MODE_HELP = (
+    "Enter = next tick, a number N = N ticks, a duration (10m, 2h) = that much time, "
+    "'sleep 8h' = jump like a sleeping laptop, Ctrl-D = shut down"
+)
+
+
+class LineFeed:
+    """Lines from a stream, read on a daemon thread so a stop can interrupt the wait."""
+
+    def __init__(self, stream: IO[str], waker: Waker | None = None) -> None:
+        self._stream = stream
+        self.waker = waker or Waker()
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._reader: threading.Thread | None = None
+
+    def get(self) -> str | None:
+        """The next line without its newline, or None at end of input or after close()."""
+        if self._reader is None:
+            self._reader = threading.Thread(target=self._read, name="stdin", daemon=True)
+            self._reader.start()
+        while True:
+            try:
+                return self._lines.get_nowait()
+            except queue.Empty:
+                self.waker.wait(None)  # woken by a line, by close(), or by a signal
+
+    def close(self) -> None:
+        """Unblock a pending get(); the reader itself may stay blocked in read()."""
+        self._lines.put(None)
+        self.waker.wake()
+
+    def _read(self) -> None:
+        # Daemon thread: a blocked read() on a terminal cannot be interrupted portably.
+        for line in self._stream:
+            self._lines.put(line.rstrip("\r\n"))
+            self.waker.wake()
+        self._lines.put(None)
+        self.waker.wake()
+
+
+class VirtualClock(ClockBase):
+    """`--test` mode: time starts now and moves only when the user types a line.
+
+    An empty line releases one tick, `N` releases N ticks, and a duration lets
+    time run that far, stopping at every tick boundary on the way.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        feed: LineFeed,
+        prompt: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.current = start
+        self._feed = feed
+        self._prompt = prompt
+        self._ticks_released = 0
+        self._horizon = start
+
+    def now(self) -> datetime:
+        """Virtual time."""
+        return self.current
+
+    def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
+        """Move to the deadline once the user has released that much time."""
+        while not stop.is_set():
+            if self._ticks_released > 0:
+                self._ticks_released -= 1
+                self._move_to(deadline)
+                return False
+            if self._horizon >= deadline:
+                self._move_to(deadline)
+                return False
+            self._move_to(self._horizon)
+            if not self._read_step():
+                return True
+        return True
+
+    def _move_to(self, moment: datetime) -> None:
+        self.current = max(self.current, moment)
+        self._moved()
+
+    def wake(self) -> None:
+        """Stop waiting for input."""
+        self._feed.close()
+
+    def _read_step(self) -> bool:
+        """Read lines until one releases time; False at end of input."""
+        while True:
+            if self._prompt is not None:
+                self._prompt(f"[{self.current.astimezone():%Y-%m-%d %H:%M:%S}] > ")
+            line = self._feed.get()
+            if line is None:
+                log.info("test mode: end of input, shutting down")
+                return False
+            text = line.strip()
+            if not text:
+                self._ticks_released = 1
+                return True
+            if text.isdigit() and int(text) > 0:
+                self._ticks_released = int(text)
+                return True
+            if text.lower().startswith("sleep "):
+                # The laptop sleeps: time jumps without ticking on the way, then one tick.
+                try:
+                    self._move_to(self.current + parse_duration(text[6:]))
+                except ValueError:
+                    log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
+                    continue
+                self._horizon = self.current
+                self._ticks_released = 1
+                return True
+            try:
+                self._horizon = self.current + parse_duration(text)
+                return True
+            except ValueError:
+                log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
+
+
+def terminal_prompt(
+    stdin: IO[str], stream: IO[str], before: Callable[[], None] = lambda: None
+) -> Callable[[str], None] | None:
+    """A prompt writer when `stdin` is an interactive terminal, or None when input is piped.
+
+    `before` runs first: the log writer's flush, so that the tick's lines come above the prompt.
+    """
+    if not (hasattr(stdin, "isatty") and stdin.isatty()):
+        return None
+
+    def write(text: str) -> None:
+        before()
+        stream.write(text)
+        stream.flush()
+
+    return write
