@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, NoReturn
 from zoneinfo import ZoneInfo
 
-from autohome import __version__, service
+from autohome import __version__
 from autohome.app import build
 from autohome.archive import archive_current_log
 from autohome.clock import SystemClock, Waker, system_zone, utc_now
@@ -143,6 +143,8 @@ def _in_zone(moment: datetime, zone: tzinfo) -> datetime:
 
 def service_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
     """`autohome service install|uninstall|status [--print] [--env-file FILE]`."""
+    from autohome import service  # subprocess and plistlib: only this command needs them
+
     parser = _Parser(prog="autohome service",
                      description="Start AutoHome at login and restart it on failure (current user).")
     parser.add_argument("action", choices=["install", "uninstall", "status"])

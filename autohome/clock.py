@@ -117,6 +117,7 @@ class ClockBase:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
+        self._waiting = 0  # threads inside wait_until
 
     def alarm(self) -> Alarm:
         """A new alarm on this clock."""
@@ -128,14 +129,19 @@ class ClockBase:
     def wait_until(self, deadline: datetime | None, alarm: Alarm) -> None:
         """Wait until this clock reaches `deadline` or the alarm is raised."""
         with self._changed:
-            while not alarm.is_raised:
-                if deadline is None:
-                    self._changed.wait()
-                    continue
-                remaining_s = (deadline - self.now()).total_seconds()
-                if remaining_s <= 0:
-                    return
-                self._changed.wait(None if self.max_wait_s is None else min(remaining_s, self.max_wait_s))
+            self._waiting += 1
+            self._changed.notify_all()
+            try:
+                while not alarm.is_raised:
+                    if deadline is None:
+                        self._changed.wait()
+                        continue
+                    remaining_s = (deadline - self.now()).total_seconds()
+                    if remaining_s <= 0:
+                        return
+                    self._changed.wait(None if self.max_wait_s is None else min(remaining_s, self.max_wait_s))
+            finally:
+                self._waiting -= 1
 
     def _moved(self) -> None:
         """Time moved (a virtual clock): let `wait_until` look at it again."""
@@ -220,6 +226,11 @@ class FakeClock(ClockBase):
     def now(self) -> datetime:
         """The time the test set."""
         return self.current
+
+    def wait_for_waiters(self, count: int, timeout_s: float) -> bool:
+        """Block until `count` threads wait in wait_until (a test steps time only then)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._waiting >= count, timeout_s)
 
     def advance(self, seconds: float) -> None:
         """Move time forward (or backward, with a negative number)."""

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
-
 from autohome.durations import DURATION_HELP, parse_duration
 from autohome.errors import ConfigError
 
@@ -183,6 +181,8 @@ def read_env_file(path: Path | None, base: Path | None = None) -> tuple[dict[str
         path = base / path
     if not path.is_file():
         raise ConfigError(f"env file {path} does not exist: create it or drop --env-file")
+    from dotenv import dotenv_values  # imported only when there is a .env to read
+
     try:
         values = dotenv_values(path, encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

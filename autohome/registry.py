@@ -14,7 +14,7 @@ from datetime import timezone, tzinfo
 from pathlib import Path
 
 from autohome.loader import BrokenModule, ModuleLoadError, ModuleSpec, load_module
-from autohome.state import Revision
+from autohome.revision import Revision
 
 log = logging.getLogger("autohome.loader")
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from autohome.loader import ModuleSpec
+from autohome.revision import Revision
 from autohome.schedule import is_due
-from autohome.state import ModuleStatus, Revision
+from autohome.state import ModuleStatus
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ never logged, and the log itself knows nothing of the database.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from autohome.db import Database, ModuleRow, RunRow
+from autohome.revision import Revision
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +30,6 @@ GROUP_WAIT_S = 0.02
 # at most MAX_UNSAVED are kept, the oldest are given up first.
 RETRY_S = 5.0
 MAX_UNSAVED = 10_000
-
-
-class Revision:
-    """A number that changes whenever anything the console shows changes; the registry,
-    the runner and the states share one, and the console renders again only when it moved.
-    Each change takes a fresh number (itertools.count is atomic), so no change can be lost
-    between two threads."""
-
-    def __init__(self) -> None:
-        self._numbers = itertools.count(1)
-        self.value = 0
-
-    def bump(self) -> None:
-        """Note a change (after making it)."""
-        self.value = next(self._numbers)
 
 
 # The value types are NamedTuples: immutable like frozen dataclasses, but several times

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from bench import T0, report, specs, temp_dir
 
-from autohome.app import Main
+from autohome.app import build
 from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.db import open_database
@@ -41,14 +41,14 @@ def autohome() -> tuple[float, int]:
     folder = temp_dir()
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
-    main = Main(replace(Config(), max_threads=THREADS, console_enabled=False), FakeClock(T0),
-                specs(COUNT, lambda log, notify: time.sleep(WORK_S)), db=open_database(folder / "data"),
-                logs=logs)
+    main = build(replace(Config(), max_threads=THREADS, console_enabled=False), FakeClock(T0),
+                 specs(COUNT, lambda log, notify: time.sleep(WORK_S)), db=open_database(folder / "data"),
+                 logs=logs)
     began = time.perf_counter()
     main.tick(T0)
     assert main.runner.wait_idle(timeout_s=60)
     total = time.perf_counter() - began
-    ran = sum(1 for view in main.module_views() if view.status.last_run is not None)
+    ran = sum(1 for view in main.panel.module_views() if view.status.last_run is not None)
     main.shutdown()
     logs.close()
     return total, ran

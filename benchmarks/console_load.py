@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from bench import T0, percentile, report, specs, temp_dir
 
-from autohome.app import Main
+from autohome.app import build
 from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.db import open_database
@@ -88,8 +88,8 @@ def main() -> None:
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
     config = replace(Config(), console_port=0, console_max_clients=CLIENTS + 8)
-    daemon = Main(config, FakeClock(T0), specs(MODULES, lambda log, notify: None),
-                  db=open_database(folder / "data"), logs=logs)
+    daemon = build(config, FakeClock(T0), specs(MODULES, lambda log, notify: None),
+                   db=open_database(folder / "data"), logs=logs)
     daemon.start()
     daemon.tick(T0)
     assert daemon.runner.wait_idle(timeout_s=60)

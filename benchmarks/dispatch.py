@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from bench import T0, percentile, report, specs, temp_dir
 
-from autohome.app import Main
+from autohome.app import build
 from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.db import open_database
@@ -62,7 +62,7 @@ def autohome() -> tuple[float, list[float]]:
                 done.set()
 
     config = replace(Config(), max_threads=THREADS, console_enabled=False)
-    main = Main(config, FakeClock(T0), specs(COUNT, run), db=open_database(folder / "data"), logs=logs)
+    main = build(config, FakeClock(T0), specs(COUNT, run), db=open_database(folder / "data"), logs=logs)
     gc.freeze()  # as main.py does once start-up is over
     began = time.perf_counter()
     main.tick(T0)

@@ -15,12 +15,12 @@ from dataclasses import replace
 
 from bench import T0, percentile, report, temp_dir, write_modules
 
-from autohome.app import Main
+from autohome.app import build
 from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.db import open_database
-from autohome.loader import discover_modules
 from autohome.logs import setup_logging
+from autohome.registry import discover_modules
 
 COUNT, REPEATS = 1000, 50
 
@@ -42,7 +42,7 @@ def main() -> None:
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
     clock = FakeClock(T0)
-    daemon = Main(replace(Config(), console_enabled=False), clock, discover_modules(modules),
+    daemon = build(replace(Config(), console_enabled=False), clock, discover_modules(modules),
                   db=open_database(folder / "data"), logs=logs)
 
     began = time.perf_counter()

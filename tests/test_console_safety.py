@@ -249,7 +249,7 @@ def test_many_clients_get_complete_answers_and_nothing_leaks(make_main: MakeMain
 
 
 def test_failed_password_counts_stay_bounded() -> None:
-    from autohome.console import FREE_FAILURES, MAX_TRACKED_ADDRESSES, Penalties
+    from autohome.session import FREE_FAILURES, MAX_TRACKED_ADDRESSES, Penalties
 
     penalties = Penalties(base_s=1.0)
     for _ in range(FREE_FAILURES + 1):
@@ -257,5 +257,5 @@ def test_failed_password_counts_stay_bounded() -> None:
     assert penalties.delay_s("192.0.2.1") == 2.0
     for number in range(MAX_TRACKED_ADDRESSES + 10):
         penalties.failed(f"10.0.{number // 256}.{number % 256}")
-    assert len(penalties._failures) == MAX_TRACKED_ADDRESSES
+    assert penalties.tracked() == MAX_TRACKED_ADDRESSES
     assert penalties.delay_s("192.0.2.1") == 0.0  # the oldest address was forgotten

@@ -7,7 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from conftest import T0, Answer, ConsoleClient, FakePushover, clean_env, free_port, write_module
+from conftest import T0, WAIT_S, Answer, ConsoleClient, FakePushover, clean_env, free_port, write_module
 
 from autohome.clock import FakeClock
 from autohome.db import Database, open_database
@@ -274,3 +274,32 @@ def test_in_test_mode_a_retry_follows_virtual_time(tmp_path: Path, daemon_factor
     daemon.close_stdin()
     assert daemon.wait() == 0
     assert len(pushover.requests) == 2
+
+
+def test_the_sender_retries_when_its_clock_reaches_the_retry_with_no_tick_to_poke_it(
+        pushover: FakePushover) -> None:
+    clock = FakeClock(T0)
+    outbox = make_outbox(pushover.url, clock)
+    pushover.answers.append(Answer(503, "busy"))
+    outbox.start()
+    try:
+        assert Notifier(outbox).for_module(log)("retry me")
+        pushover.wait_for_requests(1)
+        assert clock.wait_for_waiters(1, WAIT_S)  # the sender waits for its retry, on the clock
+        clock.advance(4)
+        assert clock.wait_for_waiters(1, WAIT_S) and len(pushover.requests) == 1  # not yet due
+        clock.advance(1)  # 5 s after the failure: the sender wakes on the clock alone
+        pushover.wait_for_requests(2)
+    finally:
+        outbox.stop()
+    assert [r.form["message"] for r in pushover.requests] == ["retry me", "retry me"]
+
+
+def test_notify_never_raises_into_a_module_when_the_database_fails(caplog) -> None:
+    db = Database.in_memory()
+    outbox = make_outbox(None, FakeClock(T0), db)
+    db.close()  # every write now fails, as on a vanished disk
+    with caplog.at_level(logging.ERROR):
+        assert Notifier(outbox).for_module(log)("the cellar is flooding") is False
+    failure = next(r for r in caplog.records if "state database cannot take it" in r.getMessage())
+    assert failure.name == "autohome.modules.test" and failure.exc_info is not None
