@@ -19,7 +19,7 @@ from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, next_tick
 from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox
 from autohome.registry import ModuleRegistry
-from autohome.runs import RunExecutor
+from autohome.runs import RunExecutor, RunLines
 from autohome.scheduler import Runner, Submission, due_modules
 from autohome.state import ModuleStates
 
@@ -190,11 +190,13 @@ def build(
     registry = modules if isinstance(modules, ModuleRegistry) else ModuleRegistry.of(modules)
     revision = registry.revision  # one revision for everything the console shows
     db = db if db is not None else Database.in_memory()
-    states = ModuleStates(db, revision=revision)
+    # Each run's "started" and "finished" lines go straight onto the log's queue.
+    lines = RunLines(logging.getLogger("autohome.main"), logs.front.handle if logs else None)
+    states = ModuleStates(db, revision=revision, announce=lines.sink)
     outbox = Outbox(db, client, clock)
     runner = Runner(config.max_threads, revision)
     executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings,
-                           config.module_timeout, config.notify_on_failure)
+                           config.module_timeout, config.notify_on_failure, lines)
     stop = StopRequest()
     stop.on_request(clock.wake)
     stop.on_request(runner.wake_waiters)

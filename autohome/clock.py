@@ -28,6 +28,11 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def epoch_s() -> float:
+    """The current time as Unix seconds, as a log record carries it."""
+    return time.time()
+
+
 def system_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
     """The machine's time zone, with its daylight-saving rules where they can be found.
 

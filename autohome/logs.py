@@ -88,12 +88,11 @@ class RecentLines(logging.Handler):
         self._lines: dict[str, deque[str]] = {}
         self.setFormatter(LineFormatter())
 
-    def handle(self, record: logging.LogRecord) -> bool:
-        """Keep module lines only; the check comes first, as most lines are not theirs."""
-        return record.name.startswith(_MODULE_PREFIX) and super().handle(record)
-
     def emit(self, record: logging.LogRecord) -> None:
-        """Remember the formatted line under the module's name."""
+        """Remember a module's line under the module's name; the check comes first, as most
+        lines are not modules'."""
+        if not record.name.startswith(_MODULE_PREFIX):
+            return
         line = self.format(record)
         name = record.name.removeprefix(_MODULE_PREFIX).split(".")[0]
         with self.lock:  # type: ignore[union-attr]

@@ -89,9 +89,13 @@ class LogWriter:
             # Handler by handler, each flushed before the next: current.log comes first, so a
             # line that shows on the terminal is already in the file.
             for handler in self.handlers:
+                # Only this thread writes through these handlers, so Handler.handle's lock
+                # around each record is waste; a handler with filters still gets handle().
+                write = handler.handle if handler.filters else handler.emit
+                level = handler.level
                 for line in lines:
-                    if line.levelno >= handler.level:
-                        handler.handle(line)
+                    if line.levelno >= level:
+                        write(line)
                 handler.flush()
         finally:
             for written in waiting:
