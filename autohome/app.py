@@ -49,10 +49,13 @@ class Main:
         self.zone = zone
 
     def start(self) -> None:
-        """Start the notification sender and the console."""
+        """Start the notification sender and the console, then load the modules (the console
+        answers while they import)."""
         log.info("AutoHome %s starting, tick every %s", __version__, format_duration(self.config.tick))
         self.outbox.start()
         self.console = start_console(self.console, self.config)
+        if not self.registry.is_loaded:
+            self.registry.load()
 
     def run(self) -> None:
         """Tick until asked to stop, then shut down. The first tick happens at once."""

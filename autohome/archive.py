@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 CURRENT_LOG = "current.log"
-_TIMESTAMP = re.compile(rb"(\d{4})-(\d{2})-(\d{2})[ T_](\d{2})[:-](\d{2})[:-](\d{2})")
+# Patterns are compiled on first use (re caches them): most start-ups never need them.
+_TIMESTAMP = rb"(\d{4})-(\d{2})-(\d{2})[ T_](\d{2})[:-](\d{2})[:-](\d{2})"
 
 
 def tail_lines(path: Path, count: int, block_bytes: int = 65536) -> list[str]:
@@ -29,7 +29,7 @@ def first_timestamp(path: Path) -> str | None:
     """The first `YYYY-MM-DD HH:MM:SS` in the file, as `YYYY-MM-DD_HH-MM-SS`, or None."""
     with path.open("rb") as stream:
         for line in stream:
-            found = _TIMESTAMP.search(line)
+            found = re.search(_TIMESTAMP, line)
             if found:
                 y, mo, d, h, mi, s = (part.decode() for part in found.groups())
                 return f"{y}-{mo}-{d}_{h}-{mi}-{s}"
@@ -44,6 +44,8 @@ def archive_current_log(log_dir: Path) -> Path | None:
     current = log_dir / CURRENT_LOG
     if not current.is_file():
         return None
+    import uuid
+
     stem = first_timestamp(current) or f"archive-{uuid.uuid4().hex[:12]}"
     target = log_dir / f"{stem}.log"
     suffix = 0
@@ -54,12 +56,12 @@ def archive_current_log(log_dir: Path) -> Path | None:
     return target
 
 
-_ARCHIVE_NAME = re.compile(r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?|archive-[0-9a-f]+(-\d+)?)\.log$")
+_ARCHIVE_NAME = r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?|archive-[0-9a-f]+(-\d+)?)\.log$"
 
 
 def archives(log_dir: Path) -> list[Path]:
     """The archived logs in the folder, oldest first."""
-    found = [path for path in log_dir.iterdir() if _ARCHIVE_NAME.match(path.name)]
+    found = [path for path in log_dir.iterdir() if re.match(_ARCHIVE_NAME, path.name)]
     return sorted(found, key=lambda path: (path.stat().st_mtime_ns, path.name))
 
 

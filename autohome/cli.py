@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import logging
 import os
@@ -26,7 +25,7 @@ from autohome.db import DB_FILE, TEST_DB_FILE, Database, open_database
 from autohome.errors import AutoHomeError, ConfigError
 from autohome.logs import LogSetup, setup_logging
 from autohome.notify import PushoverClient
-from autohome.registry import discover_modules
+from autohome.registry import ModuleRegistry
 from autohome.virtual import TEST_MODE_HELP, LineFeed, VirtualClock, terminal_prompt
 
 log = logging.getLogger("autohome.cli")
@@ -35,8 +34,29 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, with the width read from the terminal by `os` rather than by
+    importing shutil, which every parse would otherwise pay for at start-up."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            try:
+                width = int(os.environ.get("COLUMNS", "")) - 2
+            except ValueError:
+                try:
+                    width = os.get_terminal_size(sys.__stdout__.fileno()).columns - 2  # type: ignore[union-attr]
+                except (AttributeError, OSError, ValueError):
+                    width = 78
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
@@ -195,7 +215,7 @@ def main(
     try:
         config = load_config(environ, args.env_file, _overrides(args), base=workdir)
         if args.no_console:
-            config = dataclasses.replace(config, console_enabled=False)
+            config = config._replace(console_enabled=False)
         _check_folders(config)
         archived = archive_current_log(config.log_dir) if args.new else None
         db = open_database(config.data_dir, TEST_DB_FILE if args.test else DB_FILE)
@@ -238,7 +258,7 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
                  config.data_dir / TEST_DB_FILE, TEST_MODE_HELP)
     else:
         clock = SystemClock(waker)
-    daemon = build(config, clock, discover_modules(config.modules_dir, zone), db=db, client=client,
+    daemon = build(config, clock, ModuleRegistry(config.modules_dir, zone), db=db, client=client,
                    logs=logging_setup, zone=zone, settle_each_tick=args.test)
     restore_signals = _install_signal_handlers(daemon.request_stop, waker)
     # Everything built so far lives as long as the daemon: keep the cyclic garbage

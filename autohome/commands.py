@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
+from typing import NamedTuple
 
 from autohome import __version__
 from autohome.durations import format_duration
@@ -15,8 +15,7 @@ from autohome.views import Controller, ModuleView
 MAX_LOG_LINES = 1000
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """A command's answer, whether the connection closes after it, and what to do once the
     answer has been sent (shutting down must not cut off its own answer)."""
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from autohome.durations import DURATION_HELP, parse_duration
@@ -16,9 +16,9 @@ from autohome.errors import ConfigError
 PUSHOVER_MESSAGES_URL = "https://api.pushover.net/1/messages.json"
 
 
-@dataclass(frozen=True)
-class Config:
-    """Every setting AutoHome reads, with its default."""
+class Config(NamedTuple):
+    """Every setting AutoHome reads, with its default. (A NamedTuple rather than a frozen
+    dataclass: dataclasses brings inspect and ast, a sixth of start-up.)"""
 
     modules_dir: Path = Path("modules")
     log_dir: Path = Path("logs")
@@ -33,7 +33,7 @@ class Config:
     console_enabled: bool = True
     log_max_mb: float = 10.0
     log_keep: int = 20
-    console_password: str = field(default="", repr=False)
+    console_password: str = ""
     console_max_line: int = 4096
     console_max_clients: int = 8
     console_idle: timedelta = timedelta(minutes=10)
@@ -44,12 +44,18 @@ class Config:
     notify_on_failure: bool = True
     env_file: Path | None = None
     # Every setting as text (.env, then the environment, then flags): what modules read.
-    settings: Mapping[str, str] = field(default_factory=dict, repr=False)
+    settings: Mapping[str, str] = MappingProxyType({})
 
     @property
     def has_pushover(self) -> bool:
         """Whether both Pushover keys are set."""
         return bool(self.pushover_token and self.pushover_user)
+
+    def __repr__(self) -> str:
+        """The settings, without the password, the keys and the settings' text."""
+        hidden = {"console_password", "pushover_token", "pushover_user", "settings"}
+        shown = ", ".join(f"{name}={value!r}" for name, value in self._asdict().items() if name not in hidden)
+        return f"Config({shown})"
 
 
 def _path(text: str) -> Path:
@@ -216,5 +222,5 @@ def load_config(
             raise ConfigError(f"{key}={raw!r} is not allowed{where}: {exc}") from None
     root = (base or Path()).resolve()
     for name in ("modules_dir", "log_dir", "data_dir"):
-        fields[name] = root / fields.get(name, getattr(Config, name))
+        fields[name] = root / fields.get(name, Config._field_defaults[name])
     return Config(**fields, env_file=used_file, settings=merged)

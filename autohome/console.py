@@ -12,7 +12,7 @@ import selectors
 import socket
 import socketserver
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from autohome.commands import Commands
 from autohome.session import PENALTY_BASE_S, Connection, Penalties
@@ -31,8 +31,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-@dataclass(frozen=True)
-class ConsoleLimits:
+class ConsoleLimits(NamedTuple):
     """How much the console lets one client, and all of them, cost."""
 
     max_line: int = 4096

@@ -6,8 +6,9 @@ import re
 from datetime import timedelta
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
-_WHOLE = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*[smhd]\s*)+$", re.IGNORECASE)
+# Compiled on first use (re caches them).
+_PART = r"(?i)(\d+(?:\.\d+)?)\s*([smhd])"
+_WHOLE = r"(?i)^(?:\s*\d+(?:\.\d+)?\s*[smhd]\s*)+$"
 
 DURATION_HELP = 'seconds as a number, or a duration such as "90s", "5m", "2h", "1d", "1h30m"'
 
@@ -26,9 +27,9 @@ def parse_duration(value: object) -> timedelta:
         try:
             seconds = float(text)
         except ValueError:
-            if not _WHOLE.match(text):
+            if not re.match(_WHOLE, text):
                 raise ValueError(f"{value!r} is not a duration: use {DURATION_HELP}") from None
-            seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in _PART.findall(text))
+            seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in re.findall(_PART, text))
     else:
         raise ValueError(f"{value!r} is not a duration: use {DURATION_HELP}")
     if not seconds > 0 or seconds == float("inf"):

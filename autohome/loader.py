@@ -6,13 +6,10 @@ what it is handed (ModuleKit: log, notify, store, config).
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import logging
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,8 +35,7 @@ class ModuleKit(NamedTuple):
 GIVEN = ModuleKit._fields
 
 
-@dataclass(frozen=True)
-class ModuleSpec:
+class ModuleSpec(NamedTuple):
     """A user module that loaded: what to run and when."""
 
     name: str
@@ -57,8 +53,7 @@ class ModuleSpec:
         return self.description.splitlines()[0] if self.description else ""
 
 
-@dataclass(frozen=True)
-class BrokenModule:
+class BrokenModule(NamedTuple):
     """A module file that could not be used, and why."""
 
     name: str
@@ -95,12 +90,12 @@ def _schedule(module: Any, zone: tzinfo) -> Schedule:
         raise ModuleLoadError(f"{given[0]} {exc}") from None
 
 
-_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
 def _wants(run: Callable[..., Any]) -> tuple[str, ...]:
     """What to hand run(): each parameter by its name, in the order declared. A lone `*args`
     takes log and notify; a parameter with a default that AutoHome does not know keeps it."""
+    import inspect  # with importlib.util, a fifth of start-up: the console answers before either
+
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     try:
         signature = inspect.signature(run)
     except ValueError:
@@ -110,7 +105,7 @@ def _wants(run: Callable[..., Any]) -> tuple[str, ...]:
         if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
             if not wants:
                 return ("log", "notify")
-        elif parameter.name in GIVEN and parameter.kind in _POSITIONAL:
+        elif parameter.name in GIVEN and parameter.kind in positional:
             wants.append(parameter.name)
         elif parameter.default is inspect.Parameter.empty and parameter.kind is not parameter.VAR_KEYWORD:
             raise ModuleLoadError(
@@ -129,6 +124,9 @@ def _requires(module: Any) -> tuple[str, ...]:
 
 def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
     """Import one module file and check its contract; raise ModuleLoadError if it breaks it."""
+    import importlib.util
+    import inspect
+
     name = path.stem
     import_name = f"autohome_modules.{name}"
     spec = importlib.util.spec_from_file_location(import_name, path)

@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-import colorama
-
 from autohome.archive import CURRENT_LOG, archive_current_log, prune_archives
 from autohome.logwriter import LogWriter, QueueFront
 
@@ -21,13 +19,6 @@ _MODULE_PREFIX = MODULE_LOGGER + "."
 LINE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-_LEVEL_COLOURS = {
-    logging.DEBUG: colorama.Style.DIM,
-    logging.INFO: "",
-    logging.WARNING: colorama.Fore.YELLOW,
-    logging.ERROR: colorama.Fore.RED,
-    logging.CRITICAL: colorama.Fore.RED + colorama.Style.BRIGHT,
-}
 
 
 class LineFormatter(logging.Formatter):
@@ -69,14 +60,23 @@ class LineFormatter(logging.Formatter):
 class ColourFormatter(LineFormatter):
     """Colours each line by its level, for a terminal."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        import colorama  # only a coloured terminal needs it (it loads ctypes, for Windows)
+
+        self._reset = colorama.Style.RESET_ALL
+        self._colours = {
+            logging.DEBUG: colorama.Style.DIM,
+            logging.WARNING: colorama.Fore.YELLOW,
+            logging.ERROR: colorama.Fore.RED,
+            logging.CRITICAL: colorama.Fore.RED + colorama.Style.BRIGHT,
+        }
+
     def format(self, record: logging.LogRecord) -> str:
         """The plain line wrapped in the level's colour."""
-        return _coloured(super().format(record), record.levelno)
-
-
-def _coloured(text: str, levelno: int) -> str:
-    colour = _LEVEL_COLOURS.get(levelno, "")
-    return f"{colour}{text}{colorama.Style.RESET_ALL}" if colour else text
+        text = super().format(record)
+        colour = self._colours.get(record.levelno, "")
+        return f"{colour}{text}{self._reset}" if colour else text
 
 
 class RecentLines(logging.Handler):
@@ -229,6 +229,8 @@ def setup_logging(
 
     if terminal is not None:
         if colour:
+            import colorama
+
             colorama.just_fix_windows_console()
         stream_handler = BatchedStreamHandler(terminal)
         stream_handler.setLevel(level)

@@ -6,7 +6,6 @@ import enum
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 log = logging.getLogger("autohome.main")
@@ -64,9 +63,9 @@ class StopRequest:
         return self.event.is_set()
 
 
-@dataclass
 class LoopTimes:
     """When the loop started and when it ticks next: written by the loop, read by `status`."""
 
-    started_at: datetime
-    next_tick_at: datetime | None = None
+    def __init__(self, started_at: datetime) -> None:
+        self.started_at = started_at
+        self.next_tick_at: datetime | None = None

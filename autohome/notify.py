@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autohome.errors import NotifyError
 
@@ -20,8 +19,7 @@ LIMITS = {"message": 1024, "title": 250, "url": 512, "url_title": 100}
 NOT_CONFIGURED = "Pushover is not configured: set PUSHOVER_TOKEN and PUSHOVER_USER in .env"
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One Pushover message, already checked against the API's limits."""
 
     message: str
@@ -35,13 +33,12 @@ class Message:
 
     def form(self) -> dict[str, str]:
         """The optional fields that are set, as form values."""
-        return {key: str(value) for key, value in asdict(self).items() if value is not None}
+        return {key: str(value) for key, value in self._asdict().items() if value is not None}
 
     @classmethod
     def from_form(cls, values: dict[str, Any]) -> Message:
         """A message back from its stored fields."""
-        known = {f.name: f.type for f in fields(cls)}
-        kept = {k: v for k, v in values.items() if k in known}
+        kept = {k: v for k, v in values.items() if k in cls._fields}
         for number in ("priority", "retry", "expire"):
             if kept.get(number) is not None:
                 kept[number] = int(kept[number])
@@ -86,8 +83,7 @@ def build_message(
     return Message(priority=priority, sound=sound, retry=retry, expire=expire, **fields)
 
 
-@dataclass(frozen=True)
-class Quota:
+class Quota(NamedTuple):
     """The monthly message quota from Pushover's X-Limit-App-* headers."""
 
     limit: int

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
 from pathlib import Path
 
@@ -34,15 +33,16 @@ def _module_stamps(folder: Path) -> dict[str, tuple[int, int]]:
     return stamps
 
 
-@dataclass
 class ModuleEntry:
     """One module file: what runs (the last good version), and what is wrong, if anything."""
 
-    name: str
-    path: Path
-    stamp: tuple[int, int] = (0, 0)
-    spec: ModuleSpec | None = None
-    problem: str = ""
+    def __init__(self, name: str, path: Path, stamp: tuple[int, int] = (0, 0),
+                 spec: ModuleSpec | None = None, problem: str = "") -> None:
+        self.name = name
+        self.path = path
+        self.stamp = stamp
+        self.spec = spec
+        self.problem = problem
 
     @property
     def is_runnable(self) -> bool:
@@ -50,14 +50,14 @@ class ModuleEntry:
         return self.spec is not None
 
 
-@dataclass
 class Changes:
     """What a refresh found."""
 
-    added: list[str] = field(default_factory=list)
-    reloaded: list[str] = field(default_factory=list)
-    broken: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.reloaded: list[str] = []
+        self.broken: list[str] = []
+        self.removed: list[str] = []
 
     def __bool__(self) -> bool:
         return bool(self.added or self.reloaded or self.broken or self.removed)
@@ -82,6 +82,7 @@ class ModuleRegistry:
         # Rebuilt only after a change: every tick and every `status` asks for them.
         self._sorted: list[ModuleEntry] | None = None
         self._specs: list[ModuleSpec] | None = None
+        self.is_loaded = folder is None  # a registry of given modules has nothing to load
         # The tick and the console's `modules reload` both refresh, and the console reads
         # while they do: one lock keeps them from seeing a half-changed registry.
         self._lock = threading.RLock()
@@ -125,6 +126,14 @@ class ModuleRegistry:
             if self._specs is None:
                 self._specs = [entry.spec for entry in self.entries() if entry.spec is not None]
             return self._specs
+
+    def load(self) -> Changes:
+        """The first refresh: load every file, and log how many loaded and how many are broken."""
+        changes = self.refresh()
+        self.is_loaded = True
+        runnable, broken = self.counts()
+        log.info("loaded %d module(s) from %s, %d broken", runnable, self.folder, broken)
+        return changes
 
     def refresh(self) -> Changes:
         """Load new and changed files, forget removed ones; log what happened."""
@@ -180,8 +189,5 @@ class ModuleRegistry:
 def discover_modules(folder: Path, zone: tzinfo = timezone.utc) -> ModuleRegistry:
     """Load every module in the folder; broken ones are logged and kept as broken entries."""
     registry = ModuleRegistry(folder, zone)
-    registry.refresh()
-    entries = registry.entries()
-    loaded = sum(entry.is_runnable for entry in entries)
-    log.info("loaded %d module(s) from %s, %d broken", loaded, folder, len(entries) - loaded)
+    registry.load()
     return registry

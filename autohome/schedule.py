@@ -8,13 +8,12 @@ wall time that happens twice (when clocks go back) runs only the first time.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from autohome.durations import format_duration
 
-_CLOCK_TIME = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$")
+_CLOCK_TIME = r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$"  # re caches it on first use
 _MAX_CRON_STEPS = 1000
 
 
@@ -36,8 +35,7 @@ def is_due(schedule: Schedule, last_due_at: datetime | None, first_seen: datetim
     return now >= schedule.next_run(last_due_at, first_seen)
 
 
-@dataclass(frozen=True)
-class IntervalSchedule:
+class IntervalSchedule(NamedTuple):
     """Due when it never ran, or when the interval has passed since its last run."""
 
     interval: timedelta
@@ -57,8 +55,7 @@ def _localize(wall: datetime, zone: tzinfo) -> datetime:
     return wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
 
 
-@dataclass(frozen=True)
-class DailySchedule:
+class DailySchedule(NamedTuple):
     """Due at fixed local times every day."""
 
     times: tuple[time, ...]
@@ -81,8 +78,7 @@ class DailySchedule:
         return "daily " + ", ".join(t.strftime("%H:%M:%S" if t.second else "%H:%M") for t in self.times)
 
 
-@dataclass(frozen=True)
-class CronSchedule:
+class CronSchedule(NamedTuple):
     """Due at the times a five-field cron expression names, in local time."""
 
     expression: str
@@ -113,7 +109,7 @@ def parse_at(value: object, zone: tzinfo) -> DailySchedule:
         raise ValueError(f'{value!r} is not allowed: use AT = "08:00" or AT = ["08:00", "18:30"]')
     times = set()
     for item in items:
-        found = _CLOCK_TIME.match(item) if isinstance(item, str) else None
+        found = re.match(_CLOCK_TIME, item) if isinstance(item, str) else None
         if not found:
             raise ValueError(f"{item!r} is not a time of day: use 24-hour HH:MM such as \"07:30\"")
         hour, minute, second = found.groups()

@@ -7,8 +7,8 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from autohome.loader import ModuleSpec
 from autohome.revision import Revision
@@ -53,8 +53,7 @@ class Submission(enum.Enum):
     CLOSED = "shutting down"
 
 
-@dataclass(frozen=True)
-class RunnerSnapshot:
+class RunnerSnapshot(NamedTuple):
     """What the Runner is doing right now."""
 
     running: tuple[str, ...]

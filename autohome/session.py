@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import socket
@@ -28,9 +27,7 @@ FREE_FAILURES = 3
 MAX_PENALTY_S = 60.0
 PENALTY_BASE_S = 2.0
 MAX_TRACKED_ADDRESSES = 1024
-_HTTP_FIRST_LINE = re.compile(
-    rb"^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|CONNECT) \S+|^Host:", re.IGNORECASE
-)
+_HTTP_FIRST_LINE = rb"(?i)^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|CONNECT) \S+|^Host:"  # re caches it
 
 
 class Penalties:
@@ -145,7 +142,7 @@ class Session:
         if item is Event.LINE_TOO_LONG:
             return Reply(f"line too long (over {self.server.limits.max_line} bytes), ignored")
         assert isinstance(item, bytes)
-        if first and _HTTP_FIRST_LINE.match(item):
+        if first and re.match(_HTTP_FIRST_LINE, item):
             log.warning("console client %s sent an HTTP request; closed (a web page must not "
                         "drive the console)", self.peer)
             return Reply("this is a telnet console, not a web server", close=True)
@@ -168,6 +165,8 @@ class Session:
                         self.address, delay_s)
             if self.server.stopping.wait(delay_s):
                 return Reply("shutting down", close=True)
+        import hmac  # hashlib and OpenSSL: loaded only where a password is set
+
         if hmac.compare_digest(given.strip(), self.server.password):
             self.is_authenticated = True
             self.server.penalties.succeeded(self.address)

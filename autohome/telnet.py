@@ -7,7 +7,7 @@ real client stays in its default line mode with local echo.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 IAC, DONT, DO, WONT, WILL, SB = 255, 254, 253, 252, 251, 250
 GA, EL, EC, AYT, AO, IP, BRK, DM, NOP, SE, EOF = 249, 248, 247, 246, 245, 244, 243, 242, 241, 240, 236
@@ -27,8 +27,7 @@ class Event(enum.Enum):
     LINE_TOO_LONG = "line-too-long"
 
 
-@dataclass(frozen=True)
-class Received:
+class Received(NamedTuple):
     """The result of feeding bytes: complete lines, events, and bytes to send back."""
 
     lines: list[bytes | Event]

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from autohome.notify import Quota
 from autohome.outbox_table import OutboxRow
 from autohome.state import ModuleStatus, RunRecord
 
 
-@dataclass(frozen=True)
-class ModuleView:
+class ModuleView(NamedTuple):
     """What the console shows about one module."""
 
     name: str
@@ -26,8 +24,7 @@ class ModuleView:
     timeout: timedelta | None = None
 
 
-@dataclass(frozen=True)
-class StatusView:
+class StatusView(NamedTuple):
     """What `status` shows."""
 
     started_at: datetime

@@ -66,6 +66,8 @@ class Daemon:
         import subprocess
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOHOME_", "PUSHOVER_"))}
+        # As an installed AutoHome starts: from its bytecode cache (some shells switch it off).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(extra_env or {})
         self.started = time.perf_counter()
         self.process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *args], cwd=folder,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
 
 from bench import T0, report, specs, temp_dir
 
@@ -41,7 +40,7 @@ def autohome() -> tuple[float, int]:
     folder = temp_dir()
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
-    main = build(replace(Config(), max_threads=THREADS, console_enabled=False), FakeClock(T0),
+    main = build(Config(max_threads=THREADS, console_enabled=False), FakeClock(T0),
                  specs(COUNT, lambda log, notify: time.sleep(WORK_S)), db=open_database(folder / "data"),
                  logs=logs)
     began = time.perf_counter()

@@ -13,7 +13,6 @@ import socket
 import socketserver
 import threading
 import time
-from dataclasses import replace
 
 from bench import T0, percentile, report, specs, temp_dir
 
@@ -87,7 +86,7 @@ def main() -> None:
     folder = temp_dir()
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
-    config = replace(Config(), console_port=0, console_max_clients=CLIENTS + 8)
+    config = Config(console_port=0, console_max_clients=CLIENTS + 8)
     daemon = build(config, FakeClock(T0), specs(MODULES, lambda log, notify: None),
                    db=open_database(folder / "data"), logs=logs)
     daemon.start()

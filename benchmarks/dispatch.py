@@ -10,7 +10,6 @@ import logging
 import statistics
 import threading
 import time
-from dataclasses import replace
 
 from bench import T0, percentile, report, specs, temp_dir
 
@@ -61,7 +60,7 @@ def autohome() -> tuple[float, list[float]]:
             if len(starts) == COUNT:
                 done.set()
 
-    config = replace(Config(), max_threads=THREADS, console_enabled=False)
+    config = Config(max_threads=THREADS, console_enabled=False)
     main = build(config, FakeClock(T0), specs(COUNT, run), db=open_database(folder / "data"), logs=logs)
     gc.freeze()  # as main.py does once start-up is over
     began = time.perf_counter()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import replace
 
 from bench import T0, percentile, report, temp_dir, write_modules
 
@@ -42,7 +41,7 @@ def main() -> None:
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
     clock = FakeClock(T0)
-    daemon = build(replace(Config(), console_enabled=False), clock, discover_modules(modules),
+    daemon = build(Config(console_enabled=False), clock, discover_modules(modules),
                   db=open_database(folder / "data"), logs=logs)
 
     began = time.perf_counter()

@@ -14,7 +14,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -391,7 +391,7 @@ def console_factory(clock: FakeClock) -> Iterator[Callable[..., Main]]:
         config = Config(**{"console_port": 0, "tick": timedelta(seconds=30), **settings})  # type: ignore[arg-type]
         main = build(config, clock, list(modules), logs=logs)
         if penalty_base_s is not None and main.console is not None:
-            main.console.limits = replace(main.console.limits, penalty_base_s=penalty_base_s)
+            main.console.limits = main.console.limits._replace(penalty_base_s=penalty_base_s)
         main.start()
         started.append(main)
         return main

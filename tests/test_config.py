@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,7 +53,7 @@ def test_every_key_is_documented_in_the_example_with_its_default() -> None:
 
 def in_folder(config: Config, folder: Path) -> Config:
     """The config with its folders made absolute, as load_config returns them."""
-    return replace(config, modules_dir=folder.resolve() / config.modules_dir,
+    return config._replace(modules_dir=folder.resolve() / config.modules_dir,
                    log_dir=folder.resolve() / config.log_dir, data_dir=folder.resolve() / config.data_dir)
 
 
