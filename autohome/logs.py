@@ -116,6 +116,14 @@ class LogSetup:
         self.recent = recent
         self.log_file = log_file
 
+    def put(self, record: logging.LogRecord) -> None:
+        """Queue a record for the writer as the logger would, without the walk up the logger
+        tree (and without a lock around it unless the front has filters, as in test mode)."""
+        if self.front.filters:
+            self.front.handle(record)
+        else:
+            self.front.emit(record)
+
     def flush(self) -> None:
         """Wait until the lines logged so far are written (before a prompt, say)."""
         self.writer.flush()

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from autohome.clock import Clock, epoch_s, stopwatch
 from autohome.db import Database
@@ -73,10 +74,11 @@ class RunExecutor:
             error = f"{type(exc).__name__}: {exc}"
             kit.log.exception("run failed")
         duration_s = elapsed()
+        # The "finished" line is logged by the state writer once the run is stored.
         if error is None:
-            line = self._lines.make("module %s finished in %.3fs", spec.name, duration_s)
+            line = self._lines.later("module %s finished in %.3fs", spec.name, duration_s)
         else:
-            line = self._lines.make("module %s failed after %.3fs: %s", spec.name, duration_s, error)
+            line = self._lines.later("module %s failed after %.3fs: %s", spec.name, duration_s, error)
         previous = self.states.record_finish(spec.name, RunRecord(started, duration_s, error),
                                              self.clock.now(), line)
         was_ok = previous is None or previous.is_ok
@@ -106,36 +108,50 @@ class RunExecutor:
             self.notifier.send(log, "autohome", message, title=title)
 
 
+class Line(NamedTuple):
+    """A line to log later, as it stood when it was said: by whom, when, and on which thread."""
+
+    msg: str
+    args: tuple[object, ...]
+    created: float
+    thread_id: int | None
+    thread_name: str
+
+
 class RunLines:
     """The INFO records every run logs ("module X started", "... finished"), made from a
     template: LogRecord() looks up the process, the thread and the source file, about 3 us,
     and `log.info` walks the stack as well; in a burst of runs the thread that starts the
     modules pays for each (CPython hands a new thread the GIL). Made this way a record is
-    the same LogRecord for a fraction of that."""
+    the same LogRecord for a fraction of that, and a line for later (`later`, `emit`) costs
+    the run's thread only a tuple."""
 
     def __init__(self, logger: logging.Logger,
                  sink: Callable[[logging.LogRecord], object] | None = None) -> None:
         self.logger = logger
-        # Where the records go: the log's queue handler itself when there is one (skipping
-        # the walk up the logger tree), else the logger.
+        # Where the records go: the log's queue itself when there is one (skipping the walk
+        # up the logger tree), else the logger.
         self.sink = sink or logger.handle
         self._template = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "", (), None).__dict__
 
-    def make(self, msg: str, *args: object) -> logging.LogRecord | None:
-        """The record `logger.info(msg, *args)` would make on this thread; None when INFO is off."""
+    def later(self, msg: str, *args: object) -> Line | None:
+        """`msg % args` as said now on this thread, to `emit` later; None when INFO is off."""
         if not self.logger.isEnabledFor(logging.INFO):
             return None
+        thread = threading.current_thread()
+        return Line(msg, args, epoch_s(), thread.ident, thread.name)
+
+    def emit(self, line: Line) -> None:
+        """Log a line said earlier, with the time and thread it was said on."""
         record = logging.LogRecord.__new__(logging.LogRecord)
         fields = record.__dict__
         fields.update(self._template)
-        thread = threading.current_thread()
-        created = epoch_s()
-        fields.update(msg=msg, args=args, created=created, msecs=(created % 1) * 1000,
-                      thread=thread.ident, threadName=thread.name)
-        return record
+        fields.update(msg=line.msg, args=line.args, created=line.created,
+                      msecs=(line.created % 1) * 1000, thread=line.thread_id, threadName=line.thread_name)
+        self.sink(record)
 
     def log(self, msg: str, *args: object) -> None:
         """Log `msg % args` at INFO now."""
-        record = self.make(msg, *args)
-        if record is not None:
-            self.sink(record)
+        line = self.later(msg, *args)
+        if line is not None:
+            self.emit(line)

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from autohome.db import Database, ModuleRow, RunRow
 from autohome.revision import Revision
@@ -68,7 +68,7 @@ class ModuleStates:
     through to the database; finished runs go to it by the `state-writer` thread."""
 
     def __init__(self, db: Database, retry_s: float = RETRY_S, revision: Revision | None = None,
-                 announce: Callable[[logging.LogRecord], object] | None = None) -> None:
+                 announce: Callable[[Any], object] | None = None) -> None:
         self.db = db
         self.retry_s = retry_s
         self.revision = revision or Revision()  # bumped with every change of any status
@@ -160,9 +160,9 @@ class ModuleStates:
         return True
 
     def record_finish(self, name: str, record: RunRecord, finished: datetime,
-                      announcement: logging.LogRecord | None = None) -> RunRecord | None:
-        """Make the run the module's last result and hand it to the writer, which logs the
-        `announcement` (the "finished" line) once the run is stored.
+                      announcement: object = None) -> RunRecord | None:
+        """Make the run the module's last result and hand it to the writer, which hands the
+        `announcement` (the "finished" line) to `announce` once the run is stored.
 
         Returns the run it replaces as the last result."""
         with self._lock:
@@ -287,7 +287,7 @@ class _Finished(NamedTuple):
     """A finished run on its way to the database, and the line to log once it is there."""
 
     row: RunRow
-    announcement: logging.LogRecord | None
+    announcement: object
 
 
 def _handle(record: logging.LogRecord) -> None:

@@ -1,7 +1,8 @@
-"""Console: 32 concurrent clients each sending `modules` 100 times against 200 modules.
+"""Console: 32 concurrent clients each sending `modules` 100 times against 200 modules, and
+one client alone sending `status` 1,000 times (an idle console).
 
-The baseline is a bare socketserver.ThreadingTCPServer answering each line with a table
-of the same size, prepared in advance, on the same machine in the same run.
+The baseline is a bare socketserver.ThreadingTCPServer answering each line with the same
+bytes, prepared in advance, on the same machine in the same run.
 
 Run: python benchmarks/console_load.py
 """
@@ -23,14 +24,16 @@ from autohome.db import open_database
 from autohome.logs import setup_logging
 
 CLIENTS, COMMANDS, MODULES = 32, 100, 200
+STATUS_COMMANDS = 1000
 PROMPT = b"autohome> "
 
 
-def drive(port: int) -> list[float]:
+def drive(port: int, command: bytes = b"modules", clients: int = CLIENTS,
+          commands: int = COMMANDS) -> list[float]:
     """Every client's per-command latency, in seconds."""
     latencies: list[float] = []
     lock = threading.Lock()
-    start = threading.Barrier(CLIENTS)
+    start = threading.Barrier(clients)
 
     def client() -> None:
         sock = socket.create_connection(("127.0.0.1", port))
@@ -39,9 +42,9 @@ def drive(port: int) -> list[float]:
             buffer += sock.recv(65536)
         start.wait()
         mine = []
-        for _ in range(COMMANDS):
+        for _ in range(commands):
             began = time.perf_counter()
-            sock.sendall(b"modules\r\n")
+            sock.sendall(command + b"\r\n")
             buffer = b""
             while not buffer.endswith(PROMPT):
                 buffer += sock.recv(65536)
@@ -50,7 +53,7 @@ def drive(port: int) -> list[float]:
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -58,7 +61,7 @@ def drive(port: int) -> list[float]:
     return latencies
 
 
-def baseline(table: bytes) -> list[float]:
+def baseline(table: bytes, **drive_args: object) -> list[float]:
     class Echo(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             self.request.sendall(PROMPT)
@@ -76,7 +79,7 @@ def baseline(table: bytes) -> list[float]:
     server = Server(("127.0.0.1", 0), Echo)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        return drive(server.server_address[1])
+        return drive(server.server_address[1], **drive_args)  # type: ignore[arg-type]
     finally:
         server.shutdown()
         server.server_close()
@@ -93,14 +96,24 @@ def main() -> None:
     daemon.tick(T0)
     assert daemon.runner.wait_idle(timeout_s=60)
     assert daemon.console is not None
+    port = daemon.console.address[1]
     table = daemon.console.commands.execute("modules").text.replace("\n", "\r\n").encode() + b"\r\n"
-    ours = drive(daemon.console.address[1])
+    status = daemon.console.commands.execute("status").text.replace("\n", "\r\n").encode() + b"\r\n"
+    ours = drive(port)
+    ours_status = drive(port, b"status", clients=1, commands=STATUS_COMMANDS)
     daemon.shutdown()
     logs.close()
     base = baseline(table)
-    report(f"console: {CLIENTS} clients x {COMMANDS} 'modules' on {MODULES} modules", [
-        ("latency p50", percentile(ours, 0.5) * 1000, percentile(base, 0.5) * 1000, "ms", ""),
-        ("latency p99", percentile(ours, 0.99) * 1000, percentile(base, 0.99) * 1000, "ms", "< 20 ms"),
+    base_status = baseline(status, command=b"status", clients=1, commands=STATUS_COMMANDS)
+    report(f"console: {CLIENTS} clients x {COMMANDS} 'modules' on {MODULES} modules; "
+           f"1 client x {STATUS_COMMANDS} 'status'", [
+        ("modules latency p50", percentile(ours, 0.5) * 1000, percentile(base, 0.5) * 1000, "ms", ""),
+        ("modules latency p99", percentile(ours, 0.99) * 1000, percentile(base, 0.99) * 1000, "ms",
+         "< 20 ms"),
+        ("status latency p50", percentile(ours_status, 0.5) * 1000, percentile(base_status, 0.5) * 1000,
+         "ms", ""),
+        ("status latency p99", percentile(ours_status, 0.99) * 1000,
+         percentile(base_status, 0.99) * 1000, "ms", "< 2 ms"),
     ])
 
 
