@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import IO
 
 from autohome.archive import CURRENT_LOG, archive_current_log, prune_archives
-from autohome.logwriter import LogWriter, QueueFront
+from autohome.clock import epoch_s
+from autohome.logwriter import Line, LogWriter, QueueFront
 
 MODULE_LOGGER = "autohome.modules"
 _MODULE_PREFIX = MODULE_LOGGER + "."
@@ -115,14 +116,15 @@ class LogSetup:
         self.writer = writer
         self.recent = recent
         self.log_file = log_file
+        self._now: Callable[[], float] = epoch_s
 
-    def put(self, record: logging.LogRecord) -> None:
-        """Queue a record for the writer as the logger would, without the walk up the logger
-        tree (and without a lock around it unless the front has filters, as in test mode)."""
-        if self.front.filters:
-            self.front.handle(record)
-        else:
-            self.front.emit(record)
+    def put(self, line: Line) -> None:
+        """Queue a line for the writer to make into a record (see logwriter.Line)."""
+        self.writer.records.put(line)  # type: ignore[arg-type]
+
+    def now(self) -> float:
+        """The time lines carry: the system's, or the clock given to `stamp_with`."""
+        return self._now()
 
     def flush(self) -> None:
         """Wait until the lines logged so far are written (before a prompt, say)."""
@@ -137,6 +139,7 @@ class LogSetup:
             return True
 
         self.front.addFilter(restamp)
+        self._now = lambda: now().timestamp()
 
     def close(self) -> None:
         """Write out every queued line, then detach and close the handlers."""

@@ -6,13 +6,13 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from autohome.clock import Clock, epoch_s, stopwatch
 from autohome.db import Database
 from autohome.durations import format_duration
 from autohome.loader import ModuleKit, ModuleSpec
 from autohome.logs import MODULE_LOGGER
+from autohome.logwriter import Line
 from autohome.outbox import Notifier
 from autohome.scheduler import Runner, Submission
 from autohome.state import ModuleStates, RunRecord
@@ -108,50 +108,34 @@ class RunExecutor:
             self.notifier.send(log, "autohome", message, title=title)
 
 
-class Line(NamedTuple):
-    """A line to log later, as it stood when it was said: by whom, when, and on which thread."""
-
-    msg: str
-    args: tuple[object, ...]
-    created: float
-    thread_id: int | None
-    thread_name: str
-
-
 class RunLines:
-    """The INFO records every run logs ("module X started", "... finished"), made from a
-    template: LogRecord() looks up the process, the thread and the source file, about 3 us,
-    and `log.info` walks the stack as well; in a burst of runs the thread that starts the
-    modules pays for each (CPython hands a new thread the GIL). Made this way a record is
-    the same LogRecord for a fraction of that, and a line for later (`later`, `emit`) costs
-    the run's thread only a tuple."""
+    """The INFO lines every run logs ("module X started", "... finished"), said as `Line`
+    tuples: the run's thread pays for a tuple, the log writer makes the record (see Line).
+    Without a log writer (tests, embedding) a line is logged through its logger."""
 
-    def __init__(self, logger: logging.Logger,
-                 sink: Callable[[logging.LogRecord], object] | None = None) -> None:
+    def __init__(self, logger: logging.Logger, sink: Callable[[Line], object] | None = None,
+                 now: Callable[[], float] = epoch_s) -> None:
         self.logger = logger
-        # Where the records go: the log's queue itself when there is one (skipping the walk
-        # up the logger tree), else the logger.
-        self.sink = sink or logger.handle
-        self._template = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "", (), None).__dict__
+        self.sink = sink or _through_logger
+        self.now = now
 
     def later(self, msg: str, *args: object) -> Line | None:
         """`msg % args` as said now on this thread, to `emit` later; None when INFO is off."""
         if not self.logger.isEnabledFor(logging.INFO):
             return None
         thread = threading.current_thread()
-        return Line(msg, args, epoch_s(), thread.ident, thread.name)
+        return Line(self.logger.name, msg, args, self.now(), thread.ident, thread.name)
 
     def emit(self, line: Line) -> None:
         """Log a line said earlier, with the time and thread it was said on."""
-        record = logging.LogRecord.__new__(logging.LogRecord)
-        fields = record.__dict__
-        fields.update(self._template)
-        fields.update(msg=line.msg, args=line.args, created=line.created,
-                      msecs=(line.created % 1) * 1000, thread=line.thread_id, threadName=line.thread_name)
-        self.sink(record)
+        self.sink(line)
 
     def log(self, msg: str, *args: object) -> None:
         """Log `msg % args` at INFO now."""
         line = self.later(msg, *args)
         if line is not None:
-            self.emit(line)
+            self.sink(line)
+
+
+def _through_logger(line: Line) -> None:
+    logging.getLogger(line.name).handle(line.record())
