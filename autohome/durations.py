@@ -10,6 +10,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = r"(?i)(\d+(?:\.\d+)?)\s*([smhd])"
 _WHOLE = r"(?i)^(?:\s*\d+(?:\.\d+)?\s*[smhd]\s*)+$"
 
+MAX_DURATION = timedelta(days=3650)  # ten years: anything longer never comes round
 DURATION_HELP = 'seconds as a number, or a duration such as "90s", "5m", "2h", "1d", "1h30m"'
 
 
@@ -32,8 +33,10 @@ def parse_duration(value: object) -> timedelta:
             seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in re.findall(_PART, text))
     else:
         raise ValueError(f"{value!r} is not a duration: use {DURATION_HELP}")
-    if not seconds > 0 or seconds == float("inf"):
+    if not seconds > 0:  # also NaN
         raise ValueError(f"{value!r} is not a positive duration: use {DURATION_HELP}")
+    if seconds > MAX_DURATION.total_seconds():  # also inf; timedelta itself overflows near 2.7e6 years
+        raise ValueError(f"{value!r} is longer than {MAX_DURATION.days // 365} years: use {DURATION_HELP}")
     return timedelta(seconds=seconds)
 
 

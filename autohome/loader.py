@@ -14,6 +14,7 @@ from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from autohome.clock import utc_now
 from autohome.durations import parse_duration
 from autohome.schedule import IntervalSchedule, Schedule, parse_at, parse_cron
 
@@ -46,6 +47,10 @@ class ModuleSpec(NamedTuple):
     timeout: timedelta | None = None  # None: AUTOHOME_MODULE_TIMEOUT
     wants: tuple[str, ...] = ("log", "notify")  # what run() is handed, in order
     requires: tuple[str, ...] = ()  # settings that must be set for the module to run
+    isolate: bool | None = None  # ISOLATE: run in a child process (None: AUTOHOME_ISOLATION)
+    retries: int = 0  # RETRIES: how many times a failed run is tried again
+    retry_delay: timedelta = timedelta(minutes=1)  # RETRY_DELAY: before the first retry, then doubling
+    jitter: timedelta | None = None  # JITTER: each scheduled run starts up to this much later
 
     @property
     def summary(self) -> str:
@@ -74,20 +79,91 @@ def _where(exc: BaseException, path: Path) -> str:
     return f" at line {lines[-1]}" if lines else ""
 
 
+_MISSING = object()
+NEVER_AFTER = timedelta(days=3650)  # a schedule with no run in ten years never runs
+
+
+def _attribute(module: Any, name: str) -> Any:
+    """The module's attribute, or _MISSING; a module-level __getattr__ that raises makes the
+    module broken, not the loader."""
+    try:
+        return getattr(module, name, _MISSING)
+    except Exception as exc:  # noqa: BLE001 - user code: reported with the name it failed on
+        raise ModuleLoadError(f"reading {name} raised {type(exc).__name__}: {exc}") from None
+
+
 def _schedule(module: Any, zone: tzinfo) -> Schedule:
-    given = [name for name in SCHEDULE_NAMES if hasattr(module, name)]
+    values = {name: _attribute(module, name) for name in SCHEDULE_NAMES}
+    given = [name for name, value in values.items() if value is not _MISSING]
     if not given:
         raise ModuleLoadError(f"INTERVAL is missing: {MODULE_CONTRACT}")
     if len(given) > 1:
         raise ModuleLoadError(f"{' and '.join(given)} are both set: define exactly one schedule")
+    value = values[given[0]]
     try:
         if given[0] == "AT":
-            return parse_at(module.AT, zone)
-        if given[0] == "CRON":
-            return parse_cron(module.CRON, zone)
-        return IntervalSchedule(parse_duration(module.INTERVAL))
+            schedule: Schedule = parse_at(value, zone)
+        elif given[0] == "CRON":
+            schedule = parse_cron(value, zone)
+        else:
+            schedule = IntervalSchedule(parse_duration(value))
     except ValueError as exc:
         raise ModuleLoadError(f"{given[0]} {exc}") from None
+    _check_comes_round(given[0], value, schedule)
+    return schedule
+
+
+def _check_comes_round(name: str, value: object, schedule: Schedule) -> None:
+    """A schedule whose first and second runs are not both within ten years never runs."""
+    now = utc_now()
+    try:
+        first = schedule.next_run(None, now)
+        second = schedule.next_run(first, now)
+        comes_round = second - now <= NEVER_AFTER
+    except Exception:  # noqa: BLE001 - croniter and datetime overflow: the schedule never comes
+        comes_round = False
+    if not comes_round:
+        raise ModuleLoadError(f"{name} = {value!r} never comes round: it has no run in the next ten "
+                              "years (check the day and month)")
+
+
+def _duration(module: Any, name: str, default: timedelta | None) -> timedelta | None:
+    value = _attribute(module, name)
+    if value is _MISSING:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ModuleLoadError(f"{name} {exc}") from None
+
+
+def _options(module: Any) -> dict[str, Any]:
+    """ISOLATE, RETRIES, RETRY_DELAY and JITTER, checked."""
+    isolate = _attribute(module, "ISOLATE")
+    if isolate is not _MISSING and not isinstance(isolate, bool):
+        raise ModuleLoadError(f"ISOLATE = {isolate!r} is not allowed: use True or False")
+    retries = _attribute(module, "RETRIES")
+    if retries is _MISSING:
+        retries = 0
+    elif isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
+        raise ModuleLoadError(f"RETRIES = {retries!r} is not allowed: use a whole number from 0 to 100")
+    return {
+        "isolate": None if isolate is _MISSING else isolate,
+        "retries": retries,
+        "retry_delay": _duration(module, "RETRY_DELAY", timedelta(minutes=1)),
+        "jitter": _duration(module, "JITTER", None),
+    }
+
+
+def _description(module: Any) -> str:
+    import inspect
+
+    doc = _attribute(module, "__doc__")
+    if doc is None or doc is _MISSING:
+        return ""
+    if not isinstance(doc, str):
+        raise ModuleLoadError(f"__doc__ = {doc!r} is not text: give the module a docstring, or none")
+    return inspect.cleandoc(doc)
 
 
 def _wants(run: Callable[..., Any]) -> tuple[str, ...]:
@@ -115,7 +191,9 @@ def _wants(run: Callable[..., Any]) -> tuple[str, ...]:
 
 
 def _requires(module: Any) -> tuple[str, ...]:
-    value = getattr(module, "REQUIRES", ())
+    value = _attribute(module, "REQUIRES")
+    if value is _MISSING:
+        return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
         raise ModuleLoadError('REQUIRES must name settings, such as REQUIRES = ["AUTOHOME_WATCH_URLS"]')
@@ -125,7 +203,6 @@ def _requires(module: Any) -> tuple[str, ...]:
 def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
     """Import one module file and check its contract; raise ModuleLoadError if it breaks it."""
     import importlib.util
-    import inspect
 
     name = path.stem
     import_name = f"autohome_modules.{name}"
@@ -137,7 +214,7 @@ def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
     sys.modules[import_name] = module
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is reported
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code is reported, Ctrl-C included
         if previous is None:
             sys.modules.pop(import_name, None)
         else:
@@ -145,15 +222,8 @@ def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:
         raise ModuleLoadError(f"import failed{_where(exc, path)}: {type(exc).__name__}: {exc}") from exc
 
     schedule = _schedule(module, zone)
-    run = getattr(module, "run", None)
+    run = _attribute(module, "run")
     if not callable(run):
         raise ModuleLoadError(f"run is missing or not a function: {MODULE_CONTRACT}")
-    wants = _wants(run)
-    timeout = None
-    if hasattr(module, "TIMEOUT"):
-        try:
-            timeout = parse_duration(module.TIMEOUT)
-        except ValueError as exc:
-            raise ModuleLoadError(f"TIMEOUT {exc}") from None
-    description = inspect.cleandoc(module.__doc__) if module.__doc__ else ""
-    return ModuleSpec(name, path, schedule, run, description, timeout, wants, _requires(module))
+    return ModuleSpec(name, path, schedule, run, _description(module), _duration(module, "TIMEOUT", None),
+                      _wants(run), _requires(module), **_options(module))

@@ -8,29 +8,64 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
-from datetime import timezone, tzinfo
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 
+from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleLoadError, ModuleSpec, load_module
 from autohome.revision import Revision
 
 log = logging.getLogger("autohome.loader")
 
 
-def _module_stamps(folder: Path) -> dict[str, tuple[int, int]]:
-    """File name -> (modification time, size) of each module file: one directory read and
-    one stat per file, since this runs at every tick."""
+IMPORT_TIMEOUT_S = 10.0
+
+
+def _file_stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """File name -> (modification time, size) of each .py file: one directory read and one
+    stat per file, since this runs at every tick. Names starting with `_` are helpers."""
     stamps = {}
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.endswith(".py") and not entry.name.startswith("_") and entry.is_file():
+            if entry.name.endswith(".py") and entry.name != "__init__.py" and entry.is_file():
                 try:
                     info = entry.stat()
                 except OSError:
                     continue  # removed while listing: the next tick sees it
                 stamps[entry.name] = (info.st_mtime_ns, info.st_size)
     return stamps
+
+
+def _import_off_the_tick(paths: dict[str, Path], zone: tzinfo,
+                         timeout_s: float) -> dict[str, ModuleSpec | ModuleLoadError]:
+    """Import the files each on a thread of its own, waiting for all of them together at most
+    `timeout_s`: an import that never ends (a loop or a long sleep at top level) leaves its
+    module broken, and neither the tick nor shutdown waits for it (the thread is a daemon)."""
+    results: dict[str, ModuleSpec | ModuleLoadError] = {}
+    done = threading.Condition()
+
+    def load(name: str, path: Path) -> None:
+        try:
+            result: ModuleSpec | ModuleLoadError = load_module(path, zone)
+        except ModuleLoadError as exc:
+            result = exc
+        except Exception as exc:  # noqa: BLE001 - a bug in the check itself: that module only
+            log.exception("checking %s failed", path)
+            result = ModuleLoadError(f"could not be checked: {type(exc).__name__}: {exc}")
+        with done:
+            results[name] = result
+            done.notify_all()
+
+    for name, path in paths.items():
+        threading.Thread(target=load, args=(name, path), name=f"import:{name}", daemon=True).start()
+    with done:
+        done.wait_for(lambda: len(results) == len(paths), timeout_s)
+        finished = dict(results)
+    late = ModuleLoadError(f"import still running after {format_duration(timedelta(seconds=timeout_s))}: "
+                           "a loop or a long wait at the top level of the file? Move it into run()")
+    return {name: finished.get(name, late) for name in paths}
 
 
 class ModuleEntry:
@@ -74,18 +109,22 @@ class ModuleRegistry:
     """The modules of one folder, re-read when a file's modification time or size changes."""
 
     def __init__(self, folder: Path | None, zone: tzinfo = timezone.utc,
-                 revision: Revision | None = None) -> None:
+                 revision: Revision | None = None, import_timeout_s: float = IMPORT_TIMEOUT_S) -> None:
         self.folder = folder
         self.zone = zone
+        self.import_timeout_s = import_timeout_s
+        self._helpers: dict[str, tuple[int, int]] = {}  # `_name.py` files beside the modules
         self.revision = revision or Revision()  # bumped whenever a file is loaded, reloaded or removed
         self._entries: dict[str, ModuleEntry] = {}
         # Rebuilt only after a change: every tick and every `status` asks for them.
         self._sorted: list[ModuleEntry] | None = None
         self._specs: list[ModuleSpec] | None = None
         self.is_loaded = folder is None  # a registry of given modules has nothing to load
-        # The tick and the console's `modules reload` both refresh, and the console reads
-        # while they do: one lock keeps them from seeing a half-changed registry.
+        # The tick and the console's `modules reload` both refresh, one at a time; the console
+        # reads meanwhile, and the lock keeps it from seeing a half-changed registry. Imports
+        # happen outside the lock, so a slow one never stalls the console.
         self._lock = threading.RLock()
+        self._refreshing = threading.Lock()
 
     @classmethod
     def of(cls, items: list[ModuleSpec | BrokenModule]) -> ModuleRegistry:
@@ -137,53 +176,83 @@ class ModuleRegistry:
 
     def refresh(self) -> Changes:
         """Load new and changed files, forget removed ones; log what happened."""
-        with self._lock:
-            return self._refresh()
-
-    def _refresh(self) -> Changes:
         changes = Changes()
         if self.folder is None:
             return changes
-        try:
-            stamps = {file_name[:-3]: stamp for file_name, stamp in _module_stamps(self.folder).items()}
-        except OSError as exc:
-            log.error("cannot read the modules folder %s: %s", self.folder, exc)
-            return changes
-        entries = self._entries
-        for name in [name for name in entries if name not in stamps]:
-            del entries[name]
-            changes.removed.append(name)
-            log.info("module %s removed (its file is gone)", name)
-        changed = [name for name, stamp in stamps.items()
-                   if name not in entries or entries[name].stamp != stamp]
-        for name in sorted(changed):
-            self._load(name, self.folder / f"{name}.py", stamps[name], entries.get(name), changes)
-        if changes:
-            self._specs = self._sorted = None
-            self.revision.bump()
+        with self._refreshing:
+            try:
+                stamps = _file_stamps(self.folder)
+            except OSError as exc:
+                log.error("cannot read the modules folder %s: %s", self.folder, exc)
+                return changes
+            modules = {n[:-3]: stamp for n, stamp in stamps.items() if not n.startswith("_")}
+            helpers = {n[:-3]: stamp for n, stamp in stamps.items() if n.startswith("_")}
+            if helpers != self._helpers:
+                self._use_helpers(helpers)
+            with self._lock:
+                for name in [name for name in self._entries if name not in modules]:
+                    del self._entries[name]
+                    changes.removed.append(name)
+                    log.info("module %s removed (its file is gone)", name)
+                changed = sorted(name for name, stamp in modules.items()
+                                 if name not in self._entries or self._entries[name].stamp != stamp
+                                 or helpers != self._helpers)
+            self._helpers = helpers
+            results = _import_off_the_tick({name: self.folder / f"{name}.py" for name in changed},
+                                           self.zone, self.import_timeout_s)
+            with self._lock:
+                for name in changed:
+                    self._apply(name, modules[name], results[name], changes)
+                if changes:
+                    self._specs = self._sorted = None
+                    self.revision.bump()
         return changes
 
-    def _load(self, name: str, path: Path, stamp: tuple[int, int], entry: ModuleEntry | None,
-              changes: Changes) -> None:
+    def _use_helpers(self, helpers: dict[str, tuple[int, int]]) -> None:
+        """`import _helpers` in a module finds the folder's helpers, as they are now."""
+        assert self.folder is not None
+        folder = str(self.folder)
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path.insert(0, folder)
+        for name in set(helpers) | set(self._helpers):
+            sys.modules.pop(name, None)  # imported afresh by the modules reloaded below
+        if self._helpers:
+            log.info("helper files changed (%s): reloading every module", ", ".join(sorted(helpers)))
+
+    def _apply(self, name: str, stamp: tuple[int, int], result: ModuleSpec | ModuleLoadError,
+               changes: Changes) -> None:
+        assert self.folder is not None
+        entry = self._entries.get(name)
         is_new = entry is None
         if entry is None:
-            entry = self._entries[name] = ModuleEntry(name, path)
+            entry = self._entries[name] = ModuleEntry(name, self.folder / f"{name}.py")
         entry.stamp = stamp
-        try:
-            entry.spec = load_module(path, self.zone)
-        except ModuleLoadError as exc:
-            entry.problem = str(exc)
+        if isinstance(result, ModuleLoadError):
+            entry.problem = str(result)
             changes.broken.append(name)
             if entry.spec is None:
-                log.error("module %s is broken and will not run: %s (fix %s)", name, exc, path)
+                log.error("module %s is broken and will not run: %s (fix %s)", name, result, entry.path)
             else:
                 log.error("module %s: the edit broke it, the last good version keeps running: %s "
-                          "(fix %s)", name, exc, path)
+                          "(fix %s)", name, result, entry.path)
             return
-        entry.problem = ""
+        entry.spec, entry.problem = result, ""
         (changes.added if is_new else changes.reloaded).append(name)
         if not is_new:
-            log.info("module %s reloaded from %s", name, path)
+            log.info("module %s reloaded from %s", name, entry.path)
+
+    def mark_broken(self, name: str, problem: str) -> None:
+        """Take a module out of the running (its next run cannot be computed, say) until its
+        file changes."""
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is None or entry.spec is None:
+                return
+            entry.spec, entry.problem = None, problem
+            self._specs = self._sorted = None
+            self.revision.bump()
+        log.error("module %s is broken and will not run: %s (fix %s)", name, problem, entry.path)
 
 
 def discover_modules(folder: Path, zone: tzinfo = timezone.utc) -> ModuleRegistry:

@@ -70,7 +70,7 @@ class RunExecutor:
         error = None
         try:
             spec.run(*[getattr(kit, wanted) for wanted in spec.wants])
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the module boundary: logged below
+        except BaseException as exc:  # noqa: BLE001 - the module boundary: even Ctrl-C or exit is its own
             error = f"{type(exc).__name__}: {exc}"
             kit.log.exception("run failed")
         duration_s = elapsed()
