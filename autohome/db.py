@@ -67,6 +67,10 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # How a run ended: ok, error, timeout, stopped or overrun (NULL in older rows: from error).
+    """
+    ALTER TABLE runs ADD COLUMN outcome TEXT;
+    """,
 ]
 
 
@@ -83,6 +87,7 @@ class RunRow(NamedTuple):
     finished: datetime | None
     duration_s: float | None
     error: str | None
+    outcome: str | None = None
 
 
 class ModuleRow(NamedTuple):
@@ -205,13 +210,14 @@ class Database:
         beyond their newest HISTORY_PER_MODULE."""
         # Many rows per INSERT: each statement step lets go of the GIL and takes it back,
         # which in a burst of runs means waiting for it once per step.
-        params = [(r.module, as_text(r.started), as_text(r.finished), r.duration_s, r.error) for r in runs]
+        params = [(r.module, as_text(r.started), as_text(r.finished), r.duration_s, r.error, r.outcome)
+                  for r in runs]
         with self.transaction() as conn:
             for first in range(0, len(params), ROWS_PER_INSERT):
                 chunk = params[first:first + ROWS_PER_INSERT]
                 conn.execute(
-                    "INSERT INTO runs (module, started, finished, duration_s, error) VALUES "
-                    + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
+                    "INSERT INTO runs (module, started, finished, duration_s, error, outcome) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
                     [value for row in chunk for value in row],
                 )
             for module in trim:
@@ -224,19 +230,20 @@ class Database:
     def history(self, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
         """The module's runs, newest first."""
         rows = self.query(
-            "SELECT id, module, started, finished, duration_s, error FROM runs "
+            "SELECT id, module, started, finished, duration_s, error, outcome FROM runs "
             "WHERE module = ? ORDER BY id DESC LIMIT ?",
             (module, min(limit, HISTORY_PER_MODULE)),
         )
-        return [RunRow(i, m, as_time(s), as_time(f), d, e) for i, m, s, f, d, e in rows]  # type: ignore[arg-type]
+        return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
 
     def latest_runs(self) -> dict[str, RunRow]:
         """Each module's newest stored run."""
         rows = self.query(
-            "SELECT id, module, started, finished, duration_s, error FROM runs "
+            "SELECT id, module, started, finished, duration_s, error, outcome FROM runs "
             "WHERE id IN (SELECT MAX(id) FROM runs GROUP BY module)"
         )
-        return {m: RunRow(i, m, as_time(s), as_time(f), d, e) for i, m, s, f, d, e in rows}  # type: ignore[arg-type]
+        return {m: RunRow(i, m, as_time(s), as_time(f), d, e, o)  # type: ignore[arg-type]
+                for i, m, s, f, d, e, o in rows}
 
     # --- the modules' key-value store ------------------------------------------------
 

@@ -35,21 +35,29 @@ MAX_UNSAVED = 10_000
 # The value types are NamedTuples: immutable like frozen dataclasses, but several times
 # cheaper to make, and a burst of runs makes them by the thousand.
 class RunRecord(NamedTuple):
-    """One finished run."""
+    """One finished run. `outcome` is ok, error, timeout (stopped at its TIMEOUT), stopped
+    (by hand or at shutdown) or overrun (a thread run that passed its TIMEOUT, then ended)."""
 
     started: datetime
     duration_s: float
     error: str | None = None
+    outcome: str = ""  # "": from error (ok or error)
 
     @property
     def is_ok(self) -> bool:
-        """Whether the run ended without raising."""
+        """Whether the run ended without raising (or being stopped)."""
         return self.error is None
+
+    @property
+    def how(self) -> str:
+        """ok, error, timeout, stopped or overrun."""
+        return self.outcome or ("ok" if self.error is None else "error")
 
     @classmethod
     def from_row(cls, row: RunRow) -> RunRecord:
         """A stored run as a record."""
-        return cls(row.started, row.duration_s or 0.0, row.error)
+        outcome = "" if row.outcome in (None, "ok", "error") else row.outcome
+        return cls(row.started, row.duration_s or 0.0, row.error, outcome)
 
 
 class ModuleStatus(NamedTuple):
@@ -174,7 +182,8 @@ class ModuleStates:
                 stored = False
             else:
                 stored = True
-                row = RunRow(0, name, record.started, finished, record.duration_s, record.error)
+                row = RunRow(0, name, record.started, finished, record.duration_s, record.error,
+                             record.how)
                 self._unsaved.append(_Finished(row, announcement))
                 self._handed_over += 1
                 if self._writer is None:

@@ -1,0 +1,124 @@
+"""What modules print: sys.stdout and sys.stderr, split by thread, so that a module run's
+output goes to its own log, line by line, and is kept for `modules read`.
+
+Every other thread writes where it always did. Closing sys.stdout or sys.stderr from a
+module closes nothing: AutoHome's own log never writes through them (see cli.py).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
+
+KEEP_LINES = 200  # of one run's output, for `modules read`
+MAX_LINE = 8192  # a longer line without an end is logged in pieces
+
+
+class RunOutput:
+    """One run's output: each complete line is logged under the module's logger (stdout at
+    INFO, stderr at WARNING) and the last KEEP_LINES are kept."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self.lines: deque[str] = deque(maxlen=KEEP_LINES)
+        self._partial = {logging.INFO: "", logging.WARNING: ""}
+        self._lock = threading.Lock()  # a run's own threads may print too (a child's pipes do)
+
+    def write(self, text: str, level: int = logging.INFO) -> None:
+        """Take text as it comes; log the lines it completes."""
+        with self._lock:
+            *complete, rest = (self._partial[level] + text).split("\n")
+            while len(rest) > MAX_LINE:
+                complete.append(rest[:MAX_LINE])
+                rest = rest[MAX_LINE:]
+            self._partial[level] = rest
+        for line in complete:
+            self._line(line.rstrip("\r"), level)
+
+    def close(self) -> None:
+        """Log what is left without a line end."""
+        with self._lock:
+            left = [(level, text) for level, text in self._partial.items() if text]
+            self._partial = dict.fromkeys(self._partial, "")
+        for level, text in left:
+            self._line(text, level)
+
+    def _line(self, line: str, level: int) -> None:
+        self.lines.append(line)
+        self.logger.log(level, "%s %s", "out:" if level == logging.INFO else "err:", line)
+
+
+class _ThreadStream(io.TextIOBase):
+    """What sys.stdout (or sys.stderr) becomes: writes from a run go to its RunOutput."""
+
+    def __init__(self, original: IO[str], runs: dict[int, RunOutput], level: int) -> None:
+        self._original = original
+        self._runs = runs
+        self._level = level
+
+    def write(self, text: str) -> int:
+        output = self._runs.get(threading.get_ident())
+        if output is None:
+            return self._original.write(text)
+        output.write(text, self._level)
+        return len(text)
+
+    def flush(self) -> None:
+        if threading.get_ident() not in self._runs:
+            self._original.flush()
+
+    def close(self) -> None:
+        """Closes nothing: the stream is the process's, not a module's to close."""
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def isatty(self) -> bool:
+        return threading.get_ident() not in self._runs and self._original.isatty()
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._original, "encoding", "utf-8")
+
+
+class OutputCapture:
+    """Puts thread-splitting streams in place of sys.stdout and sys.stderr (`install`) and
+    takes them away again (`uninstall`); `run_output` routes one run's thread."""
+
+    def __init__(self) -> None:
+        self._runs: dict[int, RunOutput] = {}
+        self._saved: tuple[IO[str], IO[str]] | None = None
+
+    def install(self) -> None:
+        """Replace sys.stdout and sys.stderr."""
+        self._saved = (sys.stdout, sys.stderr)
+        sys.stdout = _ThreadStream(sys.stdout, self._runs, logging.INFO)  # type: ignore[assignment]
+        sys.stderr = _ThreadStream(sys.stderr, self._runs, logging.WARNING)  # type: ignore[assignment]
+
+    def uninstall(self) -> None:
+        """Put the streams back as they were."""
+        if self._saved is not None:
+            sys.stdout, sys.stderr = self._saved
+            self._saved = None
+
+    @contextmanager
+    def run_output(self, logger: logging.Logger) -> Iterator[RunOutput]:
+        """While the block runs, what this thread prints goes to the returned RunOutput."""
+        output = RunOutput(logger)
+        ident = threading.get_ident()
+        self._runs[ident] = output
+        try:
+            yield output
+        finally:
+            self._runs.pop(ident, None)
+            output.close()
