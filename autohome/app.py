@@ -6,20 +6,22 @@ import logging
 from datetime import datetime, timezone, tzinfo
 
 from autohome import __version__
+from autohome.capture import OutputCapture
 from autohome.clock import Clock
 from autohome.commands import Commands
 from autohome.config import Config
 from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
 from autohome.control import ControlPanel
 from autohome.db import Database
+from autohome.deadlines import Deadlines
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleSpec
-from autohome.logs import LogSetup
+from autohome.logs import LogSetup, RunLines
 from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, next_tick
 from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox
 from autohome.registry import ModuleRegistry
-from autohome.runs import RunExecutor, RunLines
+from autohome.runs import RunExecutor, RunPolicy
 from autohome.scheduler import Runner, Submission, due_modules
 from autohome.state import ModuleStates
 
@@ -108,8 +110,17 @@ class Main:
         if self.console is not None:
             self.console.stop()
         self.outbox.stop()
+        self.executor.timers.stop()
         grace_s = self.config.shutdown_grace.total_seconds()
         dropped, still_running = self.runner.close(grace_s)
+        stopped = self.executor.stop_all("stopped at shutdown")
+        if stopped:
+            log.warning("stopping isolated runs still going after the %gs grace period: %s",
+                        grace_s, ", ".join(stopped))
+            self.runner.wait_for(lambda runner: not set(stopped) & set(runner.running),
+                                 self.config.stop_grace.total_seconds() + 5)
+            still_running = [name for name in still_running if name not in stopped]
+        self.executor.watchdog.stop()
         self.states.close()
         if dropped:
             log.warning("dropped from the backlog at shutdown: %s", ", ".join(dropped))
@@ -131,26 +142,30 @@ class Main:
 
     def _due(self, now: datetime) -> list[ModuleSpec]:
         return due_modules(self.registry.specs(), self.states.snapshot(), now, self.config.settings,
-                           self.runner.is_busy)
+                           self.runner.is_busy, self._cannot_schedule)
 
     def tick(self, now: datetime) -> list[str]:
         """Reload changed module files, flag overruns, submit every module due at `now`."""
         if log.isEnabledFor(logging.DEBUG):
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
         self.panel.reload()
-        self.executor.check_overruns(self.registry.spec_of, now)
         specs, statuses = self.registry.specs(), self.states.snapshot()
         unseen = [spec.name for spec in specs
                   if (status := statuses.get(spec.name)) is None or status.first_seen is None]
-        due = due_modules(specs, statuses, now, self.config.settings, self.runner.is_busy)
+        due = due_modules(specs, statuses, now, self.config.settings, self.runner.is_busy,
+                          self._cannot_schedule)
         self.states.start_tick(now, unseen, [spec.name for spec in due])
-        results = {spec.name: self.executor.submit(spec) for spec in due}
+        results = {spec.name: self.executor.submit_due(spec, now) for spec in due}
         queued = sum(result is Submission.QUEUED for result in results.values())
         if queued:
             log.info("%d module(s) wait in the backlog: all %d threads are busy",
                      queued, self.runner.max_threads)
         return [name for name, result in results.items()
-                if result in (Submission.STARTED, Submission.QUEUED)]
+                if result in (Submission.STARTED, Submission.QUEUED, Submission.DELAYED)]
+
+    def _cannot_schedule(self, spec: ModuleSpec, exc: Exception) -> None:
+        """A module whose next run cannot be computed is broken; the others go on."""
+        self.registry.mark_broken(spec.name, f"its next run cannot be computed: {type(exc).__name__}: {exc}")
 
 
 def start_console(console: ConsoleServer | None, config: Config) -> ConsoleServer | None:
@@ -187,9 +202,12 @@ def build(
     logs: LogSetup | None = None,
     zone: tzinfo = timezone.utc,
     settle_each_tick: bool = False,
+    run_clock: Clock | None = None,
+    capture: OutputCapture | None = None,
 ) -> Main:
     """AutoHome's parts, made and wired; nothing is started. The cli, the tests and the
-    benchmarks all build the daemon here."""
+    benchmarks all build the daemon here. `run_clock` times each run's TIMEOUT (the real
+    clock in test mode, where `clock` is virtual); `capture` splits what modules print."""
     registry = modules if isinstance(modules, ModuleRegistry) else ModuleRegistry.of(modules)
     revision = registry.revision  # one revision for everything the console shows
     db = db if db is not None else Database.in_memory()
@@ -199,8 +217,12 @@ def build(
     states = ModuleStates(db, revision=revision, announce=lines.emit)
     outbox = Outbox(db, client, clock)
     runner = Runner(config.max_threads, revision)
-    executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings,
-                           config.module_timeout, config.notify_on_failure, lines)
+    policy = RunPolicy(config.module_timeout, config.isolation, config.stop_grace.total_seconds(),
+                       config.notify_on_failure)
+    timers = Deadlines(clock)
+    watchdog = timers if run_clock is None or run_clock is clock else Deadlines(run_clock)
+    executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings, policy, lines,
+                           timers, watchdog, capture)
     stop = StopRequest()
     stop.on_request(clock.wake)
     stop.on_request(runner.wake_waiters)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from autohome import __version__
 from autohome.app import build
 from autohome.archive import archive_current_log
+from autohome.capture import OutputCapture
 from autohome.clock import SystemClock, Waker, system_zone, utc_now
 from autohome.config import Config, load_config
 from autohome.db import DB_FILE, TEST_DB_FILE, Database, open_database
@@ -223,8 +224,9 @@ def main(
         stderr.write(f"autohome: error: {exc}\n")
         return EXIT_USAGE
 
+    terminal = _own_stream(stderr)
     logging_setup = setup_logging(
-        config.log_dir, config.log_level, terminal=stderr, colour=_wants_colour(stderr, environ),
+        config.log_dir, config.log_level, terminal=terminal, colour=_wants_colour(stderr, environ),
         max_bytes=int(config.log_max_mb * 1024 * 1024), keep=config.log_keep,
     )
     try:
@@ -232,6 +234,20 @@ def main(
     finally:
         db.close()
         logging_setup.close()
+        if terminal is not stderr:
+            terminal.close()
+
+
+def _own_stream(stream: IO[str]) -> IO[str]:
+    """A stream of AutoHome's own onto the same terminal or file, so that a module that closes
+    sys.stderr (or replaces it) cannot silence the log. Streams without a descriptor (tests)
+    are used as they are."""
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return stream
+    return open(os.dup(descriptor), "w", encoding=getattr(stream, "encoding", None) or "utf-8",  # noqa: SIM115
+                errors="backslashreplace", buffering=1)
 
 
 def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
@@ -258,9 +274,14 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
                  config.data_dir / TEST_DB_FILE, TEST_MODE_HELP)
     else:
         clock = SystemClock(waker)
-    daemon = build(config, clock, ModuleRegistry(config.modules_dir, zone), db=db, client=client,
-                   logs=logging_setup, zone=zone, settle_each_tick=args.test)
+    registry = ModuleRegistry(config.modules_dir, zone,
+                              import_timeout_s=config.import_timeout.total_seconds())
+    capture = OutputCapture()  # what a module prints goes to its own log
+    daemon = build(config, clock, registry, db=db, client=client, logs=logging_setup, zone=zone,
+                   settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
+                   capture=capture)
     restore_signals = _install_signal_handlers(daemon.request_stop, waker)
+    capture.install()
     # Everything built so far lives as long as the daemon: keep the cyclic garbage
     # collector from walking it again and again while AutoHome idles.
     gc.freeze()
@@ -268,6 +289,7 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
         daemon.run()
     finally:
         gc.unfreeze()
+        capture.uninstall()
         restore_signals()
         waker.close()
     return EXIT_OK

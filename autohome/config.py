@@ -27,6 +27,9 @@ class Config(NamedTuple):
     max_threads: int = 8
     shutdown_grace: timedelta = timedelta(seconds=10)
     module_timeout: timedelta = timedelta(minutes=10)
+    isolation: str = "thread"
+    stop_grace: timedelta = timedelta(seconds=5)
+    import_timeout: timedelta = timedelta(seconds=10)
     timezone: str = ""
     console_host: str = "127.0.0.1"
     console_port: int = 23
@@ -133,6 +136,14 @@ def _switch(text: str) -> bool:
     raise ValueError("expected on or off")
 
 
+def _isolation(text: str) -> str:
+    value = text.strip().lower()
+    if value not in {"thread", "process"}:
+        raise ValueError("expected thread (modules run in AutoHome's threads) or process "
+                         "(each run in a child process that can be stopped)")
+    return value
+
+
 def _text(text: str) -> str:
     return text.strip()
 
@@ -156,6 +167,9 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_MAX_THREADS": ("max_threads", _whole_number(1, 1000)),
     "AUTOHOME_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _duration),
     "AUTOHOME_MODULE_TIMEOUT": ("module_timeout", _duration),
+    "AUTOHOME_ISOLATION": ("isolation", _isolation),
+    "AUTOHOME_STOP_GRACE_SECONDS": ("stop_grace", _duration),
+    "AUTOHOME_IMPORT_TIMEOUT": ("import_timeout", _duration),
     "AUTOHOME_TIMEZONE": ("timezone", _zone_name),
     "AUTOHOME_CONSOLE_HOST": ("console_host", _host),
     "AUTOHOME_CONSOLE_PORT": ("console_port", _whole_number(0, 65535)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -260,3 +261,36 @@ def setup_logging(
     front = QueueFront(records)
     logger.addHandler(front)
     return LogSetup(logger, front, writer, recent, file_handler.log_file)
+
+
+class RunLines:
+    """The INFO lines every run logs ("module X started", "... finished"), said as `Line`
+    tuples: the run's thread pays for a tuple, the log writer makes the record (see Line).
+    Without a log writer (tests, embedding) a line is logged through its logger."""
+
+    def __init__(self, logger: logging.Logger, sink: Callable[[Line], object] | None = None,
+                 now: Callable[[], float] = epoch_s) -> None:
+        self.logger = logger
+        self.sink = sink or _through_logger
+        self.now = now
+
+    def later(self, msg: str, *args: object) -> Line | None:
+        """`msg % args` as said now on this thread, to `emit` later; None when INFO is off."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return None
+        thread = threading.current_thread()
+        return Line(self.logger.name, msg, args, self.now(), thread.ident, thread.name)
+
+    def emit(self, line: Line) -> None:
+        """Log a line said earlier, with the time and thread it was said on."""
+        self.sink(line)
+
+    def log(self, msg: str, *args: object) -> None:
+        """Log `msg % args` at INFO now."""
+        line = self.later(msg, *args)
+        if line is not None:
+            self.sink(line)
+
+
+def _through_logger(line: Line) -> None:
+    logging.getLogger(line.name).handle(line.record())

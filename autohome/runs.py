@@ -1,18 +1,22 @@
-"""One run of one module: what it is handed, what is recorded, and AutoHome's alerts about it."""
+"""One run of one module: what it is handed, where it runs (a thread, or a child process
+that can be stopped), what is recorded, retries, and AutoHome's alerts about it."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Mapping
+import random
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from autohome.clock import Clock, epoch_s, stopwatch
+from autohome.capture import OutputCapture, RunOutput
+from autohome.clock import Clock, stopwatch
 from autohome.db import Database
+from autohome.deadlines import Deadlines
 from autohome.durations import format_duration
+from autohome.isolation import IsolatedRun
 from autohome.loader import ModuleKit, ModuleSpec
-from autohome.logs import MODULE_LOGGER
-from autohome.logwriter import Line
+from autohome.logs import MODULE_LOGGER, RunLines
 from autohome.outbox import Notifier
 from autohome.scheduler import Runner, Submission
 from autohome.state import ModuleStates, RunRecord
@@ -20,35 +24,71 @@ from autohome.store import ModuleStore
 
 log = logging.getLogger("autohome.main")
 
+STOP_HINT = "set ISOLATE = True in its file to let AutoHome stop it"
+
+
+class RunPolicy(NamedTuple):
+    """The settings every run follows unless its module says otherwise."""
+
+    default_timeout: timedelta = timedelta(minutes=10)
+    isolation: str = "thread"  # or "process"
+    stop_grace_s: float = 5.0
+    alert_on_failure: bool = True
+
 
 class RunExecutor:
     """Starts runs through the Runner and carries each one out on its thread; a module's
     failure stays its own."""
 
     def __init__(self, runner: Runner, states: ModuleStates, notifier: Notifier, clock: Clock,
-                 db: Database, settings: Mapping[str, str], default_timeout: timedelta,
-                 alert_on_failure: bool = True, lines: RunLines | None = None) -> None:
+                 db: Database, settings: Mapping[str, str], policy: RunPolicy | None = None,
+                 lines: RunLines | None = None, timers: Deadlines | None = None,
+                 watchdog: Deadlines | None = None, capture: OutputCapture | None = None) -> None:
         self.runner = runner
         self.states = states
         self.notifier = notifier
         self.clock = clock
         self.db = db
         self.settings = settings
-        self.default_timeout = default_timeout
-        self.alert_on_failure = alert_on_failure
+        self.policy = policy or RunPolicy()
+        # Retries and jittered starts follow the daemon's clock (virtual in test mode); a run's
+        # TIMEOUT is watched on the clock that times runs, real time even in test mode.
+        self.timers = timers or Deadlines(clock)
+        self.watchdog = watchdog or self.timers
+        self.capture = capture or OutputCapture()
+        self.outputs: dict[str, list[str]] = {}  # each module's last run's output
         self._kits: dict[str, ModuleKit] = {}
+        self._isolated: dict[str, IsolatedRun] = {}  # isolated runs going on now
+        self._current: dict[str, object] = {}  # a token for each module's run going on now
         self._lines = lines or RunLines(log)
 
-    def submit(self, spec: ModuleSpec) -> Submission:
+    def submit(self, spec: ModuleSpec, attempt: int = 1) -> Submission:
         """Run the module on a thread of its own, or queue it while all threads are busy."""
-        result = self.runner.submit(spec.name, lambda: self.execute(spec))
+        result = self.runner.submit(spec.name, lambda: self.execute(spec, attempt))
         if result is Submission.QUEUED:
             log.debug("module %s queued: all %d threads busy", spec.name, self.runner.max_threads)
         return result
 
+    def submit_due(self, spec: ModuleSpec, now: datetime) -> Submission:
+        """A scheduled run: now, or, with JITTER, at a random moment within it."""
+        if not spec.jitter:
+            return self.submit(spec)
+        delay = timedelta(seconds=random.uniform(0, spec.jitter.total_seconds()))  # noqa: S311 - spreading, not secrets
+        self.timers.at(now + delay, lambda: self._submit_later(spec), f"the jittered start of {spec.name}")
+        return Submission.DELAYED
+
+    def _submit_later(self, spec: ModuleSpec, attempt: int = 1) -> None:
+        result = self.submit(spec, attempt)
+        if result not in (Submission.STARTED, Submission.QUEUED):
+            log.info("module %s not started: %s", spec.name, result.value)
+
     def timeout(self, spec: ModuleSpec) -> timedelta:
         """The module's TIMEOUT, or AUTOHOME_MODULE_TIMEOUT."""
-        return spec.timeout or self.default_timeout
+        return spec.timeout or self.policy.default_timeout
+
+    def is_isolated(self, spec: ModuleSpec) -> bool:
+        """Whether the module runs in a child process (ISOLATE, else AUTOHOME_ISOLATION)."""
+        return spec.isolate if spec.isolate is not None else self.policy.isolation == "process"
 
     def kit(self, spec: ModuleSpec) -> ModuleKit:
         """What the module's run() may ask for, made once per module rather than per run."""
@@ -60,82 +100,117 @@ class RunExecutor:
                 self.settings)
         return kit
 
-    def execute(self, spec: ModuleSpec) -> None:
+    def execute(self, spec: ModuleSpec, attempt: int = 1) -> None:
         """One run of one module, on its own thread."""
         kit = self.kit(spec)
         started = self.clock.now()
         self.states.record_start(spec.name, started)
         self._lines.log("module %s started", spec.name)
         elapsed = stopwatch()
-        error = None
+        token = self._current[spec.name] = object()
+        deadline = self.watchdog.at(self.watchdog.clock.now() + self.timeout(spec),
+                                    lambda: self._timed_out(spec, token), f"the TIMEOUT of {spec.name}")
+        with self.capture.run_output(kit.log) as output:
+            if self.is_isolated(spec):
+                error, outcome = self._run_isolated(spec, kit, output)
+            else:
+                error, outcome = self._run_in_thread(spec, kit), ""
+        deadline.cancel()
+        self._current.pop(spec.name, None)
+        self.outputs[spec.name] = list(output.lines)
+        if not outcome and self.states.get(spec.name).is_overrunning:
+            outcome = "overrun"
+        self._finish(spec, RunRecord(started, elapsed(), error, outcome), attempt)
+
+    def _run_in_thread(self, spec: ModuleSpec, kit: ModuleKit) -> str | None:
         try:
             spec.run(*[getattr(kit, wanted) for wanted in spec.wants])
         except BaseException as exc:  # noqa: BLE001 - the module boundary: even Ctrl-C or exit is its own
-            error = f"{type(exc).__name__}: {exc}"
             kit.log.exception("run failed")
-        duration_s = elapsed()
-        # The "finished" line is logged by the state writer once the run is stored.
-        if error is None:
-            line = self._lines.later("module %s finished in %.3fs", spec.name, duration_s)
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _run_isolated(self, spec: ModuleSpec, kit: ModuleKit, output: RunOutput) -> tuple[str | None, str]:
+        run = IsolatedRun(spec, kit, output, self.settings, self.policy.stop_grace_s)
+        self._isolated[spec.name] = run
+        try:
+            error = run.run()
+        except OSError as exc:  # no child could be started: that run fails, the module stays
+            kit.log.exception("could not start a child process")
+            error = f"no child process: {exc}"
+        finally:
+            self._isolated.pop(spec.name, None)
+        return error, run.stopped_as[0] if run.stopped_as else ""
+
+    def _finish(self, spec: ModuleSpec, record: RunRecord, attempt: int) -> None:
+        line = None
+        if record.error is None:
+            line = self._lines.later("module %s finished in %.3fs%s", spec.name, record.duration_s,
+                                     " (overran its TIMEOUT)" if record.outcome == "overrun" else "")
         else:
-            line = self._lines.later("module %s failed after %.3fs: %s", spec.name, duration_s, error)
-        previous = self.states.record_finish(spec.name, RunRecord(started, duration_s, error),
-                                             self.clock.now(), line)
+            line = self._lines.later("module %s failed after %.3fs: %s", spec.name, record.duration_s,
+                                     record.error)
+        # The "finished" line is logged by the state writer once the run is stored.
+        previous = self.states.record_finish(spec.name, record, self.clock.now(), line)
         was_ok = previous is None or previous.is_ok
-        if error is not None and was_ok:
-            self.alert(f"{spec.name} failed: {error}", "AutoHome: module failing")
-        elif error is None and not was_ok:
+        if record.error is not None and record.outcome != "stopped" and attempt <= spec.retries:
+            self._retry(spec, attempt)
+        elif record.error is not None and was_ok and record.outcome != "stopped":
+            self.alert(f"{spec.name} failed: {record.error}", "AutoHome: module failing")
+        elif record.error is None and not was_ok:
             self.alert(f"{spec.name} works again", "AutoHome: module recovered")
 
-    def check_overruns(self, spec_of: Callable[[str], ModuleSpec | None], now: datetime) -> None:
-        """Flag, log and alert once about each run that has passed its TIMEOUT."""
-        for name in self.runner.snapshot().running:
-            spec = spec_of(name)
-            since = self.states.get(name).running_since
-            if spec is None or since is None or now - since <= self.timeout(spec):
-                continue
-            if self.states.flag_overrun(name):
-                timeout = self.timeout(spec)
-                log.warning("module %s is overrunning: running for %s, its TIMEOUT is %s; it still "
-                            "holds one of the %d threads", name, format_duration(now - since),
-                            format_duration(timeout), self.runner.max_threads)
-                self.alert(f"{name} has been running for {format_duration(now - since)} "
-                           f"(TIMEOUT {format_duration(timeout)})", "AutoHome: module overrunning")
+    def _retry(self, spec: ModuleSpec, attempt: int) -> None:
+        """Try again after RETRY_DELAY, doubling with each try, never longer than the interval."""
+        delay = spec.retry_delay * 2 ** (attempt - 1)
+        interval = getattr(spec.schedule, "interval", None)
+        if interval is not None:
+            delay = min(delay, interval)
+        log.info("module %s: try %d of %d failed; trying again in %s", spec.name, attempt,
+                 spec.retries + 1, format_duration(delay))
+        self.timers.at(self.clock.now() + delay, lambda: self._submit_later(spec, attempt + 1),
+                       f"the retry of {spec.name}")
+
+    def _timed_out(self, spec: ModuleSpec, token: object) -> None:
+        """At the run's TIMEOUT: stop an isolated run; flag a thread run, which cannot be stopped."""
+        if self._current.get(spec.name) is not token:
+            return  # that run is over
+        timeout = format_duration(self.timeout(spec))
+        run = self._isolated.get(spec.name)
+        if run is not None:
+            log.warning("module %s: stopping its run at its TIMEOUT of %s (SIGTERM, then SIGKILL "
+                        "after %gs)", spec.name, timeout, self.policy.stop_grace_s)
+            run.stop("timeout", f"timeout after {timeout}")
+            return
+        if self.states.flag_overrun(spec.name):
+            log.warning("module %s is overrunning: running for more than its TIMEOUT of %s; it still "
+                        "holds one of the %d threads, and Python cannot stop a thread: %s",
+                        spec.name, timeout, self.runner.max_threads, STOP_HINT)
+            self.alert(f"{spec.name} is still running after its TIMEOUT of {timeout}; {STOP_HINT}",
+                       "AutoHome: module overrunning")
+
+    def stop(self, name: str, why: str = "stopped from the console") -> str:
+        """Stop a module's isolated run now; say why a thread run cannot be."""
+        run = self._isolated.get(name)
+        if run is not None:
+            run.stop("stopped", why)
+            return (f"stopping {name}: SIGTERM now, SIGKILL after {self.policy.stop_grace_s:g}s if it "
+                    "is still running")
+        if name in self.runner.snapshot().running:
+            return (f"{name} runs in one of AutoHome's threads, which Python cannot stop; {STOP_HINT} "
+                    "(AUTOHOME_ISOLATION=process does so for every module)")
+        return f"{name} is not running"
+
+    def stop_all(self, why: str) -> list[str]:
+        """Stop every isolated run still going (shutdown); return their names."""
+        names = list(self._isolated)
+        for name in names:
+            run = self._isolated.get(name)
+            if run is not None:
+                run.stop("stopped", why)
+        return names
 
     def alert(self, message: str, title: str) -> None:
         """AutoHome's own notice about trouble: on changes only, never on every run."""
-        if self.alert_on_failure:
+        if self.policy.alert_on_failure:
             self.notifier.send(log, "autohome", message, title=title)
-
-
-class RunLines:
-    """The INFO lines every run logs ("module X started", "... finished"), said as `Line`
-    tuples: the run's thread pays for a tuple, the log writer makes the record (see Line).
-    Without a log writer (tests, embedding) a line is logged through its logger."""
-
-    def __init__(self, logger: logging.Logger, sink: Callable[[Line], object] | None = None,
-                 now: Callable[[], float] = epoch_s) -> None:
-        self.logger = logger
-        self.sink = sink or _through_logger
-        self.now = now
-
-    def later(self, msg: str, *args: object) -> Line | None:
-        """`msg % args` as said now on this thread, to `emit` later; None when INFO is off."""
-        if not self.logger.isEnabledFor(logging.INFO):
-            return None
-        thread = threading.current_thread()
-        return Line(self.logger.name, msg, args, self.now(), thread.ident, thread.name)
-
-    def emit(self, line: Line) -> None:
-        """Log a line said earlier, with the time and thread it was said on."""
-        self.sink(line)
-
-    def log(self, msg: str, *args: object) -> None:
-        """Log `msg % args` at INFO now."""
-        line = self.later(msg, *args)
-        if line is not None:
-            self.sink(line)
-
-
-def _through_logger(line: Line) -> None:
-    logging.getLogger(line.name).handle(line.record())

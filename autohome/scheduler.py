@@ -30,16 +30,25 @@ def why_off(spec: ModuleSpec, settings: Mapping[str, str]) -> str:
 
 
 def due_modules(specs: list[ModuleSpec], statuses: Mapping[str, ModuleStatus], now: datetime,
-                settings: Mapping[str, str], is_busy: Callable[[str], bool]) -> list[ModuleSpec]:
+                settings: Mapping[str, str], is_busy: Callable[[str], bool],
+                cannot: Callable[[ModuleSpec, Exception], None] | None = None) -> list[ModuleSpec]:
     """The modules a tick at `now` starts: on schedule, not paused, not off for a missing
-    setting, and not still running or queued from before."""
+    setting, and not still running or queued from before. A module whose next run cannot be
+    computed is handed to `cannot` (or raises, without one); the others are still looked at."""
     due = []
     for spec in specs:
         status = statuses.get(spec.name) or ModuleStatus()
         if status.paused or (spec.requires and missing_settings(spec, settings)):
             continue
         first_seen = status.first_seen or now
-        if is_due(spec.schedule, status.last_due_at, first_seen, now) and not is_busy(spec.name):
+        try:
+            on_time = is_due(spec.schedule, status.last_due_at, first_seen, now)
+        except Exception as exc:
+            if cannot is None:
+                raise
+            cannot(spec, exc)
+            continue
+        if on_time and not is_busy(spec.name):
             due.append(spec)
     return due
 
@@ -49,6 +58,7 @@ class Submission(enum.Enum):
 
     STARTED = "started"
     QUEUED = "queued"
+    DELAYED = "starts within its JITTER"
     BUSY = "already running or queued"
     CLOSED = "shutting down"
 

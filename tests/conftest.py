@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import queue
 import re
@@ -14,6 +15,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +67,34 @@ def make_main(clock: FakeClock, *modules: ModuleSpec | BrokenModule, max_threads
     config = Config(**{"max_threads": max_threads, "console_enabled": False,
                        "shutdown_grace": timedelta(seconds=grace_s), **settings})  # type: ignore[arg-type]
     return build(config, clock, list(modules), settle_each_tick=settle)
+
+
+class LogSeen(logging.Handler):
+    """Sets `event` when a record containing `text` is logged (tests wait on it)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+    def wait(self, timeout_s: float = WAIT_S) -> bool:
+        return self.event.wait(timeout_s)
+
+
+@contextmanager
+def log_seen(text: str, logger: str = "autohome") -> Iterator[LogSeen]:
+    """Watch a logger (and those below it) for a line containing `text`."""
+    handler = LogSeen(text)
+    target = logging.getLogger(logger)
+    target.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        target.removeHandler(handler)
 
 
 @pytest.fixture

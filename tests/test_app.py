@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0, WAIT_S, make_main, spec
+from conftest import T0, WAIT_S, log_seen, make_main, spec
 
 from autohome.clock import FakeClock
 from autohome.loader import BrokenModule
@@ -175,8 +175,8 @@ def test_a_clock_that_jumps_back_does_not_stall_schedules(clock: FakeClock,
     assert [(t - runs[0]).total_seconds() / 3600 for t in runs] == [0, -2, -1]
 
 
-def test_a_run_past_its_timeout_is_flagged_as_overrunning(clock: FakeClock,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_a_run_past_its_timeout_is_flagged_at_the_timeout_and_stored_as_overrun(
+        clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     release, started = threading.Event(), threading.Event()
 
     def slow_run(log, notify):
@@ -186,18 +186,21 @@ def test_a_run_past_its_timeout_is_flagged_as_overrunning(clock: FakeClock,
     main = make_main(clock, spec("slow", slow_run, timeout=timedelta(minutes=1)))
     main.tick(clock.now())
     assert started.wait(WAIT_S)
+    assert clock.wait_for_waiters(1, WAIT_S)  # the watchdog waits for the TIMEOUT, on the clock
     clock.advance(59)
-    main.tick(clock.now())
+    assert clock.wait_for_waiters(1, WAIT_S)
     assert [v.state for v in main.panel.module_views()] == ["running"]
-    clock.advance(2)
-    with caplog.at_level(logging.WARNING):
-        main.tick(clock.now())
-        main.tick(clock.now())
-    assert caplog.text.count("module slow is overrunning: running for 1m1s, its TIMEOUT is 1m") == 1
+    with caplog.at_level(logging.WARNING), log_seen("is overrunning") as flagged:
+        clock.advance(2)  # past the TIMEOUT, and no tick: the watchdog notices by itself
+        assert flagged.wait()
+    assert caplog.text.count("module slow is overrunning") == 1
+    assert "set ISOLATE = True in its file to let AutoHome stop it" in caplog.text
     assert [v.state for v in main.panel.module_views()] == ["overrun"]
     release.set()
     assert main.runner.wait_idle(timeout_s=WAIT_S)
     assert [v.state for v in main.panel.module_views()] == ["idle"]
+    [run] = main.states.history("slow", 10)
+    assert run.how == "overrun" and run.is_ok
 
 
 def test_the_default_timeout_comes_from_the_config(clock: FakeClock) -> None:
