@@ -38,7 +38,13 @@ def format_time(moment: datetime | None, zone: tzinfo) -> str:
 
 
 def _outcome(run: RunRecord, width: int = 60) -> str:
-    outcome = "ok" if run.is_ok else f"error: {run.error}"
+    how = run.how
+    if how in ("timeout", "stopped"):
+        outcome = f"{how}: {run.error}" if how == "stopped" else str(run.error)
+    elif how == "overrun":
+        outcome = "overrun (ended after its TIMEOUT)"
+    else:
+        outcome = "ok" if run.is_ok else f"error: {run.error}"
     return outcome if len(outcome) <= width else outcome[: width - 1] + "…"
 
 
@@ -56,6 +62,7 @@ class Commands:
             ("modules run NAME", "run a module now (through the thread cap)"),
             ("modules pause NAME", "stop a module's scheduled runs"),
             ("modules start NAME", "resume a paused module"),
+            ("modules stop NAME", "stop a module's run now (isolated runs; a thread cannot be stopped)"),
             ("modules reload", "pick up edited, added and removed module files now"),
             ("status", "version, uptime, next tick, threads, backlog, notifications"),
             ("notifications", "pending, sent and failed notifications, newest first"),
@@ -73,7 +80,7 @@ class Commands:
         }
         self._module_actions: dict[str, Callable[[list[str]], Reply]] = {
             "list": self._modules, "read": self._read, "run": self._run,
-            "pause": self._pause, "start": self._start, "reload": self._reload,
+            "pause": self._pause, "start": self._start, "reload": self._reload, "stop": self._stop,
         }
 
     def execute(self, line: str) -> Reply:
@@ -129,7 +136,7 @@ class Commands:
         rows = []
         for view in views:
             if view.state == "broken":
-                rows.append([view.name, "broken", "-", view.problem[:70], "-"])
+                rows.append([view.name, "broken", "-", "-", view.problem[:70], "-"])
                 continue
             last = view.status.last_run
             last_text = "never" if last is None else (
@@ -138,8 +145,9 @@ class Commands:
                 last_text += " [edit not loaded, see modules read]"
             quiet = view.state in ("paused", "off")
             next_run = view.state if quiet else format_time(view.next_run, self.zone)
-            rows.append([view.name, view.state, view.schedule, last_text, next_run])
-        return Reply(format_table(["NAME", "STATE", "SCHEDULE", "LAST RUN", "NEXT RUN"], rows))
+            rows.append([view.name, view.state, view.schedule, "process" if view.isolated else "thread",
+                         last_text, next_run])
+        return Reply(format_table(["NAME", "STATE", "SCHEDULE", "RUNS IN", "LAST RUN", "NEXT RUN"], rows))
 
     def _find(self, args: list[str], usage: str) -> ModuleView | Reply:
         if len(args) != 1:
@@ -153,7 +161,7 @@ class Commands:
         view = self._find(args, "modules read")
         if isinstance(view, Reply):
             return view
-        next_run = "paused" if view.state == "paused" else format_time(view.next_run, self.zone)
+        next_run = view.state if view.state in ("paused", "off") else format_time(view.next_run, self.zone)
         lines = [
             f"{view.name}: {view.description or '(no description: add a docstring)'}",
             f"file:      {view.path}",
@@ -161,6 +169,8 @@ class Commands:
             f"schedule:  {view.schedule}",
             f"next run:  {next_run if view.state != 'broken' else '-'}",
         ]
+        if view.state != "broken":
+            lines.append(f"runs in:   {'a child process (ISOLATE)' if view.isolated else 'a thread'}")
         if view.timeout is not None:
             lines.append(f"timeout:   {format_duration(view.timeout)}")
         if view.status.running_since is not None:
@@ -176,10 +186,17 @@ class Commands:
                 lines.append(f"  {started}  {run.duration_s:8.2f}s  {_outcome(run, 100)}")
         else:
             lines.append("recent runs: none yet")
+        output = self.controller.last_output(view.name, 20)
+        lines.append("output of the last run:" if output else "output of the last run: none")
+        lines.extend(f"  {line}" for line in output)
         recent = self.controller.recent_lines(view.name, 10)
         lines.append("recent log lines:" if recent else "recent log lines: none since start")
         lines.extend(f"  {line}" for line in recent)
         return Reply("\n".join(lines))
+
+    def _stop(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules stop")
+        return view if isinstance(view, Reply) else Reply(self.controller.stop_run(view.name))
 
     def _run(self, args: list[str]) -> Reply:
         view = self._find(args, "modules run")

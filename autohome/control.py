@@ -78,7 +78,7 @@ class ControlPanel:
             views.append(ModuleView(
                 entry.name, state, spec.schedule.describe(), status, next_run,
                 description=spec.description, problem=off or entry.problem, path=str(entry.path),
-                timeout=self.executor.timeout(spec),
+                timeout=self.executor.timeout(spec), isolated=self.executor.is_isolated(spec),
             ))
         return views
 
@@ -97,6 +97,16 @@ class ControlPanel:
     def recent_lines(self, name: str, count: int) -> list[str]:
         """The module's latest log lines."""
         return self._recent_lines(name, count)
+
+    def last_output(self, name: str, count: int) -> list[str]:
+        """What the module's last run printed."""
+        return self.executor.outputs.get(name, [])[-count:]
+
+    def stop_run(self, name: str) -> str:
+        """Stop the module's isolated run now; a thread run cannot be."""
+        answer = self.executor.stop(name)
+        log.info("console: modules stop %s: %s", name, answer)
+        return answer
 
     def history(self, name: str, count: int) -> list[RunRecord]:
         """The module's stored runs, newest first."""

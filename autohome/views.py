@@ -22,6 +22,7 @@ class ModuleView(NamedTuple):
     problem: str = ""  # why it is broken, or why its last edit was not loaded
     path: str = ""
     timeout: timedelta | None = None
+    isolated: bool = False  # runs in a child process
 
 
 class StatusView(NamedTuple):
@@ -78,6 +79,14 @@ class Controller(Protocol):
 
     def notify_test(self, message: str) -> str:
         """Queue a test notification."""
+        ...
+
+    def last_output(self, name: str, count: int) -> list[str]:
+        """What the module's last run printed (its last `count` lines)."""
+        ...
+
+    def stop_run(self, name: str) -> str:
+        """Stop the module's run now, if it can be stopped; say what happened."""
         ...
 
     def run_now(self, name: str) -> str:

@@ -67,10 +67,11 @@ def test_modules_shows_state_interval_last_and_next_run(main: Main, client: Cons
     main.tick(T0)
     assert main.runner.wait_idle(timeout_s=WAIT_S)
     lines = client.command("modules").splitlines()
-    assert lines[0].split() == ["NAME", "STATE", "SCHEDULE", "LAST", "RUN", "NEXT", "RUN"]
+    assert lines[0].split() == ["NAME", "STATE", "SCHEDULE", "RUNS", "IN", "LAST", "RUN", "NEXT", "RUN"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert rows["broken"].split()[1] == "broken" and "INTERVAL is missing" in rows["broken"]
     assert "idle" in rows["weather"] and "every 5m" in rows["weather"] and " ok " in rows["weather"] + " "
+    assert rows["weather"].split()[4] == "thread"
     assert "error: RuntimeError: no network" in rows["failing"] and "every 1h" in rows["failing"]
     local_next = (T0 + timedelta(minutes=5)).astimezone()
     assert f"{local_next:%Y-%m-%d %H:%M:%S}" in rows["weather"]
