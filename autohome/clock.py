@@ -122,7 +122,8 @@ class ClockBase:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._waiting = 0  # threads inside wait_until
+        self._moves = 0  # how often time was moved by hand (virtual clocks)
+        self._asleep: dict[int, int] = {}  # thread -> the move it last looked at, while it sleeps
 
     def alarm(self) -> Alarm:
         """A new alarm on this clock."""
@@ -133,24 +134,25 @@ class ClockBase:
 
     def wait_until(self, deadline: datetime | None, alarm: Alarm) -> None:
         """Wait until this clock reaches `deadline` or the alarm is raised."""
+        me = threading.get_ident()
         with self._changed:
-            self._waiting += 1
-            self._changed.notify_all()
             try:
                 while not alarm.is_raised:
-                    if deadline is None:
-                        self._changed.wait()
-                        continue
-                    remaining_s = (deadline - self.now()).total_seconds()
-                    if remaining_s <= 0:
+                    remaining_s = None if deadline is None else (deadline - self.now()).total_seconds()
+                    if remaining_s is not None and remaining_s <= 0:
                         return
-                    self._changed.wait(None if self.max_wait_s is None else min(remaining_s, self.max_wait_s))
+                    self._asleep[me] = self._moves
+                    self._changed.notify_all()  # for wait_for_waiters
+                    if remaining_s is not None and self.max_wait_s is not None:
+                        remaining_s = min(remaining_s, self.max_wait_s)
+                    self._changed.wait(None if self.max_wait_s is None else remaining_s)
             finally:
-                self._waiting -= 1
+                self._asleep.pop(me, None)
 
     def _moved(self) -> None:
         """Time moved (a virtual clock): let `wait_until` look at it again."""
         with self._changed:
+            self._moves += 1
             self._changed.notify_all()
 
 
@@ -233,9 +235,11 @@ class FakeClock(ClockBase):
         return self.current
 
     def wait_for_waiters(self, count: int, timeout_s: float) -> bool:
-        """Block until `count` threads wait in wait_until (a test steps time only then)."""
+        """Block until `count` threads sleep in wait_until having seen the time as it is now:
+        whatever the last move of time made due has been done (a test steps time only then)."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._waiting >= count, timeout_s)
+            return self._changed.wait_for(
+                lambda: sum(move == self._moves for move in self._asleep.values()) >= count, timeout_s)
 
     def advance(self, seconds: float) -> None:
         """Move time forward (or backward, with a negative number)."""

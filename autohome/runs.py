@@ -157,7 +157,7 @@ class RunExecutor:
             self._retry(spec, attempt)
         elif record.error is not None and was_ok and record.outcome != "stopped":
             self.alert(f"{spec.name} failed: {record.error}", "AutoHome: module failing")
-        elif record.error is None and not was_ok:
+        elif record.error is None and not was_ok and attempt == 1:  # a retry that works was never alerted
             self.alert(f"{spec.name} works again", "AutoHome: module recovered")
 
     def _retry(self, spec: ModuleSpec, attempt: int) -> None:

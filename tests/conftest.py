@@ -76,9 +76,11 @@ class LogSeen(logging.Handler):
         super().__init__(logging.DEBUG)
         self.text = text
         self.event = threading.Event()
+        self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.text in record.getMessage():
+            self.records.append(record)
             self.event.set()
 
     def wait(self, timeout_s: float = WAIT_S) -> bool:
@@ -90,11 +92,14 @@ def log_seen(text: str, logger: str = "autohome") -> Iterator[LogSeen]:
     """Watch a logger (and those below it) for a line containing `text`."""
     handler = LogSeen(text)
     target = logging.getLogger(logger)
+    level = target.level
+    target.setLevel(logging.DEBUG)
     target.addHandler(handler)
     try:
         yield handler
     finally:
         target.removeHandler(handler)
+        target.setLevel(level)
 
 
 @pytest.fixture
