@@ -1,23 +1,35 @@
-"""`python -m autohome.child PORT TOKEN FILE`: one isolated run of one module, in a child
+"""`python autohome/child.py PORT TOKEN FILE`: one isolated run of one module, in a child
 process that AutoHome started and can stop.
 
 The module gets the same `log`, `notify`, `store` and `config` as in a thread: each call
 goes over a socket to the parent (one JSON object a line), so the parent stays the one
 writer of the log, the outbox and the database. What the module prints, and what its own
 subprocesses print, goes to this process's stdout and stderr, which the parent reads into
-the module's log. Imports are kept few: this runs at every isolated run.
+the module's log. It runs as a script, not as part of the autohome package, and imports
+little: it starts at every isolated run.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import logging
-import socket
 import sys
-import threading
-from collections.abc import Sequence
-from typing import Any
+
+# Run as a script, this file's folder (autohome/) comes first on sys.path: a module's
+# `import schedule` must not find autohome/schedule.py.
+if sys.path and __file__.rpartition("/")[0] in (sys.path[0], sys.path[0].replace("\\", "/")):
+    del sys.path[0]
+
+import importlib.machinery  # noqa: E402 - after the sys.path fix above
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import types  # noqa: E402
+
+TYPE_CHECKING = False  # typing itself costs a few milliseconds at every run
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 
 class Channel:
@@ -109,17 +121,34 @@ def main(argv: Sequence[str]) -> int:
     kit = {"log": log, "notify": notify, "store": Store(channel), "config": hello["settings"]}
     error = None
     try:
-        spec = importlib.util.spec_from_file_location(f"autohome_modules.{hello['name']}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        name = f"autohome_modules.{hello['name']}"
+        loader = importlib.machinery.SourceFileLoader(name, path)
+        module = types.ModuleType(name)
+        module.__file__, module.__loader__ = path, loader
+        sys.modules[name] = module
+        loader.exec_module(module)
         module.run(*[kit[wanted] for wanted in hello["wants"]])
     except BaseException as exc:  # noqa: BLE001 - the module boundary, as in a thread
         error = f"{type(exc).__name__}: {exc}"
         log.exception("run failed")
+    _close_output()
     channel.send({"op": "done", "error": error})
     return 0
+
+
+def _close_output() -> None:
+    """Hand the parent the last of the output and end the pipes, so that it has all of it as
+    soon as the run is done (the interpreter's own exit takes a while longer)."""
+    for stream, descriptor in ((sys.stdout, 1), (sys.stderr, 2)):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # closed by the module
+        try:
+            os.close(descriptor)
+        except OSError:
+            pass
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for whatever still prints at exit
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import selectors
 import signal
 import socket
@@ -23,7 +22,7 @@ from autohome.loader import ModuleKit, ModuleSpec
 
 log = logging.getLogger("autohome.main")
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+_CHILD = str(Path(__file__).resolve().with_name("child.py"))  # run as a script: see child.py
 
 
 class IsolatedRun:
@@ -46,7 +45,7 @@ class IsolatedRun:
     def run(self) -> str | None:
         """Start the child, serve its calls until it is done; return its error (None: ok)."""
         listener = socket.create_server(("127.0.0.1", 0))
-        token = secrets.token_hex(16)
+        token = os.urandom(16).hex()
         try:
             with self._lock:
                 if self.stopped_as is not None:
@@ -57,9 +56,9 @@ class IsolatedRun:
             threading.Thread(target=self._wake_when_exited, name=f"module:{self.spec.name}:wait",
                              daemon=True).start()
             error = self._serve(listener, token)
+            for reader in readers:  # the child ends its pipes before it says it is done
+                reader.join(self.grace_s if self.stopped_as is None else 0.2)
             self._end_process()
-            for reader in readers:
-                reader.join(1.0)  # a grandchild left running may hold the pipes open
         finally:
             listener.close()
             self._wake_r.close()
@@ -88,7 +87,6 @@ class IsolatedRun:
 
     def _start(self, port: int, token: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # the child starts at every run: let it use the cache
         options: dict[str, Any] = {}
         if sys.platform == "win32":
@@ -96,7 +94,7 @@ class IsolatedRun:
         else:
             options["start_new_session"] = True  # its own process group: stopped with its children
         return subprocess.Popen(
-            [sys.executable, "-m", "autohome.child", str(port), token, str(self.spec.path)],
+            [sys.executable, _CHILD, str(port), token, str(self.spec.path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=str(self.spec.path.parent), env=env, **options)
 
@@ -158,7 +156,9 @@ class IsolatedRun:
     def _answer(self, message: dict[str, Any], token: str) -> dict[str, Any] | None:
         op = message.get("op")
         if op == "hello":
-            if not secrets.compare_digest(str(message.get("token", "")), token):
+            import hmac  # hashlib: loaded only where isolated runs are used
+
+            if not hmac.compare_digest(str(message.get("token", "")), token):
                 raise ConnectionError("a process that is not the child connected")
             return {"name": self.spec.name, "wants": list(self.spec.wants),
                     "settings": self.settings, "folder": str(self.spec.path.parent)}
@@ -195,10 +195,19 @@ class IsolatedRun:
         logger.handle(record)
 
     def _end_process(self) -> None:
-        """Wait for the child to exit; past the grace period, kill it and its children."""
+        """A stopped child is killed with its children after the grace period. A child that
+        finished its run exits by itself: it is waited for on a thread of its own, so the run
+        ends when the module's work does, and killed if it lingers past the grace period."""
         process = self._process
         if process is None:
             return
+        if self.stopped_as is not None:
+            self._wait_or_kill(process)
+        else:
+            threading.Thread(target=self._wait_or_kill, args=(process,), daemon=True,
+                             name=f"module:{self.spec.name}:exit").start()
+
+    def _wait_or_kill(self, process: subprocess.Popen[bytes]) -> None:
         try:
             process.wait(self.grace_s)
         except subprocess.TimeoutExpired:
