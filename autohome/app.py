@@ -97,8 +97,9 @@ class Main:
         except Exception:  # a full disk, a vanished folder: log it, keep the schedule
             log.exception("the tick at %s failed; AutoHome keeps running and tries again at the "
                           "next tick", now.astimezone(self.zone).isoformat())
-        if self.settle_each_tick:
-            self.runner.wait_idle(self.stop.event)
+        if self.settle_each_tick:  # test mode: time moves once the tick's runs are over (or overrunning)
+            self.runner.wait_for(lambda now: self.stop.is_requested or (not now.queued and all(
+                self.states.get(name).is_overrunning for name in now.running)), None)
 
     def request_stop(self) -> None:
         """Ask the loop to stop; safe from any thread."""

@@ -177,6 +177,9 @@ class Commands:
             lines.append(f"running since {format_time(view.status.running_since, self.zone)}")
         if view.problem:
             lines.append(f"problem:   {view.problem}")
+        if view.state == "overrun":
+            lines.append("problem:   running past its TIMEOUT; a thread cannot be stopped: "
+                         "set ISOLATE = True in its file to let AutoHome stop it")
         history = self.controller.history(view.name, 10)
         if history:
             failed = sum(not run.is_ok for run in history)

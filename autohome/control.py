@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from autohome.archive import tail_lines
@@ -74,7 +74,11 @@ class ControlPanel:
                 state = "paused"
             else:
                 state = "idle"
-            next_run = spec.schedule.next_run(status.last_due_at, status.first_seen or now)
+            try:
+                next_run: datetime | None = spec.schedule.next_run(status.last_due_at,
+                                                                   status.first_seen or now)
+            except Exception:  # noqa: BLE001 - the tick marks such a module broken; the table goes on
+                next_run = None
             views.append(ModuleView(
                 entry.name, state, spec.schedule.describe(), status, next_run,
                 description=spec.description, problem=off or entry.problem, path=str(entry.path),

@@ -183,6 +183,7 @@ class RunExecutor:
             run.stop("timeout", f"timeout after {timeout}")
             return
         if self.states.flag_overrun(spec.name):
+            self.runner.wake_waiters()  # test mode moves time on past an overrunning run
             log.warning("module %s is overrunning: running for more than its TIMEOUT of %s; it still "
                         "holds one of the %d threads, and Python cannot stop a thread: %s",
                         spec.name, timeout, self.runner.max_threads, STOP_HINT)

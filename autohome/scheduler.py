@@ -131,7 +131,7 @@ class Runner:
             is_closed=self._closed,
         )
 
-    def wait_for(self, condition: Callable[[RunnerSnapshot], bool], timeout_s: float) -> bool:
+    def wait_for(self, condition: Callable[[RunnerSnapshot], bool], timeout_s: float | None) -> bool:
         """Block until `condition` holds for what runs and waits; return whether it does."""
         with self._cond:
             return self._cond.wait_for(lambda: condition(self._snapshot()), timeout_s)

@@ -181,3 +181,20 @@ def test_helpers_beside_the_modules_are_importable_and_reloaded_when_changed(
     daemon.wait_for("greeting: hello there")
     daemon.close_stdin()
     assert daemon.wait() == 0
+
+
+def test_test_mode_moves_on_past_a_thread_run_that_never_returns(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "counter", COUNTER)
+    write_module(tmp_path / "modules", "forever", """
+        import threading
+        INTERVAL = 30
+        TIMEOUT = 0.3
+        def run(log, notify):
+            threading.Event().wait()
+    """)
+    env = clean_env(AUTOHOME_SHUTDOWN_GRACE_SECONDS="0.2")
+    result = run_autohome(tmp_path, "-t", "--no-console", stdin="\n\n", env=env)
+    assert result.returncode == 0, result.stderr
+    log = log_text(tmp_path)
+    assert log.count("counter ran") == 3 and log.count("module forever is overrunning") == 1
+    assert "still running after the 0.2s grace period, abandoned: forever" in log

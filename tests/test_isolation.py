@@ -80,7 +80,8 @@ def test_an_isolated_run_past_its_timeout_is_killed_with_its_children_and_the_sl
     [run] = main.states.history("sleeper", 10)
     assert run.how == "timeout" and run.error == "timeout after 2s"
     assert main.panel.run_now("sleeper") == "sleeper started"  # the slot is free again
-    main.shutdown()
+    main.shutdown()  # stops the isolated run still going after the grace period
+    assert [run.how for run in main.states.history("sleeper", 10)] == ["stopped", "timeout"]
 
 
 @posix_only
@@ -126,14 +127,16 @@ def test_modules_stop_stops_an_isolated_run_and_explains_a_thread_run(
 
 def test_an_isolated_module_logs_prints_notifies_and_stores_across_restarts(
         tmp_path: Path, pushover: FakePushover) -> None:
+    write_module(tmp_path / "modules", "_shared", 'WORD = "seven"\n')
     write_module(tmp_path / "modules", "iso", """
         import subprocess, sys
+        import _shared
         ISOLATE = True
         INTERVAL = "1d"
         def run(log, notify, store, config):
             count = store.get("count", 0) + 1
             store.set("count", count)
-            log.info("run number %d, setting %s", count, config["MY_SETTING"])
+            log.info("run number %d, setting %s, helper %s", count, config["MY_SETTING"], _shared.WORD)
             print("printed by the module")
             subprocess.run([sys.executable, "-c", "print('printed by its subprocess')"], check=True)
             assert notify(f"run {count}", title="from a child")
@@ -144,7 +147,7 @@ def test_an_isolated_module_logs_prints_notifies_and_stores_across_restarts(
         result = run_autohome(tmp_path, "-t", "--no-console", "--start", start, env=env)
         assert result.returncode == 0, result.stderr
     log = (tmp_path / "logs" / "current.log").read_text()
-    assert "[module:iso] autohome.modules.iso: run number 1, setting seven" in log
+    assert "[module:iso] autohome.modules.iso: run number 1, setting seven, helper seven" in log
     assert "run number 2, setting seven" in log
     assert "autohome.modules.iso: out: printed by the module" in log
     assert "autohome.modules.iso: out: printed by its subprocess" in log
