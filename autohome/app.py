@@ -220,10 +220,8 @@ def build(
     runner = Runner(config.max_threads, revision)
     policy = RunPolicy(config.module_timeout, config.isolation, config.stop_grace.total_seconds(),
                        config.notify_on_failure)
-    timers = Deadlines(clock)
-    watchdog = timers if run_clock is None or run_clock is clock else Deadlines(run_clock)
     executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings, policy, lines,
-                           timers, watchdog, capture)
+                           Deadlines(clock), run_clock, capture)
     stop = StopRequest()
     stop.on_request(clock.wake)
     stop.on_request(runner.wake_waiters)

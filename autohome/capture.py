@@ -12,26 +12,39 @@ import logging
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO
 
 KEEP_LINES = 200  # of one run's output, for `modules read`
 MAX_LINE = 8192  # a longer line without an end is logged in pieces
+_NO_LINES: deque[str] = deque(maxlen=0)
+_NOTHING_PARTIAL: dict[int, str] = {}
+_FIRST_WRITE = threading.Lock()
 
 
 class RunOutput:
     """One run's output: each complete line is logged under the module's logger (stdout at
-    INFO, stderr at WARNING) and the last KEEP_LINES are kept."""
+    INFO, stderr at WARNING) and the last KEEP_LINES are kept. Made for every run, and most
+    print nothing: it costs almost nothing until something is written."""
+
+    __slots__ = ("logger", "lines", "_partial", "_lock")
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
-        self.lines: deque[str] = deque(maxlen=KEEP_LINES)
-        self._partial = {logging.INFO: "", logging.WARNING: ""}
-        self._lock = threading.Lock()  # a run's own threads may print too (a child's pipes do)
+        self.lines: deque[str] = _NO_LINES
+        self._partial = _NOTHING_PARTIAL
+        self._lock = _FIRST_WRITE  # replaced by a lock of its own at the first write
+
+    def _start(self) -> None:
+        with _FIRST_WRITE:
+            if self._lock is _FIRST_WRITE:
+                self.lines = deque(maxlen=KEEP_LINES)
+                self._partial = {logging.INFO: "", logging.WARNING: ""}
+                self._lock = threading.Lock()  # a child's two pipes are read on two threads
 
     def write(self, text: str, level: int = logging.INFO) -> None:
         """Take text as it comes; log the lines it completes."""
+        if self._lock is _FIRST_WRITE:
+            self._start()
         with self._lock:
             *complete, rest = (self._partial[level] + text).split("\n")
             while len(rest) > MAX_LINE:
@@ -43,6 +56,8 @@ class RunOutput:
 
     def close(self) -> None:
         """Log what is left without a line end."""
+        if self._lock is _FIRST_WRITE:
+            return  # nothing was written
         with self._lock:
             left = [(level, text) for level, text in self._partial.items() if text]
             self._partial = dict.fromkeys(self._partial, "")
@@ -111,14 +126,13 @@ class OutputCapture:
             sys.stdout, sys.stderr = self._saved
             self._saved = None
 
-    @contextmanager
-    def run_output(self, logger: logging.Logger) -> Iterator[RunOutput]:
-        """While the block runs, what this thread prints goes to the returned RunOutput."""
+    def begin(self, logger: logging.Logger) -> RunOutput:
+        """From now on, what this thread prints goes to the returned RunOutput..."""
         output = RunOutput(logger)
-        ident = threading.get_ident()
-        self._runs[ident] = output
-        try:
-            yield output
-        finally:
-            self._runs.pop(ident, None)
-            output.close()
+        self._runs[threading.get_ident()] = output
+        return output
+
+    def end(self, output: RunOutput) -> None:
+        """...until this is called, on the same thread."""
+        self._runs.pop(threading.get_ident(), None)
+        output.close()

@@ -124,6 +124,7 @@ class ClockBase:
         self._changed = threading.Condition()
         self._moves = 0  # how often time was moved by hand (virtual clocks)
         self._asleep: dict[int, int] = {}  # thread -> the move it last looked at, while it sleeps
+        self._waiters: set[int] = set()  # every thread that ever waited on this clock
 
     def alarm(self) -> Alarm:
         """A new alarm on this clock."""
@@ -136,6 +137,7 @@ class ClockBase:
         """Wait until this clock reaches `deadline` or the alarm is raised."""
         me = threading.get_ident()
         with self._changed:
+            self._waiters.add(me)
             try:
                 while not alarm.is_raised:
                     remaining_s = None if deadline is None else (deadline - self.now()).total_seconds()
@@ -235,11 +237,17 @@ class FakeClock(ClockBase):
         return self.current
 
     def wait_for_waiters(self, count: int, timeout_s: float) -> bool:
-        """Block until `count` threads sleep in wait_until having seen the time as it is now:
-        whatever the last move of time made due has been done (a test steps time only then)."""
+        """Block until at least `count` threads wait on this clock, and every thread that waits
+        on it is asleep having seen the time as it is now: whatever the last move of time made
+        due has been done (a test steps time only then)."""
+
+        def settled() -> bool:
+            alive = {thread.ident for thread in threading.enumerate()}
+            waiters = self._waiters & alive
+            return len(waiters) >= count and all(self._asleep.get(i) == self._moves for i in waiters)
+
         with self._changed:
-            return self._changed.wait_for(
-                lambda: sum(move == self._moves for move in self._asleep.values()) >= count, timeout_s)
+            return self._changed.wait_for(settled, timeout_s)
 
     def advance(self, seconds: float) -> None:
         """Move time forward (or backward, with a negative number)."""

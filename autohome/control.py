@@ -104,7 +104,7 @@ class ControlPanel:
 
     def last_output(self, name: str, count: int) -> list[str]:
         """What the module's last run printed."""
-        return self.executor.outputs.get(name, [])[-count:]
+        return list(self.executor.outputs.get(name, ()))[-count:]
 
     def stop_run(self, name: str) -> str:
         """Stop the module's isolated run now; a thread run cannot be."""

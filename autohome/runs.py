@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from autohome.capture import OutputCapture, RunOutput
 from autohome.clock import Clock, stopwatch
 from autohome.db import Database
-from autohome.deadlines import Deadlines
+from autohome.deadlines import Deadlines, Watchdog, WatchedRun
 from autohome.durations import format_duration
 from autohome.isolation import IsolatedRun
 from autohome.loader import ModuleKit, ModuleSpec
@@ -43,7 +43,7 @@ class RunExecutor:
     def __init__(self, runner: Runner, states: ModuleStates, notifier: Notifier, clock: Clock,
                  db: Database, settings: Mapping[str, str], policy: RunPolicy | None = None,
                  lines: RunLines | None = None, timers: Deadlines | None = None,
-                 watchdog: Deadlines | None = None, capture: OutputCapture | None = None) -> None:
+                 run_clock: Clock | None = None, capture: OutputCapture | None = None) -> None:
         self.runner = runner
         self.states = states
         self.notifier = notifier
@@ -54,12 +54,11 @@ class RunExecutor:
         # Retries and jittered starts follow the daemon's clock (virtual in test mode); a run's
         # TIMEOUT is watched on the clock that times runs, real time even in test mode.
         self.timers = timers or Deadlines(clock)
-        self.watchdog = watchdog or self.timers
+        self.watchdog = Watchdog(run_clock or clock, self._timed_out)
         self.capture = capture or OutputCapture()
-        self.outputs: dict[str, list[str]] = {}  # each module's last run's output
+        self.outputs: dict[str, Iterable[str]] = {}  # each module's last run's output
         self._kits: dict[str, ModuleKit] = {}
         self._isolated: dict[str, IsolatedRun] = {}  # isolated runs going on now
-        self._current: dict[str, object] = {}  # a token for each module's run going on now
         self._lines = lines or RunLines(log)
 
     def submit(self, spec: ModuleSpec, attempt: int = 1) -> Submission:
@@ -107,20 +106,18 @@ class RunExecutor:
         self.states.record_start(spec.name, started)
         self._lines.log("module %s started", spec.name)
         elapsed = stopwatch()
-        token = self._current[spec.name] = object()
-        deadline = self.watchdog.at(self.watchdog.clock.now() + self.timeout(spec),
-                                    lambda: self._timed_out(spec, token), f"the TIMEOUT of {spec.name}")
-        with self.capture.run_output(kit.log) as output:
+        run = self.watchdog.started(spec.name, self.watchdog.clock.now() + self.timeout(spec), spec)
+        output = self.capture.begin(kit.log)
+        try:
             if self.is_isolated(spec):
                 error, outcome = self._run_isolated(spec, kit, output)
             else:
                 error, outcome = self._run_in_thread(spec, kit), ""
-        deadline.cancel()
-        self._current.pop(spec.name, None)
-        self.outputs[spec.name] = list(output.lines)
-        if not outcome and self.states.get(spec.name).is_overrunning:
-            outcome = "overrun"
-        self._finish(spec, RunRecord(started, elapsed(), error, outcome), attempt)
+        finally:
+            self.capture.end(output)
+            self.watchdog.ended(run)
+        self.outputs[spec.name] = output.lines
+        self._finish(spec, RunRecord(started, elapsed(), error, outcome or run.overran), attempt)
 
     def _run_in_thread(self, spec: ModuleSpec, kit: ModuleKit) -> str | None:
         try:
@@ -171,18 +168,20 @@ class RunExecutor:
         self.timers.at(self.clock.now() + delay, lambda: self._submit_later(spec, attempt + 1),
                        f"the retry of {spec.name}")
 
-    def _timed_out(self, spec: ModuleSpec, token: object) -> None:
+    def _timed_out(self, run: WatchedRun) -> None:
         """At the run's TIMEOUT: stop an isolated run; flag a thread run, which cannot be stopped."""
-        if self._current.get(spec.name) is not token:
+        spec = run.subject
+        if not isinstance(spec, ModuleSpec) or not self.watchdog.is_current(run):
             return  # that run is over
         timeout = format_duration(self.timeout(spec))
-        run = self._isolated.get(spec.name)
-        if run is not None:
+        isolated = self._isolated.get(spec.name)
+        if isolated is not None:
             log.warning("module %s: stopping its run at its TIMEOUT of %s (SIGTERM, then SIGKILL "
                         "after %gs)", spec.name, timeout, self.policy.stop_grace_s)
-            run.stop("timeout", f"timeout after {timeout}")
+            isolated.stop("timeout", f"timeout after {timeout}")
             return
-        if self.states.flag_overrun(spec.name):
+        run.overran = "overrun"
+        if self.states.flag_overrun(spec.name):  # what `modules` shows
             self.runner.wake_waiters()  # test mode moves time on past an overrunning run
             log.warning("module %s is overrunning: running for more than its TIMEOUT of %s; it still "
                         "holds one of the %d threads, and Python cannot stop a thread: %s",
