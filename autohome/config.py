@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from autohome.durations import DURATION_HELP, parse_duration
+from autohome.durations import DURATION_HELP, MAX_DURATION, format_duration, parse_duration
 from autohome.errors import ConfigError
 
 PUSHOVER_MESSAGES_URL = "https://api.pushover.net/1/messages.json"
@@ -67,11 +68,23 @@ def _path(text: str) -> Path:
     return Path(text.strip())
 
 
-def _duration(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError:
-        raise ValueError(f"expected {DURATION_HELP}") from None
+def _duration(low: timedelta, high: timedelta = MAX_DURATION) -> Callable[[str], timedelta]:
+    """A duration parser that also holds the value to a range."""
+    allowed = f"from {format_duration(low)} to {format_duration(high)}"
+
+    def parse(text: str) -> timedelta:
+        try:
+            value = parse_duration(text)
+        except ValueError:
+            raise ValueError(f"expected {DURATION_HELP}, {allowed}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a duration {allowed}")
+        return value
+
+    return parse
+
+
+_SECOND, _DAY = timedelta(seconds=1), timedelta(days=1)
 
 
 def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -88,13 +101,14 @@ def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-def _positive_number(text: str) -> float:
+def _megabytes(text: str) -> float:
+    allowed = "a number of megabytes from 0.1 to 100000, such as 10 or 0.5"
     try:
         number = float(text.strip())
     except ValueError:
-        raise ValueError("expected a positive number such as 10 or 0.5") from None
-    if not 0 < number < float("inf"):
-        raise ValueError("expected a positive number such as 10 or 0.5")
+        raise ValueError(f"expected {allowed}") from None
+    if not 0.1 <= number <= 100_000:  # also NaN and infinity
+        raise ValueError(f"expected {allowed}")
     return number
 
 
@@ -104,9 +118,14 @@ def _host(text: str) -> str:
         raise ValueError("expected an address such as 127.0.0.1")
     try:
         ipaddress.ip_address(host)
+        return host
     except ValueError:
-        if host != "localhost" and not all(part.isalnum() or "-" in part for part in host.split(".")):
-            raise ValueError("expected an IP address or host name such as 127.0.0.1") from None
+        pass
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        raise ValueError("expected an IP address, or a host name this machine can resolve, "
+                         "such as 127.0.0.1") from None
     return host
 
 
@@ -161,22 +180,22 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_LOG_DIR": ("log_dir", _path),
     "AUTOHOME_DATA_DIR": ("data_dir", _path),
     "AUTOHOME_LOG_LEVEL": ("log_level", _log_level),
-    "AUTOHOME_LOG_MAX_MB": ("log_max_mb", _positive_number),
+    "AUTOHOME_LOG_MAX_MB": ("log_max_mb", _megabytes),
     "AUTOHOME_LOG_KEEP": ("log_keep", _whole_number(1, 10000)),
-    "AUTOHOME_TICK_SECONDS": ("tick", _duration),
+    "AUTOHOME_TICK_SECONDS": ("tick", _duration(_SECOND, _DAY)),
     "AUTOHOME_MAX_THREADS": ("max_threads", _whole_number(1, 1000)),
-    "AUTOHOME_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _duration),
-    "AUTOHOME_MODULE_TIMEOUT": ("module_timeout", _duration),
+    "AUTOHOME_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _duration(_SECOND, _DAY)),
+    "AUTOHOME_MODULE_TIMEOUT": ("module_timeout", _duration(_SECOND)),
     "AUTOHOME_ISOLATION": ("isolation", _isolation),
-    "AUTOHOME_STOP_GRACE_SECONDS": ("stop_grace", _duration),
-    "AUTOHOME_IMPORT_TIMEOUT": ("import_timeout", _duration),
+    "AUTOHOME_STOP_GRACE_SECONDS": ("stop_grace", _duration(_SECOND, _DAY)),
+    "AUTOHOME_IMPORT_TIMEOUT": ("import_timeout", _duration(timedelta(seconds=0.1), _DAY)),
     "AUTOHOME_TIMEZONE": ("timezone", _zone_name),
     "AUTOHOME_CONSOLE_HOST": ("console_host", _host),
     "AUTOHOME_CONSOLE_PORT": ("console_port", _whole_number(0, 65535)),
     "AUTOHOME_CONSOLE_PASSWORD": ("console_password", _text),
     "AUTOHOME_CONSOLE_MAX_LINE": ("console_max_line", _whole_number(80, 1_048_576)),
     "AUTOHOME_CONSOLE_MAX_CLIENTS": ("console_max_clients", _whole_number(1, 1000)),
-    "AUTOHOME_CONSOLE_IDLE_SECONDS": ("console_idle", _duration),
+    "AUTOHOME_CONSOLE_IDLE_SECONDS": ("console_idle", _duration(_SECOND, _DAY)),
     "PUSHOVER_TOKEN": ("pushover_token", _text),
     "PUSHOVER_USER": ("pushover_user", _text),
     "PUSHOVER_API_URL": ("pushover_api_url", _url),

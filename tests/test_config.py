@@ -71,6 +71,16 @@ def test_folders_are_absolute_so_a_change_of_directory_cannot_move_them(tmp_path
         ("AUTOHOME_TICK_SECONDS", "0", "expected seconds as a number"),
         ("AUTOHOME_CONSOLE_HOST", "not a host!", "AUTOHOME_CONSOLE_HOST"),
         ("AUTOHOME_LOG_LEVEL", "LOUD", "expected DEBUG, INFO, WARNING or ERROR"),
+        ("AUTOHOME_TICK_SECONDS", "1e-7", "expected a duration from 1s to 1d"),
+        ("AUTOHOME_TICK_SECONDS", "0.5", "expected a duration from 1s to 1d"),
+        ("AUTOHOME_TICK_SECONDS", "99999999999999999999", "AUTOHOME_TICK_SECONDS='99999999999999999999'"),
+        ("AUTOHOME_MODULE_TIMEOUT", "99999999999999999999", "from 1s to 3650d"),
+        ("AUTOHOME_SHUTDOWN_GRACE_SECONDS", "0.001", "from 1s to 1d"),
+        ("AUTOHOME_CONSOLE_IDLE_SECONDS", "nan", "AUTOHOME_CONSOLE_IDLE_SECONDS='nan'"),
+        ("AUTOHOME_LOG_MAX_MB", "0.01", "megabytes from 0.1 to 100000"),
+        ("AUTOHOME_LOG_MAX_MB", "1e400", "megabytes from 0.1 to 100000"),
+        ("AUTOHOME_CONSOLE_HOST", "no-such-host.invalid", "a host name this machine can resolve"),
+        ("AUTOHOME_ISOLATION", "fork", "expected thread"),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(key: str, value: str, message: str) -> None:
@@ -80,4 +90,4 @@ def test_bad_values_name_key_value_and_what_is_allowed(key: str, value: str, mes
 
 def test_tick_accepts_durations() -> None:
     assert load_config({"AUTOHOME_TICK_SECONDS": "2m"}).tick == timedelta(minutes=2)
-    assert load_config({"AUTOHOME_TICK_SECONDS": "0.5"}).tick == timedelta(seconds=0.5)
+    assert load_config({"AUTOHOME_TICK_SECONDS": "1.5"}).tick == timedelta(seconds=1.5)
