@@ -128,9 +128,9 @@ def _wants_colour(stream: IO[str], environ: Mapping[str, str]) -> bool:
 
 
 def _install_signal_handlers(request_stop: Callable[[], None], waker: Waker) -> Callable[[], None]:
-    """Ctrl-C, SIGTERM (and SIGBREAK on Windows) ask for a clean shutdown. Only the main
-    thread may install handlers; returns what puts the previous ones back (an in-process
-    caller, such as a test, gets its own handlers back).
+    """Ctrl-C, SIGTERM, SIGHUP (the terminal closed; POSIX) and SIGBREAK (Windows) ask for a
+    clean shutdown. Only the main thread may install handlers; returns what puts the
+    previous ones back (an in-process caller, such as a test, gets its own handlers back).
 
     The waker's socket becomes the wakeup fd, so a signal that lands on any thread wakes
     the sleeping main thread at once, which then runs the handler.
@@ -145,7 +145,7 @@ def _install_signal_handlers(request_stop: Callable[[], None], waker: Waker) -> 
         threading.Thread(target=request_stop, name=f"signal-{signum}").start()
 
     previous = {}
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"):  # SIGHUP: the terminal closed
         if hasattr(signal, name):
             signum = getattr(signal, name)
             previous[signum] = signal.signal(signum, handle)

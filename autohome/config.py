@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import socket
 from collections.abc import Callable, Mapping
@@ -210,22 +211,32 @@ def read_env_file(path: Path | None, base: Path | None = None) -> tuple[dict[str
     """The key/value pairs of the .env file, and which file that was.
 
     An explicit path must exist; the default `.env` in the working directory may be absent.
+    A line that cannot be read is an error naming the file and the line: python-dotenv
+    would skip it with a warning, and its setting would be silently lost.
     """
     if path is None:
-        default = (base or Path()) / ".env"
-        if not default.is_file():
+        path = (base or Path()) / ".env"
+        if not path.exists():
             return {}, None
-        path = default
     elif base is not None and not path.is_absolute():
         path = base / path
+    if path.is_dir():
+        raise ConfigError(f"env file {path} is a folder: settings go in a file of KEY=value lines")
     if not path.is_file():
         raise ConfigError(f"env file {path} does not exist: create it or drop --env-file")
     from dotenv import dotenv_values  # imported only when there is a .env to read
+    from dotenv.parser import parse_stream
 
     try:
-        values = dotenv_values(path, encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"env file {path} cannot be read: {exc}") from exc
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = binding.original.string.strip()
+            raise ConfigError(f"env file {path}, line {binding.original.line}: cannot read "
+                              f"{line[:80]!r}; write KEY=value, and close any quote you open")
+    values = dotenv_values(stream=io.StringIO(text))
     return {k: v for k, v in values.items() if v is not None}, path
 
 

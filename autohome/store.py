@@ -23,7 +23,7 @@ class ModuleStore:
     def set(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value (str, number, bool, None, list, dict)."""
         try:
-            encoded = json.dumps(value)
+            encoded = json.dumps(value, allow_nan=False)  # NaN and infinity are not JSON
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"store.set({key!r}, ...) needs a JSON value (str, number, bool, None, list, dict): {exc}"

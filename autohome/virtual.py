@@ -14,6 +14,8 @@ from autohome.durations import parse_duration
 
 log = logging.getLogger("autohome.clock")
 
+MAX_TICKS = 100_000
+QUOTE_LIMIT = 200  # characters of a rejected line that the log repeats
 TEST_MODE_HELP = (
     "Enter = next tick, a number N = N ticks, a duration (10m, 2h) = that much time, "
     "'sleep 8h' = jump like a sleeping laptop, Ctrl-D = shut down"
@@ -114,24 +116,29 @@ class VirtualClock(ClockBase):
             if not text:
                 self._ticks_released = 1
                 return True
-            if text.isdigit() and int(text) > 0:
-                self._ticks_released = int(text)
-                return True
-            if text.lower().startswith("sleep "):
-                # The laptop sleeps: time jumps without ticking on the way, then one tick.
-                try:
-                    self._move_to(self.current + parse_duration(text[6:]))
-                except ValueError:
-                    log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
-                    continue
-                self._horizon = self.current
-                self._ticks_released = 1
-                return True
             try:
-                self._horizon = self.current + parse_duration(text)
-                return True
-            except ValueError:
-                log.warning("test mode: cannot read %r: %s", text, TEST_MODE_HELP)
+                if self._take(text):
+                    return True
+            except (ValueError, OverflowError) as exc:
+                shown = text if len(text) <= QUOTE_LIMIT else text[:QUOTE_LIMIT] + "..."
+                log.warning("test mode: cannot read %r (%s); time stays at %s. %s", shown, exc,
+                            self.current.isoformat(timespec="seconds"), TEST_MODE_HELP)
+
+    def _take(self, text: str) -> bool:
+        """Release the time a line asks for; raise ValueError saying why it cannot."""
+        if text.isdigit():
+            if len(text) > 6 or not 0 < int(text) <= MAX_TICKS:
+                raise ValueError(f"a number of ticks from 1 to {MAX_TICKS}")
+            self._ticks_released = int(text)
+            return True
+        if text.lower().startswith("sleep "):
+            # The laptop sleeps: time jumps without ticking on the way, then one tick.
+            self._move_to(self.current + parse_duration(text[6:]))
+            self._horizon = self.current
+            self._ticks_released = 1
+            return True
+        self._horizon = self.current + parse_duration(text)
+        return True
 
 
 def terminal_prompt(

@@ -68,6 +68,17 @@ def test_unreadable_test_input_is_explained_and_ignored(workdir: Path) -> None:
     assert log_text(workdir).count("counter ran") == 1  # ticks at 0 and 30
 
 
+def test_any_test_input_gets_one_warning_and_leaves_time_where_it_was(workdir: Path) -> None:
+    huge = "9" * 5000
+    lines = ["10000000d", "1e300", "sleep 1e300", huge, "0", "-5", "\x00\xff", ""]
+    result = run_autohome(workdir, "-t", "--no-console", stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    warnings = [line for line in result.stderr.splitlines() if "test mode: cannot read" in line]
+    assert len(warnings) == 7 and "Traceback" not in result.stderr
+    assert "'" + "9" * 200 + "...'" in result.stderr and huge not in result.stderr
+    assert log_text(workdir).count("counter ran") == 1  # only the empty line moved time: to 30 s
+
+
 def test_test_mode_waits_for_every_run_before_moving_time(tmp_path: Path) -> None:
     # Six slow-ish modules, two threads: each tick's backlog must drain before the next tick.
     for number in range(6):
@@ -224,7 +235,7 @@ def test_a_busy_port_leaves_modules_running_without_console(workdir: Path) -> No
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", 1)])
 def test_a_signal_shuts_down_cleanly_with_exit_0(workdir: Path, process_factory, signum: int) -> None:
     daemon = process_factory(workdir, "--port", "0")
     port = daemon.console_port

@@ -91,3 +91,16 @@ def test_bad_values_name_key_value_and_what_is_allowed(key: str, value: str, mes
 def test_tick_accepts_durations() -> None:
     assert load_config({"AUTOHOME_TICK_SECONDS": "2m"}).tick == timedelta(minutes=2)
     assert load_config({"AUTOHOME_TICK_SECONDS": "1.5"}).tick == timedelta(seconds=1.5)
+
+
+def test_a_line_of_the_env_file_that_cannot_be_read_names_the_file_and_line(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text('AUTOHOME_MAX_THREADS=3\nAUTOHOME_TICK_SECONDS="5\nAUTOHOME_LOG_LEVEL=INFO\n')
+    with pytest.raises(ConfigError, match=r"\.env, line 2: cannot read 'AUTOHOME_TICK_SECONDS=\"5'"):
+        load_config({}, base=tmp_path)
+
+
+def test_an_env_file_that_is_a_folder_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / ".env").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config({}, base=tmp_path)

@@ -191,3 +191,23 @@ def test_an_unusable_database_stops_startup_naming_the_file(tmp_path: Path, dama
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert str(db.relative_to(tmp_path)) in line and "AUTOHOME_DATA_DIR" in line
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_nan_and_infinity_are_refused_by_the_store_like_any_other_non_json(tmp_path: Path,
+                                                                          isolate: bool) -> None:
+    write_module(tmp_path / "modules", "sloppy", f'''
+        ISOLATE = {isolate}
+        INTERVAL = 30
+        def run(log, notify, store):
+            for value in (float("nan"), float("inf")):
+                try:
+                    store.set("x", value)
+                except ValueError as exc:
+                    log.info("refused: %s", exc)
+            log.info("stored: %r", store.get("x", "nothing"))
+    ''')
+    assert run_autohome(tmp_path, "-t", "--no-console").returncode == 0
+    log = log_text(tmp_path)
+    assert log.count("refused: store.set('x', ...) needs a JSON value") == 2
+    assert "stored: 'nothing'" in log
