@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 
 from autohome import __version__
 from autohome.app import build
-from autohome.archive import archive_current_log
+from autohome.archive import CURRENT_LOG, archive_current_log
 from autohome.capture import OutputCapture
 from autohome.clock import SystemClock, Waker, system_zone, utc_now
 from autohome.config import Config, load_config
 from autohome.db import DB_FILE, TEST_DB_FILE, Database, open_database
 from autohome.errors import AutoHomeError, ConfigError
+from autohome.instance import InstanceLock
 from autohome.logs import LogSetup, setup_logging
 from autohome.notify import PushoverClient
 from autohome.registry import ModuleRegistry
@@ -121,6 +122,21 @@ def _check_folders(config: Config) -> None:
         raise ConfigError(
             f"AUTOHOME_LOG_DIR={str(config.log_dir)!r} cannot be created: {exc.strerror}"
         ) from exc
+    current = config.log_dir / CURRENT_LOG
+    existed = current.exists()
+    try:
+        with current.open("a", encoding="utf-8"):
+            pass
+        if not existed:
+            current.unlink()  # only a test: -n must not find an empty file to archive
+    except OSError as exc:
+        raise ConfigError(f"log file {current} cannot be written: {exc.strerror or exc}; make "
+                          "AUTOHOME_LOG_DIR (or --logs) a folder AutoHome may write to") from exc
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"AUTOHOME_DATA_DIR={str(config.data_dir)!r} cannot be created: "
+                          f"{exc.strerror}; set it (or --data) to a writable folder") from exc
 
 
 def _wants_colour(stream: IO[str], environ: Mapping[str, str]) -> bool:
@@ -218,8 +234,23 @@ def main(
         if args.no_console:
             config = config._replace(console_enabled=False)
         _check_folders(config)
+        database = config.data_dir / (TEST_DB_FILE if args.test else DB_FILE)
+        lock = InstanceLock(database)
+        lock.acquire()
+    except (AutoHomeError, OSError) as exc:
+        stderr.write(f"autohome: error: {exc}\n")
+        return EXIT_USAGE
+    try:
+        return _with_lock(args, config, environ, stdin, stderr, database)
+    finally:
+        lock.release()
+
+
+def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
+               stderr: IO[str], database: Path) -> int:
+    try:
         archived = archive_current_log(config.log_dir) if args.new else None
-        db = open_database(config.data_dir, TEST_DB_FILE if args.test else DB_FILE)
+        db = open_database(database.parent, database.name)
     except (AutoHomeError, OSError) as exc:
         stderr.write(f"autohome: error: {exc}\n")
         return EXIT_USAGE

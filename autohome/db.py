@@ -279,10 +279,17 @@ def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:
         ) from exc
     database = Database(path)
     try:
+        # A file whose header is intact but whose pages are not would fail later, mid-run.
+        problems = [row[0] for row in database.query("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(str(problem) for problem in problems[:3]))
         database.save_module(ModuleRow("__autohome_write_check__", False, None, None))
         with database.transaction() as conn:
             conn.execute("DELETE FROM modules WHERE name = '__autohome_write_check__'")
     except sqlite3.Error as exc:
         database.close()
-        raise DatabaseError(f"state database {path} is not writable: {exc}") from exc
+        raise DatabaseError(
+            f"state database {path} cannot be used: {exc}. Move it aside (rename it) to start "
+            "afresh: schedules, pauses, history and the modules' stores start empty "
+            "(AUTOHOME_DATA_DIR or --data chooses its folder)") from exc
     return database

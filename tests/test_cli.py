@@ -274,3 +274,43 @@ def test_test_mode_log_lines_carry_virtual_time(tmp_path: Path) -> None:
     assert runs == ["2031-05-06 07:00", "2031-05-06 08:00", "2031-05-06 09:00"]
     starts = [line[:16] for line in log_text(tmp_path).splitlines() if "module counter started" in line]
     assert starts == runs
+
+
+def test_a_second_autohome_on_the_same_data_folder_refuses_naming_the_pid(workdir: Path,
+                                                                          daemon_factory) -> None:
+    first = daemon_factory(workdir, "-t", "--no-console")
+    first.wait_for("counter ran")
+    second = run_autohome(workdir, "-t", "--no-console")
+    assert second.returncode == 2
+    [line] = second.stderr.strip().splitlines()
+    assert f"another AutoHome (PID {os.getpid()}) is running on {workdir / 'data'}" in line
+    first.close_stdin()
+    assert first.wait() == 0
+    assert run_autohome(workdir, "-t", "--no-console").returncode == 0  # free again
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_lock_left_by_kill_9_never_blocks_a_restart(workdir: Path, process_factory) -> None:
+    daemon = process_factory(workdir, "--port", "0")
+    daemon.wait_for("counter ran")
+    daemon.process.kill()
+    daemon.process.wait()
+    assert (workdir / "data" / "autohome.db.pid").exists()  # left behind, and harmless
+    result = run_autohome(workdir, "-t", "--no-console")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_log_file_that_is_a_folder_is_one_line_and_exit_2(workdir: Path) -> None:
+    (workdir / "logs" / "current.log").mkdir(parents=True)
+    result = run_autohome(workdir, "-t", "--no-console")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert f"log file {workdir / 'logs' / 'current.log'} cannot be written" in line
+
+
+def test_a_broken_env_file_is_one_line_naming_the_file_and_line(workdir: Path) -> None:
+    (workdir / ".env").write_text('AUTOHOME_TICK_SECONDS="5\n')
+    result = run_autohome(workdir, "-t", "--no-console")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert ".env, line 1: cannot read" in line

@@ -178,19 +178,26 @@ def test_kill_9_during_runs_leaves_a_database_that_opens(tmp_path: Path, daemon_
     assert restarted.wait() == 0
 
 
-@pytest.mark.parametrize("damage", ["folder", "garbage"])
+@pytest.mark.parametrize("damage", ["folder", "garbage", "pages"])
 def test_an_unusable_database_stops_startup_naming_the_file(tmp_path: Path, damage: str) -> None:
     (tmp_path / "modules").mkdir()
     db = tmp_path / "data" / "autohome-test.db"
     db.parent.mkdir()
     if damage == "folder":
         db.mkdir()
-    else:
+    elif damage == "garbage":
         db.write_bytes(b"this is not a database at all" * 100)
+    else:  # the header intact, the pages garbage
+        says(tmp_path / "modules", "quick", "quick ran")
+        assert run_autohome(tmp_path, "-t", "--no-console").returncode == 0
+        data = db.read_bytes()
+        db.write_bytes(data[:100] + bytes(range(256)) * ((len(data) - 100) // 256 + 1))
     result = run_autohome(tmp_path, "-t", "--no-console")
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert str(db.relative_to(tmp_path)) in line and "AUTOHOME_DATA_DIR" in line
+    if damage == "pages":
+        assert "move it aside" in line.lower() and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("isolate", [False, True])
