@@ -209,3 +209,36 @@ def test_a_log_folder_that_vanishes_does_not_stop_the_log_writer(tmp_path: Path)
     finally:
         setup.close()
     assert "after the folder is back" in (log_dir / "current.log").read_text()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_loses_only_its_lines_and_says_so_when_space_returns(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    current = log_dir / "current.log"
+    current.symlink_to("/dev/full")  # every write: No space left on device
+    setup = setup_logging(log_dir)
+    logger = logging.getLogger("autohome.test")
+    try:
+        for number in range(3):
+            logger.info("lost line %d", number)
+            assert setup.writer.flush(), "the log writer stopped"
+        current.unlink()  # space is back
+        logger.info("first line after the disk came back")
+        assert setup.writer.flush()
+    finally:
+        setup.close()
+    lines = current.read_text().splitlines()
+    assert "3 log line(s) could not be written to current.log since" in lines[0]
+    assert "No space left on device" in lines[0] and "WARNING" in lines[0]
+    assert lines[1].endswith("first line after the disk came back") and len(lines) == 2
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_autohome_on_a_full_disk_keeps_running_and_exits_0(workdir: Path) -> None:
+    (workdir / "logs").mkdir(exist_ok=True)
+    (workdir / "logs" / "current.log").symlink_to("/dev/full")
+    result = run_autohome(workdir, "-t", "--no-console", stdin="\n\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "hello from the module" in result.stderr and "AutoHome stopped" in result.stderr
