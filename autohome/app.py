@@ -232,7 +232,8 @@ def build(
     console = None
     if config.console_enabled:
         limits = ConsoleLimits(config.console_max_line, config.console_max_clients,
-                               config.console_idle.total_seconds())
+                               config.console_idle.total_seconds(),
+                               login_timeout_s=config.console_login.total_seconds())
         console = ConsoleServer(config.console_host, config.console_port, Commands(panel, zone),
                                 limits, config.console_password)
     return Main(config, clock, registry, executor, outbox, panel, stop, times, console,

@@ -57,6 +57,11 @@ def system_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
     return datetime.now().astimezone().tzinfo or timezone.utc
 
 
+def monotonic_s() -> float:
+    """Seconds on a clock that never jumps (for deadlines of real connections)."""
+    return time.monotonic()
+
+
 def stopwatch() -> Callable[[], float]:
     """Start a stopwatch; calling the result gives the real seconds elapsed, even in test mode."""
     started = time.perf_counter()

@@ -42,6 +42,7 @@ class Config(NamedTuple):
     console_max_line: int = 4096
     console_max_clients: int = 8
     console_idle: timedelta = timedelta(minutes=10)
+    console_login: timedelta = timedelta(seconds=30)
     log_level: str = "INFO"
     pushover_token: str = ""
     pushover_user: str = ""
@@ -197,6 +198,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_CONSOLE_MAX_LINE": ("console_max_line", _whole_number(80, 1_048_576)),
     "AUTOHOME_CONSOLE_MAX_CLIENTS": ("console_max_clients", _whole_number(1, 1000)),
     "AUTOHOME_CONSOLE_IDLE_SECONDS": ("console_idle", _duration(_SECOND, _DAY)),
+    "AUTOHOME_CONSOLE_LOGIN_SECONDS": ("console_login", _duration(_SECOND, _DAY)),
     "PUSHOVER_TOKEN": ("pushover_token", _text),
     "PUSHOVER_USER": ("pushover_user", _text),
     "PUSHOVER_API_URL": ("pushover_api_url", _url),

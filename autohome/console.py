@@ -14,11 +14,23 @@ import socketserver
 import threading
 from typing import NamedTuple
 
+from autohome.clock import monotonic_s
 from autohome.commands import Commands
 from autohome.session import PENALTY_BASE_S, Connection, Penalties
 from autohome.telnet import escape
 
 log = logging.getLogger(__name__)
+
+# A full console makes room by closing a connection that has neither logged in nor sent a
+# command once it has had this long to do so (a burst of real clients evicts no one).
+EVICT_AFTER_S = 5.0
+
+
+def _hang_up(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already gone
 
 
 def is_loopback(host: str) -> bool:
@@ -38,6 +50,8 @@ class ConsoleLimits(NamedTuple):
     max_clients: int = 8
     idle_timeout_s: float = 600.0
     penalty_base_s: float = PENALTY_BASE_S
+    login_timeout_s: float = 30.0  # to pass the password prompt, or send a first command
+    evict_after_s: float = EVICT_AFTER_S
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):
@@ -58,15 +72,28 @@ class _TCPServer(socketserver.ThreadingTCPServer):
         self.penalties = Penalties(limits.penalty_base_s)
         self.stopping = threading.Event()
         self._open: set[socket.socket] = set()
+        self._unproven: list[tuple[socket.socket, float]] = []  # (connection, since), oldest first
         self._open_lock = threading.Condition()
         super().__init__(address, Connection)
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
-        """Start a thread for the client, unless the console is full."""
+        """Start a thread for the client, unless the console is full. When it is full of
+        connections that have neither logged in nor sent a command, the oldest of them makes
+        room: silent connections cannot lock the real user out."""
+        now = monotonic_s()
         with self._open_lock:
+            if (len(self._open) >= self.limits.max_clients and self._unproven
+                    and now - self._unproven[0][1] >= self.limits.evict_after_s):
+                oldest, _ = self._unproven.pop(0)
+                log.warning("console full: closing the oldest connection that has neither logged in "
+                            "nor sent a command, to let %s in", client_address)
+                _hang_up(oldest)
+                self._open.discard(oldest)
             is_full = len(self._open) >= self.limits.max_clients
             if not is_full:
                 self._open.add(request)
+                self._unproven.append((request, now))
+                self._open_lock.notify_all()  # for wait_for_clients
         if is_full:
             log.warning("console full (%d clients, AUTOHOME_CONSOLE_MAX_CLIENTS); refused %s",
                         self.limits.max_clients, client_address)
@@ -82,7 +109,13 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     def release(self, sock: socket.socket) -> None:
         with self._open_lock:
             self._open.discard(sock)
+            self.proven(sock)
             self._open_lock.notify_all()
+
+    def proven(self, sock: socket.socket) -> None:
+        """The connection logged in, or sent a command that worked: it keeps its slot."""
+        with self._open_lock:
+            self._unproven = [(other, since) for other, since in self._unproven if other is not sock]
 
     def wait_for_clients(self, count: int, timeout_s: float) -> bool:
         with self._open_lock:
@@ -92,10 +125,7 @@ class _TCPServer(socketserver.ThreadingTCPServer):
         self.stopping.set()
         with self._open_lock:
             for sock in self._open:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already gone
+                _hang_up(sock)
 
 
 class ConsoleServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import socket
@@ -10,6 +11,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from autohome import __version__
+from autohome.clock import monotonic_s
 from autohome.commands import Reply
 from autohome.telnet import Event, TelnetReader, escape
 
@@ -27,7 +29,11 @@ FREE_FAILURES = 3
 MAX_PENALTY_S = 60.0
 PENALTY_BASE_S = 2.0
 MAX_TRACKED_ADDRESSES = 1024
-_HTTP_FIRST_LINE = rb"(?i)^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|CONNECT) \S+|^Host:"  # re caches it
+# A browser's request, at the very start of a connection, before any line limit applies.
+_HTTP_START = rb"(?i)^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|CONNECT|TRACE) "
+# A line shaped like an HTTP header ("Host: ...", "Content-Type: ...") before any command worked.
+_HTTP_HEADER = rb"^[A-Za-z0-9-]+:[ \t]"
+HTTP_SNIFF_BYTES = 8  # enough for "OPTIONS "
 
 
 class Penalties:
@@ -40,6 +46,7 @@ class Penalties:
 
     def failed(self, address: str) -> int:
         """Count a failure; return how many there are now."""
+        address = _source(address)
         with self._lock:
             self._failures[address] = self._failures.get(address, 0) + 1
             if len(self._failures) > MAX_TRACKED_ADDRESSES:  # many strangers: forget the oldest
@@ -54,13 +61,23 @@ class Penalties:
     def succeeded(self, address: str) -> None:
         """Forget an address's failures."""
         with self._lock:
-            self._failures.pop(address, None)
+            self._failures.pop(_source(address), None)
 
     def delay_s(self, address: str) -> float:
-        """How long to wait before checking this address's next password."""
+        """How long a wrong password from this address waits before it is answered: nothing
+        for the first FREE_FAILURES, then 2 s, 4 s, ... up to a minute."""
         with self._lock:
-            extra = self._failures.get(address, 0) - FREE_FAILURES
+            extra = self._failures.get(_source(address), 0) - FREE_FAILURES - 1
         return 0.0 if extra < 0 else min(self._base_s * 2.0**extra, MAX_PENALTY_S)
+
+
+def _source(address: str) -> str:
+    """Whom a failure counts against: every loopback address (127.0.0.0/8, ::1) is this
+    machine, one source, however many of them an attacker binds."""
+    try:
+        return "this machine" if ipaddress.ip_address(address).is_loopback else address
+    except ValueError:
+        return address
 
 
 class Connection(socketserver.BaseRequestHandler):
@@ -92,26 +109,36 @@ class Session:
         self.address = address
         self.peer = peer
         self.reader = TelnetReader(server.limits.max_line)
-        self.is_first_line = True
         self.is_authenticated = server.password is None
+        self.is_proven = False  # logged in, or sent a command that worked
         self.tries_left = PASSWORD_TRIES
+        self._head = b""  # the first bytes, until they are known not to be HTTP
+        opened = monotonic_s()
+        self._login_by = opened + server.limits.login_timeout_s
+        self._last_line = opened
 
     def serve(self) -> None:
         log.info("console client connected from %s", self.peer)
-        self.sock.settimeout(self.server.limits.idle_timeout_s)
         greeting = f"AutoHome {__version__} console. Type 'help' for commands.\n"
         self.sock.sendall(escape(greeting + self._prompt()))
         while True:
+            wait_s = self._time_left()
+            if wait_s <= 0:
+                return
+            self.sock.settimeout(wait_s)
             try:
                 data = self.sock.recv(RECV_BYTES)
             except TimeoutError:
-                log.info("console client %s idle too long, closed", self.peer)
-                self.sock.sendall(escape("\nidle too long, closing\n"))
-                return
+                continue  # _time_left says which deadline passed
             if not data:
                 log.info("console client %s disconnected", self.peer)
                 return
+            if self._head is not None and self._is_http(data):
+                self.sock.sendall(escape("this is a telnet console, not a web server\n"))
+                return
             received = self.reader.feed(data)
+            if received.lines:
+                self._last_line = monotonic_s()  # idle means: no complete line, not no byte
             out = bytearray(received.reply)
             for item in received.lines:
                 reply = self._answer(item)
@@ -128,11 +155,45 @@ class Session:
             if out:
                 self.sock.sendall(bytes(out))
 
+    def _time_left(self) -> float:
+        """Seconds until this connection's next deadline; at 0 it has been told and is closed."""
+        now = monotonic_s()
+        idle_left = self._last_line + self.server.limits.idle_timeout_s - now
+        login_left = float("inf") if self.is_proven else self._login_by - now
+        if login_left <= 0:
+            log.info("console client %s did not log in or send a command within %gs; closed",
+                     self.peer, self.server.limits.login_timeout_s)
+            self._say("\ntoo slow to log in, closing\n")
+            return 0.0
+        if idle_left <= 0:
+            log.info("console client %s idle too long, closed", self.peer)
+            self._say("\nidle too long, closing\n")
+            return 0.0
+        return min(idle_left, login_left)
+
+    def _say(self, text: str) -> None:
+        try:
+            self.sock.sendall(escape(text))
+        except OSError:
+            pass  # it left already
+
+    def _is_http(self, data: bytes) -> bool:
+        """Look at the connection's first bytes, whatever their length: a web page's request
+        is closed before any of it can be read as commands."""
+        assert self._head is not None
+        self._head += data[:HTTP_SNIFF_BYTES]
+        if re.match(_HTTP_START, self._head):
+            log.warning("console client %s sent an HTTP request; closed (a web page must not "
+                        "drive the console)", self.peer)
+            return True
+        if len(self._head) >= HTTP_SNIFF_BYTES or b"\n" in self._head:
+            self._head = None  # type: ignore[assignment]
+        return False
+
     def _prompt(self) -> str:
         return PROMPT if self.is_authenticated else PASSWORD_PROMPT
 
     def _answer(self, item: bytes | Event) -> Reply:
-        first, self.is_first_line = self.is_first_line, False
         if item is Event.END:
             return Reply("bye", close=True)
         if item is Event.INTERRUPT:
@@ -141,9 +202,12 @@ class Session:
             return Reply(f"[AutoHome {__version__}: yes, still here]")
         if item is Event.LINE_TOO_LONG:
             return Reply(f"line too long (over {self.server.limits.max_line} bytes), ignored")
+        if item is Event.SUB_TOO_LONG:
+            log.warning("console client %s sent a telnet sub-negotiation with no end; closed", self.peer)
+            return Reply("telnet sub-negotiation too long; closing", close=True)
         assert isinstance(item, bytes)
-        if first and re.match(_HTTP_FIRST_LINE, item):
-            log.warning("console client %s sent an HTTP request; closed (a web page must not "
+        if not self.is_proven and re.match(_HTTP_HEADER, item):
+            log.warning("console client %s sent an HTTP header line; closed (a web page must not "
                         "drive the console)", self.peer)
             return Reply("this is a telnet console, not a web server", close=True)
         if not self.is_authenticated:
@@ -152,32 +216,39 @@ class Session:
         if line:
             log.debug("console %s: %s", self.peer, line)
         try:
-            return self.server.commands.execute(line)
+            reply = self.server.commands.execute(line)
         except Exception:
             log.exception("console command %r failed", line)
             return Reply(f"command {line!r} failed, see the log for details")
+        if line and not reply.text.startswith("unknown command"):
+            self._prove()
+        return reply
+
+    def _prove(self) -> None:
+        if not self.is_proven:
+            self.is_proven = True
+            self.server.proven(self.sock)
 
     def _check_password(self, given: bytes) -> Reply:
         assert self.server.password is not None
-        delay_s = self.server.penalties.delay_s(self.address)
-        if delay_s:
-            log.warning("console: slowing down %s by %gs after repeated wrong passwords",
-                        self.address, delay_s)
-            if self.server.stopping.wait(delay_s):
-                return Reply("shutting down", close=True)
         import hmac  # hashlib and OpenSSL: loaded only where a password is set
 
         if hmac.compare_digest(given.strip(), self.server.password):
             self.is_authenticated = True
+            self._prove()
             self.server.penalties.succeeded(self.address)
             log.info("console client %s logged in", self.peer)
             return Reply("welcome")
         self.tries_left -= 1
         failures = self.server.penalties.failed(self.address)
-        log.warning("console: wrong password from %s (%d failed in a row from that address)",
+        log.warning("console: wrong password from %s (%d failed in a row from this source)",
                     self.peer, failures)
+        # The failing connection waits, not the next right password.
+        delay_s = self.server.penalties.delay_s(self.address)
+        if delay_s:
+            log.warning("console: answering %s %gs late after repeated wrong passwords", self.peer, delay_s)
+            if self.server.stopping.wait(delay_s):
+                return Reply("shutting down", close=True)
         if self.tries_left == 0:
             return Reply("wrong password; closing", close=True)
         return Reply("wrong password")
-
-

@@ -25,6 +25,7 @@ class Event(enum.Enum):
     END = "end"  # Ctrl-D on an empty line: the client wants to leave
     ARE_YOU_THERE = "are-you-there"
     LINE_TOO_LONG = "line-too-long"
+    SUB_TOO_LONG = "subnegotiation-too-long"  # an IAC SB with no end: the connection is closed
 
 
 class Received(NamedTuple):
@@ -79,6 +80,7 @@ class TelnetReader:
                     self._sub_length += 1
                     if self._sub_length > MAX_SUBNEGOTIATION:
                         self._state = _State.DATA
+                        out.append(Event.SUB_TOO_LONG)
             else:  # SUB_IAC
                 self._state = _State.DATA if byte == SE else _State.SUB
         return Received(out, bytes(reply))

@@ -422,11 +422,11 @@ def console_factory(clock: FakeClock) -> Iterator[Callable[..., Main]]:
     started: list[Main] = []
 
     def start(*modules: ModuleSpec | BrokenModule, logs: LogSetup | None = None,
-              penalty_base_s: float | None = None, **settings: object) -> Main:
+              limits: dict[str, float] | None = None, **settings: object) -> Main:
         config = Config(**{"console_port": 0, "tick": timedelta(seconds=30), **settings})  # type: ignore[arg-type]
         main = build(config, clock, list(modules), logs=logs)
-        if penalty_base_s is not None and main.console is not None:
-            main.console.limits = main.console.limits._replace(penalty_base_s=penalty_base_s)
+        if limits and main.console is not None:
+            main.console.limits = main.console.limits._replace(**limits)
         main.start()
         started.append(main)
         return main

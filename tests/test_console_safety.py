@@ -26,7 +26,7 @@ def make_main(console_factory: Callable[..., Main]) -> MakeMain:
     def make(modules: int = 3, **settings: object) -> Main:
         specs = [spec(f"mod{i:02d}", lambda log, notify: None) for i in range(modules)]
         # Wrong passwords cost 0.01 s, 0.02 s, ... here instead of 2 s, 4 s, ...
-        return console_factory(*specs, penalty_base_s=0.01, **settings)
+        return console_factory(*specs, limits={"penalty_base_s": 0.01}, **settings)
 
     return make
 
@@ -64,8 +64,8 @@ def test_three_wrong_passwords_close_and_repeat_offenders_are_slowed(
         while b"wrong password" not in second.recv(4096):
             pass
         second.close()
-    assert "slowing down 127.0.0.1 by 0.01s after repeated wrong passwords" in caplog.text
-    assert "(4 failed in a row from that address)" in caplog.text
+    assert "console: answering 127.0.0.1:" in caplog.text and "0.01s late after repeated wrong" in caplog.text
+    assert "(4 failed in a row from this source)" in caplog.text
 
 
 def test_a_remote_address_without_password_is_refused_but_modules_run(tmp_path: Path) -> None:
