@@ -252,8 +252,12 @@ def test_failed_password_counts_stay_bounded() -> None:
     from autohome.session import FREE_FAILURES, MAX_TRACKED_ADDRESSES, Penalties
 
     penalties = Penalties(base_s=1.0)
-    for _ in range(FREE_FAILURES + 1):
+    for _ in range(FREE_FAILURES):
         penalties.failed("192.0.2.1")
+    assert penalties.delay_s("192.0.2.1") == 0.0  # the first failures are answered at once
+    penalties.failed("192.0.2.1")
+    assert penalties.delay_s("192.0.2.1") == 1.0
+    penalties.failed("192.0.2.1")
     assert penalties.delay_s("192.0.2.1") == 2.0
     for number in range(MAX_TRACKED_ADDRESSES + 10):
         penalties.failed(f"10.0.{number // 256}.{number % 256}")
