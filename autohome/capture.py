@@ -126,11 +126,9 @@ class OutputCapture:
             sys.stdout, sys.stderr = self._saved
             self._saved = None
 
-    def begin(self, logger: logging.Logger) -> RunOutput:
-        """From now on, what this thread prints goes to the returned RunOutput..."""
-        output = RunOutput(logger)
+    def begin(self, output: RunOutput) -> None:
+        """From now on, what this thread prints goes to `output`..."""
         self._runs[threading.get_ident()] = output
-        return output
 
     def end(self, output: RunOutput) -> None:
         """...until this is called, on the same thread."""

@@ -344,10 +344,13 @@ class RunLines:
         self.sink = sink or _through_logger
         self.now = now
 
-    def later(self, msg: str, *args: object) -> Line | None:
-        """`msg % args` as said now on this thread, to `emit` later; None when INFO is off."""
+    def later(self, msg: str, *args: object, thread_name: str | None = None) -> Line | None:
+        """`msg % args` as said now on this thread (or on behalf of the thread named), to
+        `emit` later; None when INFO is off."""
         if not self.logger.isEnabledFor(logging.INFO):
             return None
+        if thread_name is not None:
+            return Line(self.logger.name, msg, args, self.now(), None, thread_name)
         thread = threading.current_thread()
         return Line(self.logger.name, msg, args, self.now(), thread.ident, thread.name)
 
@@ -355,9 +358,9 @@ class RunLines:
         """Log a line said earlier, with the time and thread it was said on."""
         self.sink(line)
 
-    def log(self, msg: str, *args: object) -> None:
+    def log(self, msg: str, *args: object, thread_name: str | None = None) -> None:
         """Log `msg % args` at INFO now."""
-        line = self.later(msg, *args)
+        line = self.later(msg, *args, thread_name=thread_name)
         if line is not None:
             self.sink(line)
 

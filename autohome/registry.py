@@ -187,17 +187,23 @@ class ModuleRegistry:
                 return changes
             modules = {n[:-3]: stamp for n, stamp in stamps.items() if not n.startswith("_")}
             helpers = {n[:-3]: stamp for n, stamp in stamps.items() if n.startswith("_")}
-            if helpers != self._helpers:
+            helpers_changed = helpers != self._helpers
+            if helpers_changed:
                 self._use_helpers(helpers)
+                self._helpers = helpers
+            entries = self._entries
             with self._lock:
-                for name in [name for name in self._entries if name not in modules]:
-                    del self._entries[name]
+                for name in [name for name in entries if name not in modules]:
+                    del entries[name]
                     changes.removed.append(name)
                     log.info("module %s removed (its file is gone)", name)
                 changed = sorted(name for name, stamp in modules.items()
-                                 if name not in self._entries or self._entries[name].stamp != stamp
-                                 or helpers != self._helpers)
-            self._helpers = helpers
+                                 if helpers_changed or name not in entries or entries[name].stamp != stamp)
+            if not changed:
+                if changes:
+                    self._specs = self._sorted = None
+                    self.revision.bump()
+                return changes
             results = _import_off_the_tick({name: self.folder / f"{name}.py" for name in changed},
                                            self.zone, self.import_timeout_s)
             with self._lock:
@@ -209,7 +215,8 @@ class ModuleRegistry:
         return changes
 
     def _use_helpers(self, helpers: dict[str, tuple[int, int]]) -> None:
-        """`import _helpers` in a module finds the folder's helpers, as they are now."""
+        """`import _helpers` in a module finds the folder's helpers, as they are now (called
+        before self._helpers takes the new stamps)."""
         assert self.folder is not None
         folder = str(self.folder)
         if folder in sys.path:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from autohome.capture import OutputCapture, RunOutput
 from autohome.clock import Clock, stopwatch
 from autohome.db import Database
 from autohome.deadlines import Deadlines, Watchdog, WatchedRun
 from autohome.durations import format_duration
-from autohome.isolation import IsolatedRun
 from autohome.loader import ModuleKit, ModuleSpec
 from autohome.logs import MODULE_LOGGER, RunLines
 from autohome.outbox import Notifier
@@ -22,9 +21,27 @@ from autohome.scheduler import Runner, Submission
 from autohome.state import ModuleStates, RunRecord
 from autohome.store import ModuleStore
 
+if TYPE_CHECKING:
+    from autohome.isolation import IsolatedRun
+
 log = logging.getLogger("autohome.main")
 
 STOP_HINT = "set ISOLATE = True in its file to let AutoHome stop it"
+
+
+class _Run:
+    """One run on its way: made when it is submitted, filled in just before its thread starts."""
+
+    __slots__ = ("spec", "attempt", "kit", "started", "elapsed", "watched", "output")
+
+    def __init__(self, spec: ModuleSpec, attempt: int) -> None:
+        self.spec = spec
+        self.attempt = attempt
+        self.kit: ModuleKit | None = None
+        self.started = datetime.min
+        self.elapsed: Callable[[], float] | None = None
+        self.watched: WatchedRun | None = None
+        self.output: RunOutput | None = None
 
 
 class RunPolicy(NamedTuple):
@@ -58,12 +75,13 @@ class RunExecutor:
         self.capture = capture or OutputCapture()
         self.outputs: dict[str, Iterable[str]] = {}  # each module's last run's output
         self._kits: dict[str, ModuleKit] = {}
-        self._isolated: dict[str, IsolatedRun] = {}  # isolated runs going on now
+        self._isolated: dict[str, IsolatedRun] = {}  # isolated runs going on now (isolation.py)
         self._lines = lines or RunLines(log)
 
     def submit(self, spec: ModuleSpec, attempt: int = 1) -> Submission:
         """Run the module on a thread of its own, or queue it while all threads are busy."""
-        result = self.runner.submit(spec.name, lambda: self.execute(spec, attempt))
+        run = _Run(spec, attempt)
+        result = self.runner.submit(spec.name, lambda: self._execute(run), lambda: self._begin(run))
         if result is Submission.QUEUED:
             log.debug("module %s queued: all %d threads busy", spec.name, self.runner.max_threads)
         return result
@@ -100,14 +118,27 @@ class RunExecutor:
         return kit
 
     def execute(self, spec: ModuleSpec, attempt: int = 1) -> None:
+        """One run of one module, here and now (the Runner calls the two halves apart)."""
+        run = _Run(spec, attempt)
+        self._begin(run)
+        self._execute(run)
+
+    def _begin(self, run: _Run) -> None:
+        """A run's bookkeeping before its thread starts, on the thread that starts it."""
+        spec = run.spec
+        run.kit = self.kit(spec)
+        run.started = self.clock.now()
+        self.states.record_start(spec.name, run.started)
+        self._lines.log("module %s started", spec.name, thread_name=f"module:{spec.name}")
+        run.elapsed = stopwatch()
+        run.watched = self.watchdog.started(spec.name, self.watchdog.clock.now() + self.timeout(spec), spec)
+        run.output = RunOutput(run.kit.log)
+
+    def _execute(self, run: _Run) -> None:
         """One run of one module, on its own thread."""
-        kit = self.kit(spec)
-        started = self.clock.now()
-        self.states.record_start(spec.name, started)
-        self._lines.log("module %s started", spec.name)
-        elapsed = stopwatch()
-        run = self.watchdog.started(spec.name, self.watchdog.clock.now() + self.timeout(spec), spec)
-        output = self.capture.begin(kit.log)
+        spec, kit, watched, output = run.spec, run.kit, run.watched, run.output
+        assert kit is not None and watched is not None and output is not None and run.elapsed is not None
+        self.capture.begin(output)
         try:
             if self.is_isolated(spec):
                 error, outcome = self._run_isolated(spec, kit, output)
@@ -115,9 +146,10 @@ class RunExecutor:
                 error, outcome = self._run_in_thread(spec, kit), ""
         finally:
             self.capture.end(output)
-            self.watchdog.ended(run)
+            self.watchdog.ended(watched)
         self.outputs[spec.name] = output.lines
-        self._finish(spec, RunRecord(started, elapsed(), error, outcome or run.overran), attempt)
+        record = RunRecord(run.started, run.elapsed(), error, outcome or watched.overran)
+        self._finish(spec, record, run.attempt)
 
     def _run_in_thread(self, spec: ModuleSpec, kit: ModuleKit) -> str | None:
         try:
@@ -128,6 +160,8 @@ class RunExecutor:
         return None
 
     def _run_isolated(self, spec: ModuleSpec, kit: ModuleKit, output: RunOutput) -> tuple[str | None, str]:
+        from autohome.isolation import IsolatedRun  # subprocess and selectors: only if a module asks
+
         run = IsolatedRun(spec, kit, output, self.settings, self.policy.stop_grace_s)
         self._isolated[spec.name] = run
         try:
@@ -143,10 +177,11 @@ class RunExecutor:
         line = None
         if record.error is None:
             line = self._lines.later("module %s finished in %.3fs%s", spec.name, record.duration_s,
-                                     " (overran its TIMEOUT)" if record.outcome == "overrun" else "")
+                                     " (overran its TIMEOUT)" if record.outcome == "overrun" else "",
+                                     thread_name=f"module:{spec.name}")
         else:
             line = self._lines.later("module %s failed after %.3fs: %s", spec.name, record.duration_s,
-                                     record.error)
+                                     record.error, thread_name=f"module:{spec.name}")
         # The "finished" line is logged by the state writer once the run is stored.
         previous = self.states.record_finish(spec.name, record, self.clock.now(), line)
         was_ok = previous is None or previous.is_ok

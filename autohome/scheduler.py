@@ -85,21 +85,26 @@ class Runner:
         self.max_threads = max_threads
         self.revision = revision or Revision()  # bumped whenever what runs or waits changes
         self._cond = threading.Condition()
-        self._running: dict[str, threading.Thread] = {}
-        self._backlog: deque[tuple[str, Callable[[], None]]] = deque()
+        self._running: dict[str, threading.Thread | None] = {}  # None: starting
+        self._backlog: deque[tuple[str, Callable[[], None], Callable[[], None] | None]] = deque()
         self._queued: set[str] = set()  # the backlog's names, for O(1) "is it queued?"
         self._drainer: threading.Thread | None = None
         self._closed = False
 
-    def submit(self, name: str, job: Callable[[], None]) -> Submission:
-        """Start the job now if a thread is free, else queue it; a name runs once at a time."""
+    def submit(self, name: str, job: Callable[[], None],
+               prepare: Callable[[], None] | None = None) -> Submission:
+        """Start the job now if a thread is free, else queue it; a name runs once at a time.
+
+        `prepare` is called on the thread that starts the job, just before: the first steps
+        of a new thread cost several times what they cost in a warm one (benchmarks/), so
+        the bookkeeping of a run is better done there."""
         with self._cond:
             if self._closed:
                 return Submission.CLOSED
             if name in self._running or name in self._queued:
                 return Submission.BUSY
             if self._backlog or len(self._running) >= self.max_threads:
-                self._backlog.append((name, job))
+                self._backlog.append((name, job, prepare))
                 self._queued.add(name)
                 self.revision.bump()
                 if self._drainer is None:
@@ -108,8 +113,8 @@ class Runner:
                     )
                     self._drainer.start()
                 return Submission.QUEUED
-            thread = self._reserve(name, job)
-        self._launch(name, thread)
+            self._reserve(name)
+        self._launch(name, job, prepare)
         return Submission.STARTED
 
     def is_busy(self, name: str) -> bool:
@@ -125,7 +130,7 @@ class Runner:
     def _snapshot(self) -> RunnerSnapshot:
         return RunnerSnapshot(
             running=tuple(self._running),
-            queued=tuple(name for name, _ in self._backlog),
+            queued=tuple(name for name, _, _ in self._backlog),
             drainer_alive=self._drainer is not None,
             max_threads=self.max_threads,
             is_closed=self._closed,
@@ -157,28 +162,28 @@ class Runner:
         """
         with self._cond:
             self._closed = True
-            dropped = [name for name, _ in self._backlog]
+            dropped = [name for name, _, _ in self._backlog]
             self._backlog.clear()
             self._queued.clear()
             self._cond.notify_all()
             self._cond.wait_for(lambda: not self._running, timeout=grace_s)
             return dropped, list(self._running)
 
-    def _reserve(self, name: str, job: Callable[[], None]) -> threading.Thread:
+    def _reserve(self, name: str) -> None:
         # Called with the lock held: the slot is taken now, the thread starts after release,
         # so nobody waits on the lock while a thread is being started.
-        thread = threading.Thread(
-            target=self._run, args=(name, job), name=f"module:{name}", daemon=True
-        )
-        self._running[name] = thread
+        self._running[name] = None
         self.revision.bump()
         self._cond.notify_all()
-        return thread
 
-    def _launch(self, name: str, thread: threading.Thread) -> None:
+    def _launch(self, name: str, job: Callable[[], None], prepare: Callable[[], None] | None) -> None:
+        thread = threading.Thread(target=self._run, args=(name, job), name=f"module:{name}", daemon=True)
+        self._running[name] = thread
         try:
+            if prepare is not None:
+                prepare()
             thread.start()
-        except RuntimeError:  # the system refused another thread
+        except Exception:  # a thread refused (RuntimeError), or the bookkeeping failed
             log.exception("cannot start a thread for %s; it will be retried when due", name)
             with self._cond:
                 self._running.pop(name, None)
@@ -210,10 +215,10 @@ class Runner:
                         self._drainer = None
                         self._cond.notify_all()
                         return
-                    name, job = self._backlog.popleft()
+                    name, job, prepare = self._backlog.popleft()
                     self._queued.discard(name)
-                    thread = self._reserve(name, job)
-                self._launch(name, thread)
+                    self._reserve(name)
+                self._launch(name, job, prepare)
         except Exception:
             log.exception("backlog drainer failed")
             with self._cond:
