@@ -15,18 +15,47 @@ from autohome.clock import Clock
 log = logging.getLogger(__name__)
 
 
-class Deadlines:
-    """A heap of deadlines and one thread that sleeps until the earliest. The thread starts
-    with the first deadline and each action must be quick: it runs on that thread."""
+class _ClockThread:
+    """A thread that sleeps on a clock until something is due, started when first needed."""
+
+    name = "clock-thread"
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._alarm = clock.alarm()
         self._lock = threading.Lock()
-        self._heap: list[tuple[datetime, int, Callable[[], None], str]] = []
-        self._order = itertools.count()
         self._thread: threading.Thread | None = None
         self._stopping = False
+
+    def _start_thread(self) -> None:
+        """Start the thread if it is not running yet (call with the lock held)."""
+        if self._thread is None and not self._stopping:
+            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:  # pragma: no cover - each kind has its own
+        raise NotImplementedError
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Do nothing more; end the thread."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._alarm.raise_()
+        if thread is not None:
+            thread.join(timeout_s)
+
+
+class Deadlines(_ClockThread):
+    """A heap of deadlines and one thread that sleeps until the earliest. The thread starts
+    with the first deadline and each action must be quick: it runs on that thread."""
+
+    name = "deadlines"
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self._heap: list[tuple[datetime, int, Callable[[], None], str]] = []
+        self._order = itertools.count()
 
     def at(self, when: datetime, action: Callable[[], None], what: str) -> None:
         """Call `action` once this clock reaches `when` (`what` names it if it fails). There is
@@ -37,22 +66,11 @@ class Deadlines:
                 return
             is_earliest = not self._heap or when < self._heap[0][0]
             heapq.heappush(self._heap, (when, next(self._order), action, what))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
-                self._thread.start()
+            self._start_thread()
         if is_earliest:  # else the thread's wait ends before this one is due anyway
             self._alarm.raise_()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Call nothing more; end the thread."""
-        with self._lock:
-            self._stopping = True
-            thread = self._thread
-        self._alarm.raise_()
-        if thread is not None:
-            thread.join(timeout_s)
-
-    def _run(self) -> None:
+    def _loop(self) -> None:
         while True:
             self._alarm.reset()
             with self._lock:
@@ -88,20 +106,18 @@ class WatchedRun:
         self.fired = False
 
 
-class Watchdog:
+class Watchdog(_ClockThread):
     """The `watchdog` thread: calls `on_timeout(run)` when a run passes its deadline. Every
     run starts and ends here, so it costs a dictionary entry, not a heap and a wake-up: the
     thread is woken only when a run starts that is due before all the others."""
 
+    name = "watchdog"
+
     def __init__(self, clock: Clock, on_timeout: Callable[[WatchedRun], None]) -> None:
-        self.clock = clock
+        super().__init__(clock)
         self.on_timeout = on_timeout
-        self._alarm = clock.alarm()
-        self._lock = threading.Lock()
         self._runs: dict[str, WatchedRun] = {}
         self._target: datetime | None = None  # when the thread wakes next
-        self._thread: threading.Thread | None = None
-        self._stopping = False
 
     def started(self, name: str, deadline: datetime, subject: object = None) -> WatchedRun:
         """Watch a run that must end by `deadline` (on this watchdog's clock)."""
@@ -111,9 +127,7 @@ class Watchdog:
             wake = self._target is None or deadline < self._target
             if wake:
                 self._target = deadline
-                if self._thread is None and not self._stopping:
-                    self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
-                    self._thread.start()
+                self._start_thread()
         if wake:
             self._alarm.raise_()
         return run
@@ -128,16 +142,7 @@ class Watchdog:
         """Whether the run is still going on."""
         return self._runs.get(run.name) is run
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Watch no more; end the thread."""
-        with self._lock:
-            self._stopping = True
-            thread = self._thread
-        self._alarm.raise_()
-        if thread is not None:
-            thread.join(timeout_s)
-
-    def _watch(self) -> None:
+    def _loop(self) -> None:
         while True:
             self._alarm.reset()
             now = self.clock.now()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs
 
 import pytest
@@ -33,6 +34,7 @@ from autohome.logs import LogSetup
 from autohome.schedule import IntervalSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
+D = TypeVar("D", "InProcessDaemon", "Daemon")
 MAIN = ROOT / "main.py"
 T0 = datetime(2026, 1, 5, 12, 0, 0, tzinfo=timezone.utc)
 WAIT_S = 15.0  # safety net for waits on events; tests never sleep
@@ -303,34 +305,29 @@ class Daemon(_AwaitsLines):
                 stream.close()
 
 
-@pytest.fixture
-def daemon_factory() -> Iterator[Callable[..., InProcessDaemon]]:
-    """Start `main.py ARGS` in-process on a thread; stopped at the end of the test."""
-    started: list[InProcessDaemon] = []
+def _started(kind: Callable[..., D]) -> Iterator[Callable[..., D]]:
+    started: list[D] = []
 
-    def start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> InProcessDaemon:
-        daemon = InProcessDaemon(workdir, *args, env=env)
+    def start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> D:
+        daemon = kind(workdir, *args, env=env)
         started.append(daemon)
         return daemon
 
     yield start
     for daemon in started:
         daemon.kill()
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator[Callable[..., InProcessDaemon]]:
+    """Start `main.py ARGS` in-process on a thread; stopped at the end of the test."""
+    yield from _started(InProcessDaemon)
 
 
 @pytest.fixture
 def process_factory() -> Iterator[Callable[..., Daemon]]:
     """Start `python main.py ARGS` as a real process (signals, kill -9); killed at the end."""
-    started: list[Daemon] = []
-
-    def start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Daemon:
-        daemon = Daemon(workdir, *args, env=env)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
+    yield from _started(Daemon)
 
 
 class Terminal:
