@@ -197,7 +197,7 @@ def test_pending_messages_are_delivered_after_a_restart_exactly_once(tmp_path: P
         second = daemon_factory(tmp_path, "-t", "--port", "0", "--start", "2026-06-01T10:00", env=env)
         server.wait_for_requests(1)
         client = ConsoleClient(second.console_port)
-        second.wait_for("sent \\(request req-ok\\)")
+        second.wait_for_all("sent \\(request req-ok\\)")  # before or after the console line
         listing = client.command("notifications")
         assert "sent" in listing and "the cellar is flooding" in listing and "alarm" in listing
         assert "1 sent" in client.command("status")
