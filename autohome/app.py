@@ -16,7 +16,8 @@ from autohome.db import Database
 from autohome.deadlines import Deadlines
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleSpec
-from autohome.logs import LogSetup, RunLines
+from autohome.logs import LogSetup
+from autohome.logwriter import RunLines
 from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, next_tick
 from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox

@@ -18,7 +18,10 @@ import queue
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from typing import NamedTuple
+
+from autohome.clock import epoch_s
 
 
 class Line(NamedTuple):
@@ -138,3 +141,39 @@ class LogWriter:
             for written in waiting:
                 written.set()
         return not any(item is self._STOP for item in batch)
+
+
+class RunLines:
+    """The INFO lines every run logs ("module X started", "... finished"), said as `Line`
+    tuples: the run's thread pays for a tuple, the log writer makes the record (see Line).
+    Without a log writer (tests, embedding) a line is logged through its logger."""
+
+    def __init__(self, logger: logging.Logger, sink: Callable[[Line], object] | None = None,
+                 now: Callable[[], float] = epoch_s) -> None:
+        self.logger = logger
+        self.sink = sink or _through_logger
+        self.now = now
+
+    def later(self, msg: str, *args: object, thread_name: str | None = None) -> Line | None:
+        """`msg % args` as said now on this thread (or on behalf of the thread named), to
+        `emit` later; None when INFO is off."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return None
+        if thread_name is not None:
+            return Line(self.logger.name, msg, args, self.now(), None, thread_name)
+        thread = threading.current_thread()
+        return Line(self.logger.name, msg, args, self.now(), thread.ident, thread.name)
+
+    def emit(self, line: Line) -> None:
+        """Log a line said earlier, with the time and thread it was said on."""
+        self.sink(line)
+
+    def log(self, msg: str, *args: object, thread_name: str | None = None) -> None:
+        """Log `msg % args` at INFO now."""
+        line = self.later(msg, *args, thread_name=thread_name)
+        if line is not None:
+            self.sink(line)
+
+
+def _through_logger(line: Line) -> None:
+    logging.getLogger(line.name).handle(line.record())

@@ -15,7 +15,8 @@ from autohome.db import Database
 from autohome.deadlines import Deadlines, Watchdog, WatchedRun
 from autohome.durations import format_duration
 from autohome.loader import ModuleKit, ModuleSpec
-from autohome.logs import MODULE_LOGGER, RunLines
+from autohome.logs import MODULE_LOGGER
+from autohome.logwriter import RunLines
 from autohome.outbox import Notifier
 from autohome.scheduler import Runner, Submission
 from autohome.state import ModuleStates, RunRecord

@@ -178,17 +178,13 @@ class ModuleStates:
             self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, None, record)
             self.revision.bump()
             self._tick_runs_left = max(0, self._tick_runs_left - 1)
-            if self._closing.is_set():  # a run abandoned at shutdown that ended after all: not stored
-                stored = False
-            else:
-                stored = True
-                row = RunRow(0, name, record.started, finished, record.duration_s, record.error,
-                             record.how)
+            stored = not self._closing.is_set()  # else a run abandoned at shutdown that ended after all
+            if stored:
+                row = RunRow(0, name, record.started, finished, record.duration_s, record.error, record.how)
                 self._unsaved.append(_Finished(row, announcement))
                 self._handed_over += 1
                 if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_runs, name="state-writer",
-                                                    daemon=True)
+                    self._writer = threading.Thread(target=self._write_runs, name="state-writer", daemon=True)
                     self._writer.start()
                 self._to_write.notify()
         if not stored and announcement is not None:

@@ -1,0 +1,135 @@
+"""`logs/current.log` itself: the handler that writes it, archives it when it grows, and
+loses no more than a full disk refuses."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from autohome.archive import CURRENT_LOG, archive_current_log, prune_archives
+
+
+class ArchivingFileHandler(logging.FileHandler):
+    """Writes current.log; past `max_bytes` it archives the file (as -n does) and starts a
+    new one, keeping the newest `keep` archives. Only the log-writer thread calls it, so
+    no line can fall between the old file and the new one. Flushing is left to the log
+    writer, once per batch.
+
+    Why not RotatingFileHandler: it numbers its archives (.1, .2, ...) by renaming each one
+    at every rollover, and flushes and stats the file for every line; AutoHome's archives
+    keep the name of their first timestamp, the same as `-n` gives them."""
+
+    def __init__(self, log_dir: Path, max_bytes: int, keep: int) -> None:
+        super().__init__(log_dir / CURRENT_LOG, encoding="utf-8")
+        self.log_dir = log_dir
+        self.log_file = log_dir / CURRENT_LOG
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self._size = self._file_size()
+        self._unflushed = 0  # lines written since the last flush
+        self._lost = 0  # lines that could not be written, since _lost_since
+        self._lost_since: str | None = None
+        self._reason = ""
+
+    def _file_size(self) -> int:
+        try:
+            return self.log_file.stat().st_size
+        except OSError:
+            return 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the line, then archive the file if it has grown too big. While the disk
+        refuses (full, gone), lines are counted, not written; the first line that can be
+        written again is preceded by one that says how many were lost, and since when."""
+        line = self.format(record) + self.terminator
+        # Nothing may escape: an exception here would reach the log-writer thread.
+        try:
+            if self.stream is None:
+                self.stream = self._open()
+                self._size = self._file_size()
+            if self._lost:
+                self.stream.write(self._lost_line(record) + self.terminator)
+            self.stream.write(line)
+        except OSError as exc:
+            self._failed(exc, 1)
+            return
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
+            self.handleError(record)
+            return
+        self._unflushed += 1
+        self._size += len(line.encode("utf-8", "replace"))
+        if self.max_bytes and self._size >= self.max_bytes:
+            self._archive(record)
+
+    def flush(self) -> None:
+        """Flush what the batch wrote; lines that cannot reach the disk are counted as lost."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            self._failed(exc, 0)
+            return
+        if self._unflushed and self._lost:
+            self._lost, self._lost_since = 0, None  # the notice went out with this batch
+        self._unflushed = 0
+
+    def close(self) -> None:
+        """Close the file; a disk that refuses the last lines does not make shutdown fail."""
+        try:
+            super().close()
+        except OSError as exc:
+            self._failed(exc, 0)
+
+    def _failed(self, exc: OSError, lines: int) -> None:
+        if not self._lost:
+            self._lost_since = self.formatter.formatTime(_now_record()) if self.formatter else "?"
+            _say(f"autohome: cannot write {self.log_file} ({exc.strerror or exc}); counting the lines "
+                 "lost until it can\n")
+        self._lost += lines + self._unflushed
+        self._unflushed = 0
+        self._reason = exc.strerror or str(exc)
+        stream, self.stream = self.stream, None  # reopened for the next line
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass  # its buffer is what was lost
+
+    def _lost_line(self, record: logging.LogRecord) -> str:
+        notice = logging.LogRecord("autohome.logs", logging.WARNING, __file__, 0,
+                                   "%d log line(s) could not be written to %s since %s (%s)",
+                                   (self._lost, self.log_file.name, self._lost_since, self._reason), None)
+        notice.created, notice.msecs, notice.threadName = record.created, record.msecs, "log-writer"
+        return self.format(notice)
+
+    def _archive(self, record: logging.LogRecord) -> None:
+        self.close()  # Windows cannot rename an open file
+        try:
+            archive_current_log(self.log_dir)
+            prune_archives(self.log_dir, self.keep)
+        except OSError:  # current.log goes on; archiving is tried again after max_bytes more
+            self.handleError(record)
+        try:
+            self.stream = self._open()
+        except OSError:  # the next line tries again
+            self.handleError(record)
+        self._size = 0
+
+
+def _now_record() -> logging.LogRecord:
+    return logging.LogRecord("autohome.logs", logging.WARNING, __file__, 0, "", (), None)
+
+
+def _say(text: str) -> None:
+    """Tell the terminal about the log itself (nothing else can be logged about it)."""
+    stream = sys.__stderr__
+    if stream is not None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # no terminal either
