@@ -40,11 +40,24 @@ class Line(NamedTuple):
     thread_name: str
 
     def record(self) -> logging.LogRecord:
-        """The record `logging.getLogger(name).info(msg, *args)` would have made."""
-        record = logging.LogRecord(self.name, logging.INFO, __file__, 0, self.msg, self.args, None)
-        record.created, record.msecs = self.created, (self.created % 1) * 1000
-        record.thread, record.threadName = self.thread_id, self.thread_name
+        """The record `logging.getLogger(name).info(msg, *args)` would have made. It is
+        filled in from a template, not by LogRecord(): the writer makes one per run line, and
+        the constructor looks up the process and the source file for each."""
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        fields = record.__dict__
+        fields.update(_template())
+        fields.update(name=self.name, msg=self.msg, args=self.args, created=self.created,
+                      msecs=(self.created % 1) * 1000, thread=self.thread_id, threadName=self.thread_name)
         return record
+
+
+_TEMPLATE: dict[str, object] = {}
+
+
+def _template() -> dict[str, object]:
+    if not _TEMPLATE:
+        _TEMPLATE.update(logging.LogRecord("", logging.INFO, __file__, 0, "", (), None).__dict__)
+    return _TEMPLATE
 
 
 class QueueFront(logging.handlers.QueueHandler):

@@ -180,8 +180,9 @@ class ModuleStates:
             self._tick_runs_left = max(0, self._tick_runs_left - 1)
             stored = not self._closing.is_set()  # else a run abandoned at shutdown that ended after all
             if stored:
-                row = RunRow(0, name, record.started, finished, record.duration_s, record.error, record.how)
-                self._unsaved.append(_Finished(row, announcement))
+                how = record.outcome or ("ok" if record.error is None else "error")  # record.how, inline
+                row = RunRow(0, name, record.started, finished, record.duration_s, record.error, how)
+                self._unsaved.append((row, announcement))
                 self._handed_over += 1
                 if self._writer is None:
                     self._writer = threading.Thread(target=self._write_runs, name="state-writer", daemon=True)
@@ -224,12 +225,12 @@ class ModuleStates:
             batch, self._unsaved = self._unsaved, []
         if not batch:
             return False  # closed, and nothing left
-        rows = [finished.row for finished in batch]
+        rows = [row for row, _ in batch]
         try:
             self.db.add_runs(rows, self._due_for_trim(rows))
         except Exception:  # noqa: BLE001 - a full or vanished disk: keep the runs, retry
             self._announce_all(batch)  # the lines must not wait for a disk that may not come back
-            self._keep_for_retry([_Finished(row, None) for row in rows])
+            self._keep_for_retry([(row, None) for row in rows])
             return True
         self._announce_all(batch)
         with self._lock:
@@ -238,9 +239,9 @@ class ModuleStates:
         return True
 
     def _announce_all(self, batch: list[_Finished]) -> None:
-        for finished in batch:
-            if finished.announcement is not None:
-                self._announce(finished.announcement)
+        for _, announcement in batch:
+            if announcement is not None:
+                self._announce(announcement)
 
     def _due_for_trim(self, batch: list[RunRow]) -> set[str]:
         # Only the writer thread counts, so the count needs no lock.
@@ -288,11 +289,9 @@ class ModuleStates:
         return status
 
 
-class _Finished(NamedTuple):
-    """A finished run on its way to the database, and the line to log once it is there."""
-
-    row: RunRow
-    announcement: object
+# A finished run on its way to the database, and the line to log once it is there. A plain
+# tuple: every run makes one, and a NamedTuple costs a Python call to make.
+_Finished = tuple[RunRow, object]
 
 
 def _handle(record: logging.LogRecord) -> None:
