@@ -13,7 +13,7 @@ from typing import NamedTuple
 from autohome.loader import ModuleSpec
 from autohome.revision import Revision
 from autohome.schedule import is_due
-from autohome.state import ModuleStatus
+from autohome.state import UNKNOWN, ModuleStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def due_modules(specs: list[ModuleSpec], statuses: Mapping[str, ModuleStatus], n
     computed is handed to `cannot` (or raises, without one); the others are still looked at."""
     due = []
     for spec in specs:
-        status = statuses.get(spec.name) or ModuleStatus()
+        status = statuses.get(spec.name) or UNKNOWN
         if status.paused or (spec.requires and missing_settings(spec, settings)):
             continue
         first_seen = status.first_seen or now

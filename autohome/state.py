@@ -32,8 +32,7 @@ RETRY_S = 5.0
 MAX_UNSAVED = 10_000
 
 
-# The value types are NamedTuples: immutable like frozen dataclasses, but several times
-# cheaper to make, and a burst of runs makes them by the thousand.
+# NamedTuples: immutable like frozen dataclasses, several times cheaper to make (by the thousand).
 class RunRecord(NamedTuple):
     """One finished run. `outcome` is ok, error, timeout (stopped at its TIMEOUT), stopped
     (by hand or at shutdown) or overrun (a thread run that passed its TIMEOUT, then ended)."""
@@ -69,6 +68,9 @@ class ModuleStatus(NamedTuple):
     running_since: datetime | None = None
     last_run: RunRecord | None = None
     is_overrunning: bool = False  # the current run passed its TIMEOUT
+
+
+UNKNOWN = ModuleStatus()  # a module not seen before (made once: `dict.get`'s default is made every call)
 
 
 class ModuleStates:
@@ -107,7 +109,7 @@ class ModuleStates:
     def get(self, name: str) -> ModuleStatus:
         """The module's current status (a default one if it is unknown)."""
         with self._lock:
-            return self._status.get(name, ModuleStatus())
+            return self._status.get(name, UNKNOWN)
 
     def snapshot(self) -> dict[str, ModuleStatus]:
         """Every module's status at once (one lock, not one per module)."""
@@ -127,7 +129,7 @@ class ModuleStates:
             due_names = set(due)
             rows = []
             for name in dict.fromkeys([*seen, *due]):
-                was = self._status.get(name, ModuleStatus())
+                was = self._status.get(name, UNKNOWN)
                 first_seen = was.first_seen or now
                 last_due_at = now if name in due_names else was.last_due_at
                 if first_seen is was.first_seen and last_due_at is was.last_due_at:
@@ -152,7 +154,7 @@ class ModuleStates:
     def record_start(self, name: str, at: datetime) -> None:
         """Note that a run started (in memory only: the run is stored when it ends)."""
         with self._lock:
-            was = self._status.get(name, ModuleStatus())
+            was = self._status.get(name, UNKNOWN)
             # Spelled out rather than _replace: every run does this, under the lock.
             self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, at, was.last_run)
         self.revision.bump()
@@ -174,7 +176,7 @@ class ModuleStates:
 
         Returns the run it replaces as the last result."""
         with self._lock:
-            was = self._status.get(name, ModuleStatus())
+            was = self._status.get(name, UNKNOWN)
             self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, None, record)
             self.revision.bump()
             self._tick_runs_left = max(0, self._tick_runs_left - 1)
@@ -282,15 +284,14 @@ class ModuleStates:
     def _update(self, name: str, **changes: object) -> ModuleStatus:
         # The write happens under the lock, so the database sees changes in the order made.
         with self._lock:
-            status = self._status.get(name, ModuleStatus())._replace(**changes)
+            status = self._status.get(name, UNKNOWN)._replace(**changes)
             self._status[name] = status
             self.db.save_module(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))
         self.revision.bump()
         return status
 
 
-# A finished run on its way to the database, and the line to log once it is there. A plain
-# tuple: every run makes one, and a NamedTuple costs a Python call to make.
+# A finished run on its way to the database, and the line to log once it is there (a plain tuple).
 _Finished = tuple[RunRow, object]
 
 
