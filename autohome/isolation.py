@@ -67,12 +67,12 @@ class IsolatedRun:
             return self.stopped_as[1]
         return error
 
-    def stop(self, outcome: str, error: str) -> bool:
+    def stop(self, outcome: str, error: str) -> None:
         """Ask the child to end now (SIGTERM); the run thread kills it after the grace period.
-        Returns False if the run had already ended."""
+        The first call decides how the run is recorded."""
         with self._lock:
             if self.stopped_as is not None:
-                return True
+                return
             self.stopped_as = (outcome, error)
             process, connection = self._process, self._connection
         if process is not None and process.poll() is None:
@@ -83,7 +83,6 @@ class IsolatedRun:
             except OSError:
                 pass  # closed already
         self._wake()
-        return True
 
     def _start(self, port: int, token: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
@@ -150,7 +149,13 @@ class IsolatedRun:
 
     def _ended_without_word(self) -> str:
         process = self._process
-        code = process.wait() if process is not None and self.stopped_as is None else None
+        code = None
+        if process is not None and self.stopped_as is None:
+            try:
+                code = process.wait(self.grace_s)
+            except subprocess.TimeoutExpired:  # it closed its end but lives on: it is ended here
+                _signal_group(process, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+                code = process.wait()
         return f"the child process ended without finishing the run (exit code {code})"
 
     def _answer(self, message: dict[str, Any], token: str) -> dict[str, Any] | None:
