@@ -66,6 +66,8 @@ class Commands:
             ("modules reload", "pick up edited, added and removed module files now"),
             ("status", "version, uptime, next tick, threads, backlog, notifications"),
             ("notifications", "pending, sent and failed notifications, newest first"),
+            ("notifications read ID", "one notification whole: its fields, tries, times and error"),
+            ("notifications resend ID", "queue a failed, uncertain or undeliverable notification again"),
             ("notify test [MESSAGE]", "queue a test notification to your phone"),
             ("log [N]", f"the last N lines of current.log (default 20, at most {MAX_LOG_LINES})"),
             ("quit", "close this connection"),
@@ -234,19 +236,40 @@ class Commands:
         lines = self.controller.log_tail(count)
         return Reply("\n".join(lines) if lines else "the log is empty")
 
-    def _notifications(self, _: list[str]) -> Reply:
+    def _notifications(self, args: list[str]) -> Reply:
+        if args:
+            return self._notification_action(args)
         rows = []
         for row in self.controller.notifications(20):
-            when = row.sent_at if row.state == "sent" else row.created
             detail = row.last_error or ""
             if row.state == "pending" and row.attempts:
                 detail = f"retry at {format_time(row.next_attempt, self.zone)}: {detail}"
             text = str(row.fields.get("message", ""))
-            rows.append([str(row.id), format_time(when, self.zone), row.state, str(row.attempts),
-                         row.sender, text if len(text) <= 40 else text[:39] + "…", detail[:80]])
+            rows.append([str(row.id), format_time(row.created, self.zone),
+                         format_time(row.sent_at, self.zone), row.state, str(row.attempts), row.sender,
+                         text if len(text) <= 40 else text[:39] + "…", detail[:80]])
         if not rows:
             return Reply("no notifications yet")
-        return Reply(format_table(["ID", "TIME", "STATE", "TRIES", "FROM", "MESSAGE", "ERROR"], rows))
+        headers = ["ID", "QUEUED", "SENT", "STATE", "TRIES", "FROM", "MESSAGE", "ERROR"]
+        return Reply(format_table(headers, rows))
+
+    def _notification_action(self, args: list[str]) -> Reply:
+        action = args[0].lower()
+        if action not in ("read", "resend") or len(args) != 2 or not args[1].isdigit():
+            return Reply("usage: notifications [read ID | resend ID] (IDs are in 'notifications')")
+        message_id = int(args[1])
+        if action == "resend":
+            return Reply(self.controller.resend(message_id))
+        row = self.controller.notification(message_id)
+        if row is None:
+            return Reply(f"no notification {message_id}, see 'notifications'")
+        lines = [f"notification {row.id} from {row.sender}: {row.state}, {row.attempts} tries",
+                 f"queued:    {format_time(row.created, self.zone)}",
+                 f"sent:      {format_time(row.sent_at, self.zone)}"]
+        if row.last_error:
+            lines.append(f"error:     {row.last_error}")
+        lines.extend(f"{key + ':':<10} {value}" for key, value in row.fields.items())
+        return Reply("\n".join(lines))
 
     def _notify_test(self, args: list[str]) -> Reply:
         return Reply(self.controller.notify_test(" ".join(args) or "Test notification from AutoHome"))

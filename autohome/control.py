@@ -126,7 +126,15 @@ class ControlPanel:
         """The newest queued, sent and failed notifications."""
         return self.outbox.listing(limit)
 
+    def notification(self, message_id: int) -> OutboxRow | None:
+        """One notification by id."""
+        return self.outbox.get(message_id)
+
     # --- acting ----------------------------------------------------------------------
+
+    def resend(self, message_id: int) -> str:
+        """Queue a failed notification again."""
+        return self.outbox.resend(message_id)
 
     def reload(self) -> str:
         """Pick up edited, added and removed module files; alert about newly broken ones."""

@@ -30,6 +30,7 @@ class Message(NamedTuple):
     sound: str | None = None
     retry: int | None = None
     expire: int | None = None
+    timestamp: int | None = None  # Unix time the message is about: when a module queued it
 
     def form(self) -> dict[str, str]:
         """The optional fields that are set, as form values."""
@@ -39,7 +40,7 @@ class Message(NamedTuple):
     def from_form(cls, values: dict[str, Any]) -> Message:
         """A message back from its stored fields."""
         kept = {k: v for k, v in values.items() if k in cls._fields}
-        for number in ("priority", "retry", "expire"):
+        for number in ("priority", "retry", "expire", "timestamp"):
             if kept.get(number) is not None:
                 kept[number] = int(kept[number])
         return cls(**kept)

@@ -54,7 +54,10 @@ class Outbox:
     def queue(self, message: Message, sender: str) -> int:
         """Store a checked message for delivery; return its id. Never touches the network."""
         state = "pending" if self.client is not None else "undeliverable"
-        message_id = self.table.add(self.clock.now(), sender, message.form(), state)
+        created = self.clock.now()
+        if message.timestamp is None:  # shown on the phone as when it happened, however late it arrives
+            message = message._replace(timestamp=int(created.timestamp()))
+        message_id = self.table.add(created, sender, message.form(), state)
         if self.client is None:
             log.warning("notification %d from %s kept as undeliverable: %s (message: %r)",
                         message_id, sender, NOT_CONFIGURED, message.message)
@@ -64,6 +67,26 @@ class Outbox:
     def wake(self) -> None:
         """Have the sender look at the outbox now."""
         self._alarm.raise_()
+
+    def resend(self, message_id: int) -> str:
+        """Queue a failed, uncertain or undeliverable message again; say what happened."""
+        row = self.table.get(message_id)
+        if row is None:
+            return f"no notification {message_id}, see 'notifications'"
+        if self.client is None:
+            return f"notification {message_id} is kept: {NOT_CONFIGURED}"
+        if row.state in ("pending", "sending", "sent"):
+            return (f"notification {message_id} is {row.state}: only a failed, uncertain or "
+                    "undeliverable one is sent again")
+        self.table.update(message_id, state="pending", attempts=0, next_attempt=self.clock.now(),
+                          last_error=None)
+        log.info("notification %d from %s queued again by hand", message_id, row.sender)
+        self.wake()
+        return f"notification {message_id} queued again"
+
+    def get(self, message_id: int) -> OutboxRow | None:
+        """One message by id."""
+        return self.table.get(message_id)
 
     def prune_if_due(self, now: datetime) -> datetime:
         """Once a day, forget sent messages older than 30 days, so the database stops

@@ -85,6 +85,11 @@ class OutboxTable:
             ).rowcount if can_send else 0
         return uncertain, revived
 
+    def get(self, message_id: int) -> OutboxRow | None:
+        """One message by id, or None."""
+        rows = self.db.query(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (message_id,))
+        return _outbox_row(rows[0]) if rows else None
+
     def listing(self, limit: int) -> list[OutboxRow]:
         """The newest messages, newest first."""
         rows = self.db.query(f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?", (limit,))

@@ -77,6 +77,14 @@ class Controller(Protocol):
         """The newest notifications."""
         ...
 
+    def notification(self, message_id: int) -> OutboxRow | None:
+        """One notification by id."""
+        ...
+
+    def resend(self, message_id: int) -> str:
+        """Queue a failed notification again; say what happened."""
+        ...
+
     def notify_test(self, message: str) -> str:
         """Queue a test notification."""
         ...

@@ -303,3 +303,49 @@ def test_notify_never_raises_into_a_module_when_the_database_fails(caplog) -> No
         assert Notifier(outbox).for_module(log)("the cellar is flooding") is False
     failure = next(r for r in caplog.records if "state database cannot take it" in r.getMessage())
     assert failure.name == "autohome.modules.test" and failure.exc_info is not None
+
+
+def test_a_message_carries_the_time_it_was_queued_and_can_be_read_and_resent(
+        pushover: FakePushover) -> None:
+    clock = FakeClock(T0)
+    outbox = make_outbox(pushover.url, clock)
+    pushover.answers.append(pushover.refuse(400, "user identifier is invalid"))
+    notify = Notifier(outbox).for_module(log)
+    assert notify("the cellar is flooding", title="Alarm")
+    clock.advance(3600)  # delivered an hour late: the phone still shows when it happened
+    outbox.deliver_due(clock.now())
+    [refused] = pushover.wait_for_requests(1)
+    assert refused.form["timestamp"] == str(int(T0.timestamp()))
+    [row] = outbox.listing(1)
+    assert row.state == "failed"
+    assert outbox.resend(row.id) == f"notification {row.id} queued again"
+    assert outbox.resend(row.id).endswith("only a failed, uncertain or undeliverable one is sent again")
+    outbox.deliver_due(clock.now())
+    [_, resent] = pushover.wait_for_requests(2)
+    assert resent.form["timestamp"] == str(int(T0.timestamp()))
+    assert outbox.get(row.id).state == "sent"  # type: ignore[union-attr]
+    assert outbox.resend(999).startswith("no notification 999")
+
+
+def test_notifications_read_and_resend_from_the_console(tmp_path: Path, daemon_factory, pushover) -> None:
+    write_module(tmp_path / "modules", "alarm", '''
+        INTERVAL = "1d"
+        def run(log, notify):
+            notify("the cellar is flooding", title="Alarm")
+    ''')
+    pushover.answers.append(pushover.refuse(400, "application token is invalid", field_name="token"))
+    env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url)
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0", "--start", "2026-06-01T09:00", env=env)
+    client = ConsoleClient(daemon.console_port)
+    daemon.wait_for_all("refused, not retried: Pushover answered 400: application token is invalid")
+    table = client.command("notifications")
+    assert "QUEUED" in table and "SENT" in table and "failed" in table
+    answer = client.command("notifications read 1")
+    assert "notification 1 from alarm: failed, 1 tries" in answer
+    assert "error:     Pushover answered 400: application token is invalid" in answer and "title:" in answer
+    assert client.command("notifications resend 1").strip() == "notification 1 queued again"
+    daemon.wait_for("notification 1 from alarm sent")
+    assert "usage: notifications" in client.command("notifications read x")
+    client.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
