@@ -206,10 +206,12 @@ def build(
     settle_each_tick: bool = False,
     run_clock: Clock | None = None,
     capture: OutputCapture | None = None,
+    send_notifications: bool = True,
 ) -> Main:
     """AutoHome's parts, made and wired; nothing is started. The cli, the tests and the
     benchmarks all build the daemon here. `run_clock` times each run's TIMEOUT (the real
-    clock in test mode, where `clock` is virtual); `capture` splits what modules print."""
+    clock in test mode, where `clock` is virtual); `capture` splits what modules print;
+    without `send_notifications` (test mode) notifications are kept and shown, never sent."""
     registry = modules if isinstance(modules, ModuleRegistry) else ModuleRegistry.of(modules)
     revision = registry.revision  # one revision for everything the console shows
     db = db if db is not None else Database.in_memory()
@@ -217,7 +219,7 @@ def build(
     lines = RunLines(logging.getLogger("autohome.main"), logs.put, logs.now) if logs else \
         RunLines(logging.getLogger("autohome.main"))
     states = ModuleStates(db, revision=revision, announce=lines.emit)
-    outbox = Outbox(db, client, clock)
+    outbox = Outbox(db, client, clock, is_test_mode=not send_notifications)
     runner = Runner(config.max_threads, revision)
     policy = RunPolicy(config.module_timeout, config.isolation, config.stop_grace.total_seconds(),
                        config.notify_on_failure)

@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     capture = OutputCapture()  # what a module prints goes to its own log
     daemon = build(config, clock, registry, db=db, client=client, logs=logging_setup, zone=zone,
                    settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
-                   capture=capture)
+                   capture=capture, send_notifications=not args.test or args.notify)
     restore_signals = _install_signal_handlers(daemon.request_stop, waker)
     capture.install()
     # Everything built so far lives as long as the daemon: keep the cyclic garbage

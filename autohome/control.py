@@ -148,6 +148,8 @@ class ControlPanel:
     def notify_test(self, message: str) -> str:
         """Queue a test notification."""
         if self.executor.notifier.send(log, "console", message, title="AutoHome test"):
+            if self.outbox.is_test_mode:
+                return "kept, not sent: test mode sends nothing (start it with -t --notify to send)"
             if self.outbox.client is None:
                 return "kept as undeliverable: set PUSHOVER_TOKEN and PUSHOVER_USER to send it"
             return "test notification queued; see 'notifications'"

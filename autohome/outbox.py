@@ -39,9 +39,11 @@ def retry_delay(attempts: int) -> timedelta:
 class Outbox:
     """Queues messages in the database and delivers them from a single sender thread."""
 
-    def __init__(self, db: Database, client: PushoverClient | None, clock: Clock) -> None:
+    def __init__(self, db: Database, client: PushoverClient | None, clock: Clock,
+                 is_test_mode: bool = False) -> None:
         self.table = OutboxTable(db)
-        self.client = client
+        self.is_test_mode = is_test_mode  # virtual time must not ring the phone: keep, never send
+        self.client = None if is_test_mode else client
         self.clock = clock
         self._alarm = clock.alarm()  # raised by a new message and by stop()
         self._next_prune: datetime | None = None
@@ -53,12 +55,15 @@ class Outbox:
 
     def queue(self, message: Message, sender: str) -> int:
         """Store a checked message for delivery; return its id. Never touches the network."""
-        state = "pending" if self.client is not None else "undeliverable"
+        state = "test" if self.is_test_mode else "pending" if self.client is not None else "undeliverable"
         created = self.clock.now()
         if message.timestamp is None:  # shown on the phone as when it happened, however late it arrives
             message = message._replace(timestamp=int(created.timestamp()))
         message_id = self.table.add(created, sender, message.form(), state)
-        if self.client is None:
+        if self.is_test_mode:
+            log.info("notification %d from %s not sent: test mode sends nothing (-t --notify does) "
+                     "(message: %r)", message_id, sender, message.message)
+        elif self.client is None:
             log.warning("notification %d from %s kept as undeliverable: %s (message: %r)",
                         message_id, sender, NOT_CONFIGURED, message.message)
         self.wake()
@@ -73,6 +78,8 @@ class Outbox:
         row = self.table.get(message_id)
         if row is None:
             return f"no notification {message_id}, see 'notifications'"
+        if self.is_test_mode:
+            return f"notification {message_id} is kept: test mode sends nothing (-t --notify does)"
         if self.client is None:
             return f"notification {message_id} is kept: {NOT_CONFIGURED}"
         if row.state in ("pending", "sending", "sent"):

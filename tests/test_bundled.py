@@ -114,7 +114,7 @@ def test_bundled_modules_are_off_until_configured_and_notify_once_on(tmp_path: P
     site = f"http://127.0.0.1:{free_port()}/"
     (tmp_path / ".env").write_text(f"AUTOHOME_WATCH_URLS={site}\nPUSHOVER_TOKEN={'a' * 30}\n"
                                    f"PUSHOVER_USER={'u' * 30}\nPUSHOVER_API_URL={pushover.url}\n")
-    result = run_autohome(tmp_path, "-t", "--port", "0", "--modules", str(MODULES), stdin="\n\n",
+    result = run_autohome(tmp_path, "-t", "--notify", "--port", "0", "--modules", str(MODULES), stdin="\n\n",
                           env=clean_env())
     assert result.returncode == 0, result.stderr
     pushover.wait_for_requests(1)

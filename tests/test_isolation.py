@@ -144,7 +144,7 @@ def test_an_isolated_module_logs_prints_notifies_and_stores_across_restarts(
     env = clean_env(MY_SETTING="seven", PUSHOVER_TOKEN="a" * 30, PUSHOVER_USER="u" * 30,
                     PUSHOVER_API_URL=pushover.url)
     for start in ("2026-06-01T09:00", "2026-06-03T09:00"):
-        result = run_autohome(tmp_path, "-t", "--no-console", "--start", start, env=env)
+        result = run_autohome(tmp_path, "-t", "--notify", "--no-console", "--start", start, env=env)
         assert result.returncode == 0, result.stderr
     log = (tmp_path / "logs" / "current.log").read_text()
     assert "[module:iso] autohome.modules.iso: run number 1, setting seven, helper seven" in log

@@ -186,7 +186,8 @@ def test_pending_messages_are_delivered_after_a_restart_exactly_once(tmp_path: P
     ''')
     dead_url = f"http://127.0.0.1:{free_port()}/1/messages.json"
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=dead_url)
-    first = process_factory(tmp_path, "-t", "--no-console", "--start", "2026-06-01T09:00", env=env)
+    first = process_factory(tmp_path, "-t", "--notify", "--no-console", "--start", "2026-06-01T09:00",
+                            env=env)
     first.wait_for("not delivered \\(attempt 1\\): cannot reach Pushover")
     first.process.kill()  # kill -9 while the message waits for its retry
     first.wait()
@@ -194,7 +195,8 @@ def test_pending_messages_are_delivered_after_a_restart_exactly_once(tmp_path: P
     server = FakePushover()
     try:
         env["PUSHOVER_API_URL"] = server.url
-        second = daemon_factory(tmp_path, "-t", "--port", "0", "--start", "2026-06-01T10:00", env=env)
+        second = daemon_factory(tmp_path, "-t", "--notify", "--port", "0", "--start", "2026-06-01T10:00",
+                                env=env)
         server.wait_for_requests(1)
         client = ConsoleClient(second.console_port)
         second.wait_for_all("sent \\(request req-ok\\)")  # before or after the console line
@@ -220,7 +222,7 @@ def test_notify_test_from_the_console_and_failure_alerts(tmp_path: Path, daemon_
                 raise RuntimeError("sensor offline")
     ''')
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url)
-    daemon = daemon_factory(tmp_path, "-t", "--port", "0", env=env)
+    daemon = daemon_factory(tmp_path, "-t", "--notify", "--port", "0", env=env)
     client = ConsoleClient(daemon.console_port)
     assert "queued" in client.command("notify test hello phone")
     pushover.wait_for_requests(1)
@@ -245,7 +247,7 @@ def test_failure_alerts_can_be_switched_off(tmp_path: Path, pushover) -> None:
     """)
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url,
                     AUTOHOME_NOTIFY_ON_FAILURE="off")
-    assert run_autohome(tmp_path, "-t", "--no-console", stdin="\n", env=env).returncode == 0
+    assert run_autohome(tmp_path, "-t", "--notify", "--no-console", stdin="\n", env=env).returncode == 0
     assert not pushover.requests
 
 
@@ -262,7 +264,8 @@ def test_in_test_mode_a_retry_follows_virtual_time(tmp_path: Path, daemon_factor
                                    {"X-Limit-App-Remaining": "0", "X-Limit-App-Reset": str(reset)}))
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url,
                     TZ="UTC", AUTOHOME_TIMEZONE="UTC", AUTOHOME_LOG_LEVEL="DEBUG")
-    daemon = daemon_factory(tmp_path, "-t", "--no-console", "--start", "2026-06-01T09:00", env=env)
+    daemon = daemon_factory(tmp_path, "-t", "--notify", "--no-console", "--start", "2026-06-01T09:00",
+                            env=env)
     daemon.wait_for("not delivered \\(attempt 1\\).*retrying at 2026-06-01T10:00:00")
     daemon.send("30m\n")
     daemon.wait_for("tick at 2026-06-01T09:30:00")
@@ -335,7 +338,7 @@ def test_notifications_read_and_resend_from_the_console(tmp_path: Path, daemon_f
     ''')
     pushover.answers.append(pushover.refuse(400, "application token is invalid", field_name="token"))
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url)
-    daemon = daemon_factory(tmp_path, "-t", "--port", "0", "--start", "2026-06-01T09:00", env=env)
+    daemon = daemon_factory(tmp_path, "-t", "--notify", "--port", "0", "--start", "2026-06-01T09:00", env=env)
     client = ConsoleClient(daemon.console_port)
     daemon.wait_for_all("refused, not retried: Pushover answered 400: application token is invalid")
     table = client.command("notifications")
@@ -349,3 +352,23 @@ def test_notifications_read_and_resend_from_the_console(tmp_path: Path, daemon_f
     client.close()
     daemon.close_stdin()
     assert daemon.wait() == 0
+
+
+def test_test_mode_keeps_and_shows_notifications_but_sends_nothing(tmp_path: Path, daemon_factory,
+                                                                    pushover) -> None:
+    write_module(tmp_path / "modules", "alarm", '''
+        INTERVAL = "1d"
+        def run(log, notify):
+            notify("the cellar is flooding", title="Alarm")
+    ''')
+    env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url)
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0", env=env)
+    client = ConsoleClient(daemon.console_port)
+    daemon.wait_for_all("notification 1 from alarm not sent: test mode sends nothing")
+    assert " test " in client.command("notifications")
+    assert client.command("notify test").strip().startswith("kept, not sent: test mode sends nothing")
+    assert "test mode sends nothing" in client.command("notifications resend 1")
+    client.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+    assert pushover.requests == []  # virtual time never rang the phone
