@@ -198,7 +198,8 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     if args.test:
         start = utc_now() if args.start is None else _in_zone(args.start, zone)
         prompt = terminal_prompt(stdin, stderr, before=logging_setup.flush)
-        clock: SystemClock | VirtualClock = VirtualClock(start, LineFeed(stdin, waker), prompt=prompt)
+        clock: SystemClock | VirtualClock = VirtualClock(start, LineFeed(stdin, waker), prompt=prompt,
+                                                         zone=zone)
         logging_setup.stamp_with(clock.now)
         log.info("test mode: virtual time starts at %s (state in %s); %s",
                  start.astimezone(zone).isoformat(timespec="seconds"),

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import IO
 
 from autohome.clock import ClockBase, Waker
@@ -68,11 +68,13 @@ class VirtualClock(ClockBase):
         start: datetime,
         feed: LineFeed,
         prompt: Callable[[str], None] | None = None,
+        zone: tzinfo | None = None,
     ) -> None:
         super().__init__()
         self.current = start
         self._feed = feed
         self._prompt = prompt
+        self._zone = zone  # the prompt shows time in AutoHome's zone (None: the machine's)
         self._ticks_released = 0
         self._horizon = start
 
@@ -107,7 +109,7 @@ class VirtualClock(ClockBase):
         """Read lines until one releases time; False at end of input."""
         while True:
             if self._prompt is not None:
-                self._prompt(f"[{self.current.astimezone():%Y-%m-%d %H:%M:%S}] > ")
+                self._prompt(f"[{self.current.astimezone(self._zone):%Y-%m-%d %H:%M:%S}] > ")
             line = self._feed.get()
             if line is None:
                 log.info("test mode: end of input, shutting down")

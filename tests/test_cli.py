@@ -116,6 +116,17 @@ def test_at_a_terminal_the_prompt_comes_after_the_ticks_lines(workdir: Path) -> 
         terminal.close()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX-only")
+def test_the_test_mode_prompt_shows_time_in_the_configured_zone(workdir: Path) -> None:
+    env = clean_env(TZ="UTC", AUTOHOME_TIMEZONE="Asia/Tokyo")
+    terminal = Terminal(sys.executable, str(MAIN), "-t", "--no-console", "--start", "2031-05-06T07:00",
+                        cwd=workdir, env=env)
+    try:
+        terminal.expect(b"[2031-05-06 07:00:00] > ")  # Tokyo's 07:00, though the machine is on UTC
+    finally:
+        terminal.close()
+
+
 @pytest.mark.parametrize(
     ("key", "value", "allowed"),
     [
