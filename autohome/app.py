@@ -28,6 +28,8 @@ from autohome.state import ModuleStates
 
 log = logging.getLogger("autohome.main")
 
+DEFAULT_PORT, FALLBACK_PORT = 23, 2323
+
 
 class Main:
     """The daemon: every tick, start the modules that are due; everything else is a part."""
@@ -183,7 +185,14 @@ def start_console(console: ConsoleServer | None, config: Config) -> ConsoleServe
             "allow it, or use 127.0.0.1; modules keep running", config.console_host)
         return None
     try:
-        host, port = console.start()
+        try:
+            host, port = console.start()
+        except PermissionError:
+            if config.console_port_given or console.port != DEFAULT_PORT:
+                raise
+            console.port = FALLBACK_PORT  # the design's port 23 needs rights most users lack
+            host, port = console.start()
+            log.info("console on %s:%d: port %d needs administrator rights", host, port, DEFAULT_PORT)
     except OSError as exc:
         log.error(
             "console cannot listen on %s:%s (%s); modules keep running without it. "

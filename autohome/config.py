@@ -35,6 +35,7 @@ class Config(NamedTuple):
     timezone: str = ""
     console_host: str = "127.0.0.1"
     console_port: int = 23
+    console_port_given: bool = False  # set by .env, the environment or --port: never replaced
     console_enabled: bool = True
     log_max_mb: float = 10.0
     log_keep: int = 20
@@ -269,4 +270,5 @@ def load_config(
     root = (base or Path()).resolve()
     for name in ("modules_dir", "log_dir", "data_dir"):
         fields[name] = root / fields.get(name, Config._field_defaults[name])
-    return Config(**fields, env_file=used_file, settings=merged)
+    given = bool(merged.get("AUTOHOME_CONSOLE_PORT", "").strip())
+    return Config(**fields, console_port_given=given, env_file=used_file, settings=merged)

@@ -4,8 +4,10 @@ signals and a terminal with real processes."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -325,3 +327,31 @@ def test_a_broken_env_file_is_one_line_naming_the_file_and_line(workdir: Path) -
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert ".env, line 1: cannot read" in line
+
+
+SETPRIV = shutil.which("setpriv")
+
+
+def _as_a_normal_user(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """main.py without the right to bind ports below 1024, as a normal user has."""
+    assert SETPRIV is not None
+    return subprocess.run([SETPRIV, "--bounding-set", "-net_bind_service", "--inh-caps", "-net_bind_service",
+                           sys.executable, str(MAIN), *args], cwd=workdir, input="\n", capture_output=True,
+                          text=True, timeout=30, env=clean_env())
+
+
+@pytest.mark.skipif(SETPRIV is None or sys.platform != "linux", reason="needs Linux and setpriv")
+def test_without_rights_to_port_23_the_console_moves_to_2323_unless_a_port_was_asked_for(
+        workdir: Path) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 2323))
+        except OSError:
+            pytest.skip("port 2323 is taken on this machine")
+    result = _as_a_normal_user(workdir, "-t")
+    assert result.returncode == 0, result.stderr
+    assert "console on 127.0.0.1:2323: port 23 needs administrator rights" in result.stderr
+    assert "console listening on 127.0.0.1:2323" in result.stderr
+    asked = _as_a_normal_user(workdir, "-t", "--port", "23")  # an explicit port is never replaced
+    assert "console cannot listen on 127.0.0.1:23" in asked.stderr and "2323" not in asked.stderr.split(
+        "Set AUTOHOME_CONSOLE_PORT")[0]
