@@ -112,8 +112,20 @@ def service_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], 
     home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
     plan = service.plan_for(sys.platform, home, Path(sys.executable), project, env_file,
                             Path(config_home) if config_home else None)
+    if args.action == "install":
+        _warn_about_port_23(env_file, environ, out)
     action = {"install": service.install, "uninstall": service.uninstall, "status": service.status}
     return action[args.action](plan, lambda command: service.run_command(command, environ), out,
                                args.print_only)
 
 
+def _warn_about_port_23(env_file: Path | None, environ: Mapping[str, str], out: IO[str]) -> None:
+    """A service runs as you, without the rights to port 23: say where its console will be."""
+    from autohome.config import read_env_file
+
+    values = read_env_file(env_file)[0] if env_file is not None else {}
+    port = (environ.get("AUTOHOME_CONSOLE_PORT") or values.get("AUTOHOME_CONSOLE_PORT") or "").strip()
+    if port in ("", "23"):
+        out.write("warning: the service's console would use port 23, which needs administrator rights: "
+                  + ("it will listen on 2323 instead" if not port else "it will have no console")
+                  + "; set AUTOHOME_CONSOLE_PORT in .env to choose the port\n")

@@ -73,6 +73,10 @@ def test_install_status_uninstall_round_trip_in_a_temporary_home(tmp_path: Path)
     printed = service("install", "--print")
     unit = home / ".config" / "systemd" / "user" / "autohome.service"
     assert printed.returncode == 0 and "ExecStart=" in printed.stdout and not unit.exists()
+    assert "port 23" not in printed.stdout  # the .env chose 2323
+    (project / ".env").write_text("PUSHOVER_TOKEN=\n")
+    assert "warning: the service's console would use port 23" in service("install", "--print").stdout
+    (project / ".env").write_text("AUTOHOME_CONSOLE_PORT=2323\n")
 
     assert service("status").returncode == 3
     installed = service("install")
