@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-console", action="store_true", help="do not start the console")
     parser.add_argument("--notify", action="store_true",
                         help="with -t: send notifications for real (test mode keeps and shows them)")
-    parser.add_argument("--version", action="version", version=f"autohome {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"autohome {__version__}")
     return parser
 
 

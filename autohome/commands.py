@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from datetime import datetime, timezone, tzinfo
+from datetime import timezone, tzinfo
 from typing import NamedTuple
 
 from autohome import __version__
 from autohome.durations import format_duration
-from autohome.state import RunRecord
-from autohome.views import Controller, ModuleView
+from autohome.views import Controller, ModuleView, format_table, format_time, nearest, outcome_text
 
 MAX_LOG_LINES = 1000
 
@@ -24,30 +23,6 @@ class Reply(NamedTuple):
     then: Callable[[], None] | None = None
 
 
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    """Columns padded to their widest cell."""
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in [headers, *rows]]
-    return "\n".join(lines)
-
-
-def format_time(moment: datetime | None, zone: tzinfo) -> str:
-    """A moment in the local zone, or '-'."""
-    return "-" if moment is None else f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}"
-
-
-def _outcome(run: RunRecord, width: int = 60) -> str:
-    how = run.how
-    if how in ("timeout", "stopped"):
-        outcome = f"{how}: {run.error}" if how == "stopped" else str(run.error)
-    elif how == "overrun":
-        outcome = "overrun (ended after its TIMEOUT)"
-    else:
-        outcome = "ok" if run.is_ok else f"error: {run.error}"
-    return outcome if len(outcome) <= width else outcome[: width - 1] + "…"
-
-
 class Commands:
     """The console's command table; each command returns text and never touches the socket."""
 
@@ -56,7 +31,7 @@ class Commands:
         self.zone = zone
         self._modules_cache: tuple[tuple[int, ...], Reply] | None = None  # by views_version
         self.help_lines: list[tuple[str, str]] = [
-            ("help", "list the commands"),
+            ("help [COMMAND]", "list the commands, or show one command's usage"),
             ("modules", "table of every module: state, schedule, last and next run"),
             ("modules read NAME", "a module's description, recent runs and log lines"),
             ("modules run NAME", "run a module now (through the thread cap)"),
@@ -95,14 +70,15 @@ class Commands:
             return Reply("")
         handler = self._commands.get(words[0].lower())
         if handler is None:
-            return Reply(f"unknown command {words[0]!r}, try help")
+            return Reply(f"unknown command {words[0]!r}{nearest(words[0], self._commands)}, try help")
         return handler(words[1:])
 
     def _modules_command(self, args: list[str]) -> Reply:
         action = args[0].lower() if args else "list"
         handler = self._module_actions.get(action)
         if handler is None:
-            return Reply(f"unknown action 'modules {args[0]}', try help")
+            return Reply(f"unknown action 'modules {args[0]}'{nearest(action, self._module_actions)}, "
+                         "try help")
         return handler(args[1:])
 
     def _notify(self, args: list[str]) -> Reply:
@@ -110,10 +86,16 @@ class Commands:
             return Reply("usage: notify test [MESSAGE]")
         return self._notify_test(args[1:])
 
-    def _help(self, _: list[str]) -> Reply:
-        width = max(len(usage) for usage, _ in self.help_lines)
-        lines = [f"{usage.ljust(width)}  {text}" for usage, text in self.help_lines]
-        return Reply("\n".join(lines))
+    def _help(self, args: list[str]) -> Reply:
+        lines = self.help_lines
+        if args:  # help NAME: that command's usages only
+            topic = " ".join(args).lower()
+            lines = [(usage, text) for usage, text in self.help_lines
+                     if usage == topic or usage.startswith(topic + " ")]
+            if not lines:
+                return Reply(f"no command {topic!r}{nearest(topic, self._commands)}; 'help' lists them all")
+        width = max(len(usage) for usage, _ in lines)
+        return Reply("\n".join(f"{usage.ljust(width)}  {text}" for usage, text in lines))
 
     def _quit(self, _: list[str]) -> Reply:
         return Reply("bye", close=True)
@@ -142,7 +124,7 @@ class Commands:
                 continue
             last = view.status.last_run
             last_text = "never" if last is None else (
-                f"{format_time(last.started, self.zone)} ({last.duration_s:.2f}s) {_outcome(last)}")
+                f"{format_time(last.started, self.zone)} ({last.duration_s:.2f}s) {outcome_text(last)}")
             if view.problem and view.state != "off":
                 last_text += " [edit not loaded, see modules read]"
             quiet = view.state in ("paused", "off")
@@ -157,7 +139,8 @@ class Commands:
         for view in self.controller.module_views():
             if view.name == args[0]:
                 return view
-        return Reply(f"no module named {args[0]!r}, see 'modules' for the list")
+        names = [view.name for view in self.controller.module_views()]
+        return Reply(f"no module named {args[0]!r}{nearest(args[0], names)}, see 'modules' for the list")
 
     def _read(self, args: list[str]) -> Reply:
         view = self._find(args, "modules read")
@@ -188,9 +171,11 @@ class Commands:
             lines.append(f"recent runs ({len(history)} shown, {failed} failed), newest first:")
             for run in history:
                 started = format_time(run.started, self.zone)
-                lines.append(f"  {started}  {run.duration_s:8.2f}s  {_outcome(run, 100)}")
+                lines.append(f"  {started}  {run.duration_s:8.2f}s  {outcome_text(run, 100)}")
         else:
             lines.append("recent runs: none yet")
+        keys = self.controller.store_keys(view.name)
+        lines.append(f"store:     {', '.join(keys)}" if keys else "store:     empty")
         output = self.controller.last_output(view.name, 20)
         lines.append("output of the last run:" if output else "output of the last run: none")
         lines.extend(f"  {line}" for line in output)

@@ -106,6 +106,10 @@ class ControlPanel:
         """What the module's last run printed."""
         return list(self.executor.outputs.get(name, ()))[-count:]
 
+    def store_keys(self, name: str) -> list[str]:
+        """The keys the module keeps in its store."""
+        return self.executor.db.store_keys(name)
+
     def stop_run(self, name: str) -> str:
         """Stop the module's isolated run now; a thread run cannot be."""
         answer = self.executor.stop(name)

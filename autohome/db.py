@@ -261,6 +261,11 @@ class Database:
                 (module, key, encoded),
             )
 
+    def store_keys(self, module: str) -> list[str]:
+        """The keys a module has stored, sorted."""
+        rows = self.query("SELECT key FROM store WHERE module = ? ORDER BY key", (module,))
+        return [row[0] for row in rows]
+
     def store_delete(self, module: str, key: str) -> None:
         """Forget one key."""
         with self.transaction() as conn:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta, tzinfo
 from typing import NamedTuple, Protocol
 
 from autohome.notify import Quota
@@ -93,6 +94,10 @@ class Controller(Protocol):
         """What the module's last run printed (its last `count` lines)."""
         ...
 
+    def store_keys(self, name: str) -> list[str]:
+        """The keys the module keeps in its store."""
+        ...
+
     def stop_run(self, name: str) -> str:
         """Stop the module's run now, if it can be stopped; say what happened."""
         ...
@@ -108,3 +113,35 @@ class Controller(Protocol):
     def request_stop(self) -> None:
         """Shut AutoHome down."""
         ...
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in [headers, *rows]]
+    return "\n".join(lines)
+
+
+def format_time(moment: datetime | None, zone: tzinfo) -> str:
+    """A moment in the local zone, or '-'."""
+    return "-" if moment is None else f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+
+
+def nearest(word: str, choices: Iterable[str]) -> str:
+    """', did you mean X?' for the closest of the choices, or nothing."""
+    import difflib  # imported at the first mistake, not at start-up
+
+    close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f", did you mean {close[0]}?" if close else ""
+
+
+def outcome_text(run: RunRecord, width: int = 60) -> str:
+    how = run.how
+    if how in ("timeout", "stopped"):
+        outcome = f"{how}: {run.error}" if how == "stopped" else str(run.error)
+    elif how == "overrun":
+        outcome = "overrun (ended after its TIMEOUT)"
+    else:
+        outcome = "ok" if run.is_ok else f"error: {run.error}"
+    return outcome if len(outcome) <= width else outcome[: width - 1] + "…"

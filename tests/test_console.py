@@ -167,9 +167,22 @@ def test_a_client_that_vanishes_mid_line_costs_nothing(main: Main) -> None:
 def test_every_command_in_help_is_understood(main: Main, client: ConsoleClient) -> None:
     for line in client.command("help").strip().splitlines():
         usage = line.split("  ")[0]  # the usage column ends at the first double space
-        fill = {"NAME": "weather", "[N]": "5", "[MESSAGE]": "hi", "ID": "1"}
+        fill = {"NAME": "weather", "[N]": "5", "[MESSAGE]": "hi", "ID": "1", "[COMMAND]": "modules"}
         command = " ".join(fill.get(word, word) for word in usage.split())
         if command in ("quit", "shutdown"):
             continue  # they close the connection
         answer = client.command(command)
         assert not answer.startswith(("unknown command", "unknown action", "usage:")), command
+
+
+def test_a_mistake_suggests_the_nearest_command_or_module(client: ConsoleClient) -> None:
+    assert client.command("modlues").strip() == "unknown command 'modlues', did you mean modules?, try help"
+    assert "did you mean weather?" in client.command("modules read wether")
+    assert "did you mean pause?" in client.command("modules paws weather")
+
+
+def test_help_for_one_command_shows_its_usages_only(client: ConsoleClient) -> None:
+    lines = client.command("help notifications").strip().splitlines()
+    assert [line.split("  ")[0] for line in lines] == [
+        "notifications", "notifications read ID", "notifications resend ID"]
+    assert "did you mean modules?" in client.command("help modulse")

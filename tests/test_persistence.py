@@ -218,3 +218,19 @@ def test_nan_and_infinity_are_refused_by_the_store_like_any_other_non_json(tmp_p
     log = log_text(tmp_path)
     assert log.count("refused: store.set('x', ...) needs a JSON value") == 2
     assert "stored: 'nothing'" in log
+
+
+def test_modules_read_lists_the_store_keys(tmp_path: Path, daemon_factory) -> None:
+    write_module(tmp_path / "modules", "keeper", '''
+        INTERVAL = 30
+        def run(log, notify, store):
+            store.set("last_ip", "192.0.2.1")
+            store.set("count", 1)
+    ''')
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    client = ConsoleClient(daemon.console_port)
+    daemon.wait_for("module keeper finished")
+    assert "store:     count, last_ip" in client.command("modules read keeper")
+    client.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
