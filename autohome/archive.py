@@ -25,6 +25,19 @@ def tail_lines(path: Path, count: int, block_bytes: int = 65536) -> list[str]:
     return lines[-count:] if count else []
 
 
+_ENTRY_START = rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"  # a log line; a traceback's lines are not
+
+
+def tail_entries(path: Path, count: int, most_lines: int = 20_000) -> list[str]:
+    """The lines of the last `count` log entries: an entry is a line that starts with its
+    time, with the lines that follow it (a traceback), so one entry is never cut in two."""
+    lines = tail_lines(path, most_lines)
+    starts = [i for i, line in enumerate(lines) if re.match(_ENTRY_START, line.encode())]
+    if not count or not starts:
+        return []
+    return lines[starts[-count] if len(starts) >= count else starts[0]:]
+
+
 def first_timestamp(path: Path) -> str | None:
     """The first `YYYY-MM-DD HH:MM:SS` in the file, as `YYYY-MM-DD_HH-MM-SS`, or None."""
     with path.open("rb") as stream:

@@ -44,7 +44,8 @@ class Commands:
             ("notifications read ID", "one notification whole: its fields, tries, times and error"),
             ("notifications resend ID", "queue a failed, uncertain or undeliverable notification again"),
             ("notify test [MESSAGE]", "queue a test notification to your phone"),
-            ("log [N]", f"the last N lines of current.log (default 20, at most {MAX_LOG_LINES})"),
+            ("log [N]", f"the last N entries of current.log, a traceback being one (default 20, at most "
+                        f"{MAX_LOG_LINES})"),
             ("quit", "close this connection"),
             ("shutdown", "stop AutoHome (running modules may finish)"),
         ]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from autohome.archive import tail_lines
+from autohome.archive import tail_entries
 from autohome.clock import Clock
 from autohome.loop import LoopTimes, StopRequest
 from autohome.outbox import Outbox
@@ -121,10 +121,10 @@ class ControlPanel:
         return self.states.history(name, count)
 
     def log_tail(self, count: int) -> list[str]:
-        """The last `count` lines of current.log."""
+        """The lines of the last `count` entries of current.log (a traceback is one entry)."""
         if self.log_file is None or not self.log_file.is_file():
             return []
-        return tail_lines(self.log_file, count)
+        return tail_entries(self.log_file, count)
 
     def notifications(self, limit: int) -> list[OutboxRow]:
         """The newest queued, sent and failed notifications."""

@@ -71,7 +71,7 @@ class Controller(Protocol):
         ...
 
     def log_tail(self, count: int) -> list[str]:
-        """The last lines of current.log."""
+        """The lines of the last entries of current.log."""
         ...
 
     def notifications(self, limit: int) -> list[OutboxRow]:

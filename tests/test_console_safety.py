@@ -139,7 +139,9 @@ def test_are_you_there_timing_mark_and_eof(make_main: MakeMain) -> None:
 
 def test_status_and_log_tail(make_main: MakeMain, tmp_path: Path) -> None:
     log_file = tmp_path / "current.log"
-    log_file.write_text("".join(f"line {n}\n" for n in range(100)))
+    entries = [f"2026-01-05 12:{n // 60:02d}:{n % 60:02d}.000 INFO    [x] y: line {n}\n" for n in range(100)]
+    entries[98] += "Traceback (most recent call last):\n  File \"m.py\", line 1\nValueError: boom\n"
+    log_file.write_text("".join(entries))
     main = make_main(max_threads=4)
     main.panel.log_file = log_file
     main.tick(T0)
@@ -147,8 +149,9 @@ def test_status_and_log_tail(make_main: MakeMain, tmp_path: Path) -> None:
     status = client.command("status")
     assert "version  0.1.0" in status and "of 4 running modules" in status
     assert "3 loaded, 0 broken" in status and "every 30s" in status
-    assert client.command("log 3").split() == ["line", "97", "line", "98", "line", "99"]
-    assert len(client.command("log").strip().splitlines()) == 20
+    tail = client.command("log 3").strip().splitlines()
+    assert tail == "".join(entries[97:]).splitlines()  # three entries, the traceback whole
+    assert len(client.command("log").strip().splitlines()) == 23  # 20 entries, one with 3 more lines
     assert client.command("log many").startswith("usage: log [N]")
 
 
