@@ -50,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autohome",
         description="AutoHome: runs the Python modules in modules/ on their intervals, "
         "with a telnet console.",
-        epilog="To run AutoHome in the background at every login: "
-        "autohome service install|uninstall|status [--print] [--env-file FILE]",
+        epilog="Other commands: 'autohome check' loads every module without running any and "
+        "shows the next runs; 'autohome new NAME [--every 5m | --at 08:00 | --cron EXPR]' writes "
+        "modules/NAME.py from a template; 'autohome service install|uninstall|status' starts "
+        "AutoHome at every login.",
     )
     parser.add_argument("-n", "--new", action="store_true",
                         help="archive logs/current.log and start a fresh one")
