@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with a telnet console.",
         epilog="Other commands: 'autohome check' loads every module without running any and "
         "shows the next runs; 'autohome new NAME [--every 5m | --at 08:00 | --cron EXPR]' writes "
-        "modules/NAME.py from a template; 'autohome service install|uninstall|status' starts "
+        "modules/NAME.py from a template; 'autohome run NAME [--notify]' runs one module once, now; "
+        "'autohome service install|uninstall|status' starts "
         "AutoHome at every login.",
     )
     parser.add_argument("-n", "--new", action="store_true",

@@ -126,11 +126,11 @@ def main(
         with redirect_stdout(stdout), redirect_stderr(stderr):  # argparse writes --help there
             if argv[:1] == ["service"]:
                 return service_main(argv[1:], environ, stdout, workdir)
-            if argv[:1] in (["check"], ["new"]):
+            if argv[:1] in (["check"], ["new"], ["run"]):
                 from autohome import tools  # the module-writing commands need no daemon
 
-                command = tools.check_main if argv[0] == "check" else tools.new_main
-                return command(argv[1:], environ, stdout, workdir)
+                command = {"check": tools.check_main, "new": tools.new_main, "run": tools.run_main}
+                return command[argv[0]](argv[1:], environ, stdout, workdir)
             args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)

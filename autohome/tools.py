@@ -1,19 +1,26 @@
-"""`autohome check` and `autohome new NAME`: the commands for writing modules, no daemon needed."""
+"""`autohome check`, `autohome new NAME` and `autohome run NAME`: the commands for writing and
+trying modules; none needs the daemon."""
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
 from autohome.arguments import EXIT_USAGE, Parser
 from autohome.clock import system_zone, utc_now
-from autohome.config import load_config
-from autohome.errors import AutoHomeError
+from autohome.config import Config, load_config
+from autohome.db import open_database
+from autohome.errors import AutoHomeError, NotifyError
+from autohome.loader import ModuleKit, ModuleLoadError, load_module
+from autohome.logs import MODULE_LOGGER, LineFormatter
+from autohome.notify import NOT_CONFIGURED, PushoverClient, build_message
 from autohome.registry import ModuleRegistry
 from autohome.scheduler import why_off
+from autohome.store import ModuleStore
 
 NEXT_RUNS = 5
 _NAME = r"^[a-z][a-z0-9_]*$"
@@ -94,3 +101,62 @@ def new_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], work
                                     schedule=schedule, name=args.name), encoding="utf-8")
     out.write(f"wrote {path}; `autohome check` shows when it will run\n")
     return 0
+
+
+def run_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
+    """Run one module once, now, in the foreground: its lines and output on the terminal."""
+    parser = Parser(prog="autohome run", description="Run one module once, now, without the daemon "
+                    "(and without disturbing one that runs): its log lines on the terminal.")
+    parser.add_argument("name", help="the module's name (its file is modules/NAME.py)")
+    parser.add_argument("--notify", action="store_true", help="send its notifications (default: show them)")
+    parser.add_argument("--env-file", metavar="FILE", type=Path, help="read settings from FILE")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(environ, args.env_file, base=workdir)
+        spec = load_module(config.modules_dir / f"{args.name}.py")
+        db = open_database(config.data_dir)
+    except (AutoHomeError, ModuleLoadError, OSError) as exc:
+        out.write(f"autohome run: error: {exc}\n")
+        return EXIT_USAGE
+    log = logging.getLogger(f"{MODULE_LOGGER}.{spec.name}")
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(LineFormatter())
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        kit = ModuleKit(log, _notify_for(config, log, args.notify), ModuleStore(db, spec.name),
+                        config.settings)
+        try:
+            spec.run(*[getattr(kit, wanted) for wanted in spec.wants])
+        except BaseException:  # noqa: BLE001 - the module's failure is this command's exit code
+            log.exception("run failed")
+            return 1
+        log.info("run finished")
+        return 0
+    finally:
+        log.removeHandler(handler)
+        db.close()
+
+
+def _notify_for(config: Config, log: logging.Logger, send: bool) -> Callable[..., bool]:
+    """A notify that shows the message, or, with --notify, sends it to Pushover at once."""
+
+    def notify(message: object, **fields: object) -> bool:
+        try:
+            checked = build_message(message, **fields)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            log.error("notification not sent, the message is invalid: %s", exc)
+            return False
+        if not send or not config.has_pushover:
+            why = "run with --notify to send it" if not send else NOT_CONFIGURED
+            log.info("notification (not sent: %s): %s", why, checked.message)
+            return True
+        try:
+            PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url).send(checked)
+        except NotifyError as exc:
+            log.error("notification not sent: %s", exc)
+            return False
+        log.info("notification sent: %s", checked.message)
+        return True
+
+    return notify
