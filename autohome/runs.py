@@ -118,12 +118,6 @@ class RunExecutor:
                 self.settings)
         return kit
 
-    def execute(self, spec: ModuleSpec, attempt: int = 1) -> None:
-        """One run of one module, here and now (the Runner calls the two halves apart)."""
-        run = _Run(spec, attempt)
-        self._begin(run)
-        self._execute(run)
-
     def _begin(self, run: _Run) -> None:
         """A run's bookkeeping before its thread starts, on the thread that starts it."""
         spec = run.spec

@@ -15,6 +15,11 @@ from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox, retry_delay
 
 TOKEN, USER = "a" * 30, "u" * 30
+ALARM = '''
+    INTERVAL = "1d"
+    def run(log, notify):
+        notify("the cellar is flooding", title="Alarm")
+'''  # a module that notifies once a day
 log = logging.getLogger("autohome.modules.test")
 
 
@@ -179,11 +184,7 @@ def test_the_sender_thread_delivers_while_modules_never_wait(pushover: FakePusho
 
 def test_pending_messages_are_delivered_after_a_restart_exactly_once(tmp_path: Path, daemon_factory,
                                                                     process_factory) -> None:
-    write_module(tmp_path / "modules", "alarm", '''
-        INTERVAL = "1d"
-        def run(log, notify):
-            notify("the cellar is flooding", title="Alarm")
-    ''')
+    write_module(tmp_path / "modules", "alarm", ALARM)
     dead_url = f"http://127.0.0.1:{free_port()}/1/messages.json"
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=dead_url)
     first = process_factory(tmp_path, "-t", "--notify", "--no-console", "--start", "2026-06-01T09:00",
@@ -331,11 +332,7 @@ def test_a_message_carries_the_time_it_was_queued_and_can_be_read_and_resent(
 
 
 def test_notifications_read_and_resend_from_the_console(tmp_path: Path, daemon_factory, pushover) -> None:
-    write_module(tmp_path / "modules", "alarm", '''
-        INTERVAL = "1d"
-        def run(log, notify):
-            notify("the cellar is flooding", title="Alarm")
-    ''')
+    write_module(tmp_path / "modules", "alarm", ALARM)
     pushover.answers.append(pushover.refuse(400, "application token is invalid", field_name="token"))
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url)
     daemon = daemon_factory(tmp_path, "-t", "--notify", "--port", "0", "--start", "2026-06-01T09:00", env=env)
@@ -356,11 +353,7 @@ def test_notifications_read_and_resend_from_the_console(tmp_path: Path, daemon_f
 
 def test_test_mode_keeps_and_shows_notifications_but_sends_nothing(tmp_path: Path, daemon_factory,
                                                                     pushover) -> None:
-    write_module(tmp_path / "modules", "alarm", '''
-        INTERVAL = "1d"
-        def run(log, notify):
-            notify("the cellar is flooding", title="Alarm")
-    ''')
+    write_module(tmp_path / "modules", "alarm", ALARM)
     env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url)
     daemon = daemon_factory(tmp_path, "-t", "--port", "0", env=env)
     client = ConsoleClient(daemon.console_port)
