@@ -225,8 +225,7 @@ def build(
     revision = registry.revision  # one revision for everything the console shows
     db = db if db is not None else Database.in_memory()
     # Each run's "started" and "finished" lines go straight onto the log's queue.
-    lines = RunLines(logging.getLogger("autohome.main"), logs.put, logs.now) if logs else \
-        RunLines(logging.getLogger("autohome.main"))
+    lines = RunLines(logging.getLogger("autohome.main"), logs)
     states = ModuleStates(db, revision=revision, announce=lines.emit)
     outbox = Outbox(db, client, clock, is_test_mode=not send_notifications)
     runner = Runner(config.max_threads, revision)

@@ -60,7 +60,7 @@ class ArchivingFileHandler(logging.FileHandler):
             self.handleError(record)
             return
         self._unflushed += 1
-        self._size += len(line.encode("utf-8", "replace"))
+        self._size += len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
         if self.max_bytes and self._size >= self.max_bytes:
             self._archive(record)
 

@@ -116,15 +116,11 @@ class LogSetup:
         self.writer = writer
         self.recent = recent
         self.log_file = log_file
-        self._now: Callable[[], float] = epoch_s
+        self.now: Callable[[], float] = epoch_s  # the time lines carry (see stamp_with)
 
     def put(self, line: Line) -> None:
         """Queue a line for the writer to make into a record (see logwriter.Line)."""
         self.writer.records.put(line)  # type: ignore[arg-type]
-
-    def now(self) -> float:
-        """The time lines carry: the system's, or the clock given to `stamp_with`."""
-        return self._now()
 
     def flush(self) -> None:
         """Wait until the lines logged so far are written (before a prompt, say)."""
@@ -139,7 +135,7 @@ class LogSetup:
             return True
 
         self.front.addFilter(restamp)
-        self._now = lambda: now().timestamp()
+        self.now = lambda: now().timestamp()
 
     def close(self) -> None:
         """Write out every queued line, then detach and close the handlers."""

@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from autohome.clock import epoch_s
 
@@ -44,10 +44,11 @@ class Line(NamedTuple):
         filled in from a template, not by LogRecord(): the writer makes one per run line, and
         the constructor looks up the process and the source file for each."""
         record = logging.LogRecord.__new__(logging.LogRecord)
-        fields = record.__dict__
-        fields.update(_template())
-        fields.update(name=self.name, msg=self.msg, args=self.args, created=self.created,
-                      msecs=(self.created % 1) * 1000, thread=self.thread_id, threadName=self.thread_name)
+        fields = (_TEMPLATE or _template()).copy()
+        fields["name"], fields["msg"], fields["args"] = self.name, self.msg, self.args
+        fields["created"], fields["msecs"] = self.created, (self.created % 1) * 1000
+        fields["thread"], fields["threadName"] = self.thread_id, self.thread_name
+        record.__dict__ = fields
         return record
 
 
@@ -135,9 +136,15 @@ class LogWriter:
                 break
             if any(isinstance(item, threading.Event) for item in batch[before:]):
                 break  # someone waits in flush(): write now
-        waiting = [item for item in batch if isinstance(item, threading.Event)]  # in flush()
-        lines = [item.record() if isinstance(item, Line) else item for item in batch
-                 if isinstance(item, (logging.LogRecord, Line))]
+        waiting: list[threading.Event] = []  # in flush()
+        lines: list[logging.LogRecord] = []
+        for item in batch:
+            if type(item) is Line:
+                lines.append(item.record())
+            elif isinstance(item, logging.LogRecord):
+                lines.append(item)
+            elif isinstance(item, threading.Event):
+                waiting.append(item)
         try:
             # Handler by handler, each flushed before the next: current.log comes first, so a
             # line that shows on the terminal is already in the file.
@@ -161,11 +168,9 @@ class RunLines:
     tuples: the run's thread pays for a tuple, the log writer makes the record (see Line).
     Without a log writer (tests, embedding) a line is logged through its logger."""
 
-    def __init__(self, logger: logging.Logger, sink: Callable[[Line], object] | None = None,
-                 now: Callable[[], float] = epoch_s) -> None:
+    def __init__(self, logger: logging.Logger, setup: _LineSink | None = None) -> None:
         self.logger = logger
-        self.sink = sink or _through_logger
-        self.now = now
+        self.setup = setup or _THROUGH_LOGGER
 
     def later(self, msg: str, *args: object, thread_name: str | None = None) -> Line | None:
         """`msg % args` as said now on this thread (or on behalf of the thread named), to
@@ -173,20 +178,37 @@ class RunLines:
         if not self.logger.isEnabledFor(logging.INFO):
             return None
         if thread_name is not None:
-            return Line(self.logger.name, msg, args, self.now(), None, thread_name)
+            return Line(self.logger.name, msg, args, self.setup.now(), None, thread_name)
         thread = threading.current_thread()
-        return Line(self.logger.name, msg, args, self.now(), thread.ident, thread.name)
+        return Line(self.logger.name, msg, args, self.setup.now(), thread.ident, thread.name)
 
     def emit(self, line: Line) -> None:
         """Log a line said earlier, with the time and thread it was said on."""
-        self.sink(line)
+        self.setup.put(line)
 
     def log(self, msg: str, *args: object, thread_name: str | None = None) -> None:
         """Log `msg % args` at INFO now."""
         line = self.later(msg, *args, thread_name=thread_name)
         if line is not None:
-            self.sink(line)
+            self.setup.put(line)
 
 
-def _through_logger(line: Line) -> None:
-    logging.getLogger(line.name).handle(line.record())
+class _LineSink(Protocol):
+    """Where run lines go, and the time they carry (logs.LogSetup)."""
+
+    now: Callable[[], float]
+
+    def put(self, line: Line) -> None: ...
+
+
+class _ThroughLogger:
+    """Without a log writer: each line is logged through its logger at once."""
+
+    now = staticmethod(epoch_s)
+
+    @staticmethod
+    def put(line: Line) -> None:
+        logging.getLogger(line.name).handle(line.record())
+
+
+_THROUGH_LOGGER = _ThroughLogger()
