@@ -18,7 +18,7 @@ from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleSpec
 from autohome.logs import LogSetup
 from autohome.logwriter import RunLines
-from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, next_tick
+from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, last_tick, next_tick, wall_clock_anchor
 from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox
 from autohome.registry import ModuleRegistry
@@ -63,11 +63,13 @@ class Main:
             self.registry.load()
 
     def run(self) -> None:
-        """Tick until asked to stop, then shut down. The first tick happens at once."""
+        """Tick until asked to stop, then shut down. The first tick happens at once, for the
+        wall-clock boundary just passed; the next ones on the boundaries (loop.wall_clock_anchor)."""
         self.start()
         tick = self.config.tick
-        anchor = boundary = self.clock.now()
-        moved = self.states.clamp_future(boundary)
+        started = self.clock.now()
+        anchor = boundary = wall_clock_anchor(started, tick, self.zone)
+        moved = self.states.clamp_future(started)
         if moved:
             log.warning("stored last runs lie in the future (the clock was set back while AutoHome "
                         "was stopped); schedules count from now: %s", ", ".join(moved))
@@ -77,7 +79,6 @@ class Main:
                 now = self.clock.now()
                 if now < boundary:
                     self._clock_went_back(boundary, now)
-                    anchor = now
                 deadline = self.times.next_tick_at = next_tick(anchor, tick, now)
                 if self.clock.sleep_until(deadline, self.stop.event):
                     break
@@ -85,9 +86,9 @@ class Main:
                 wake = classify_wake(deadline, now, tick)
                 if wake is Wake.WENT_BACK:
                     self._clock_went_back(deadline, now)
-                    anchor = boundary = now
+                    boundary = last_tick(anchor, tick, now)
                 elif wake is Wake.SLEPT:  # tick once, at the last boundary passed
-                    boundary = next_tick(anchor, tick, now) - tick
+                    boundary = last_tick(anchor, tick, now)
                     self._log_gap(deadline - tick, boundary)
                 else:
                     boundary = deadline

@@ -6,17 +6,28 @@ import enum
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 log = logging.getLogger("autohome.main")
 
 
 def next_tick(anchor: datetime, tick: timedelta, now: datetime) -> datetime:
-    """The first tick boundary (anchor + k * tick) strictly after `now`."""
-    if now < anchor:
-        return anchor
-    ticks_done = (now - anchor) // tick
-    return anchor + (ticks_done + 1) * tick
+    """The first tick boundary (anchor + k * tick, k of any sign) strictly after `now`."""
+    return anchor + ((now - anchor) // tick + 1) * tick
+
+
+def last_tick(anchor: datetime, tick: timedelta, now: datetime) -> datetime:
+    """The last tick boundary at or before `now`."""
+    return next_tick(anchor, tick, now) - tick
+
+
+def wall_clock_anchor(now: datetime, tick: timedelta, zone: tzinfo) -> datetime:
+    """A tick boundary on the wall clock of `zone`: a whole number of ticks after local
+    midnight, so a 30 s tick falls at :00 and :30 of each minute and a 1 h tick on the hour,
+    and two AutoHomes started at different moments tick together."""
+    local = now.astimezone(zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return last_tick(midnight, tick, local).astimezone(now.tzinfo)
 
 
 class Wake(enum.Enum):

@@ -289,6 +289,32 @@ def test_test_mode_log_lines_carry_virtual_time(tmp_path: Path) -> None:
     assert starts == runs
 
 
+def test_a_30s_tick_started_at_17s_ticks_at_30s_and_on_the_minute(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "counter", COUNTER.format(interval="30s"))
+    env = clean_env(TZ="UTC", AUTOHOME_TIMEZONE="UTC")
+    result = run_autohome(tmp_path, "-t", "--no-console", "--start", "2031-05-06T07:00:17",
+                          stdin="\n\n\n", env=env)
+    assert result.returncode == 0, result.stderr
+    starts = [line[:19] for line in log_text(tmp_path).splitlines() if "module counter started" in line]
+    # The first tick at once (it stands for 07:00:00), then on the wall clock's boundaries.
+    assert starts == ["2031-05-06 07:00:17", "2031-05-06 07:00:30", "2031-05-06 07:01:00",
+                      "2031-05-06 07:01:30"]
+
+
+def test_an_at_schedule_runs_on_the_minute_it_names(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "morning", """
+        AT = "08:00"
+        def run(log, notify):
+            log.info("good morning")
+    """)
+    env = clean_env(TZ="UTC", AUTOHOME_TIMEZONE="UTC")
+    result = run_autohome(tmp_path, "-t", "--no-console", "--start", "2031-05-06T07:59:43",
+                          stdin="1m\n", env=env)
+    assert result.returncode == 0, result.stderr
+    runs = [line[:23] for line in log_text(tmp_path).splitlines() if "good morning" in line]
+    assert runs == ["2031-05-06 08:00:00.000"]
+
+
 def test_a_second_autohome_on_the_same_data_folder_refuses_naming_the_pid(workdir: Path,
                                                                           daemon_factory) -> None:
     first = daemon_factory(workdir, "-t", "--no-console")

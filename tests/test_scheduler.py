@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from conftest import T0, WAIT_S
 
-from autohome.loop import Wake, classify_wake, next_tick
+from autohome.loop import Wake, classify_wake, last_tick, next_tick, wall_clock_anchor
 from autohome.scheduler import Runner, Submission
 
 
@@ -124,6 +125,20 @@ def test_many_runs_leave_no_threads_behind() -> None:
     for thread in new_threads(before):
         thread.join(WAIT_S)
     assert new_threads(before) == []
+
+
+def test_ticks_fall_on_the_wall_clock_of_the_zone() -> None:
+    tick = timedelta(seconds=30)
+    started = datetime(2026, 3, 1, 7, 0, 17, 500000, tzinfo=timezone.utc)
+    anchor = wall_clock_anchor(started, tick, timezone.utc)
+    assert anchor == datetime(2026, 3, 1, 7, 0, 0, tzinfo=timezone.utc)
+    assert next_tick(anchor, tick, started) == datetime(2026, 3, 1, 7, 0, 30, tzinfo=timezone.utc)
+    assert last_tick(anchor, tick, started - timedelta(hours=1)) == datetime(2026, 3, 1, 6, 0, 0,
+                                                                             tzinfo=timezone.utc)
+    # An hourly tick in a zone half an hour off UTC ticks on the local hour.
+    india = ZoneInfo("Asia/Kolkata")
+    hourly = wall_clock_anchor(started, timedelta(hours=1), india)
+    assert hourly.astimezone(india).minute == 0 and hourly <= started
 
 
 def test_next_tick_is_the_next_boundary_after_now() -> None:
