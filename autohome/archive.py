@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 CURRENT_LOG = "current.log"
+TEST_LOG = "test.log"  # test mode's: virtual-time lines never mix into current.log
 # Patterns are compiled on first use (re caches them): most start-ups never need them.
 _TIMESTAMP = rb"(\d{4})-(\d{2})-(\d{2})[ T_](\d{2})[:-](\d{2})[:-](\d{2})"
 
@@ -49,17 +50,23 @@ def first_timestamp(path: Path) -> str | None:
     return None
 
 
-def archive_current_log(log_dir: Path) -> Path | None:
-    """Rename `current.log` after its first timestamp (or a unique id); never overwrite.
+def _prefix(name: str) -> str:
+    """What archives of this log start with: none for current.log, `test-` for test.log."""
+    return "" if name == CURRENT_LOG else name.removesuffix(".log") + "-"
 
-    Returns the archive's path, or None when there was no current.log to archive.
+
+def archive_current_log(log_dir: Path, name: str = CURRENT_LOG) -> Path | None:
+    """Rename `current.log` (or test mode's `test.log`, as `test-<time>.log`) after its first
+    timestamp (or a unique id); never overwrite.
+
+    Returns the archive's path, or None when there was no such log to archive.
     """
-    current = log_dir / CURRENT_LOG
+    current = log_dir / name
     if not current.is_file():
         return None
     import uuid
 
-    stem = first_timestamp(current) or f"archive-{uuid.uuid4().hex[:12]}"
+    stem = _prefix(name) + (first_timestamp(current) or f"archive-{uuid.uuid4().hex[:12]}")
     target = log_dir / f"{stem}.log"
     suffix = 0
     while target.exists():
@@ -72,15 +79,17 @@ def archive_current_log(log_dir: Path) -> Path | None:
 _ARCHIVE_NAME = r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?|archive-[0-9a-f]+(-\d+)?)\.log$"
 
 
-def archives(log_dir: Path) -> list[Path]:
-    """The archived logs in the folder, oldest first."""
-    found = [path for path in log_dir.iterdir() if re.match(_ARCHIVE_NAME, path.name)]
+def archives(log_dir: Path, name: str = CURRENT_LOG) -> list[Path]:
+    """The archives of one log (current.log's, or test.log's) in the folder, oldest first."""
+    prefix = _prefix(name)
+    found = [path for path in log_dir.iterdir()
+             if path.name.startswith(prefix) and re.match(_ARCHIVE_NAME, path.name[len(prefix):])]
     return sorted(found, key=lambda path: (path.stat().st_mtime_ns, path.name))
 
 
-def prune_archives(log_dir: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` archives; return what was deleted."""
-    old = archives(log_dir)[:-keep] if keep > 0 else archives(log_dir)
+def prune_archives(log_dir: Path, keep: int, name: str = CURRENT_LOG) -> list[Path]:
+    """Delete all but the newest `keep` archives of the log; return what was deleted."""
+    old = archives(log_dir, name)[:-keep] if keep > 0 else archives(log_dir, name)
     for path in old:
         path.unlink(missing_ok=True)
     return old

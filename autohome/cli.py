@@ -17,7 +17,7 @@ from typing import IO
 from zoneinfo import ZoneInfo
 
 from autohome.app import build
-from autohome.archive import CURRENT_LOG, archive_current_log
+from autohome.archive import CURRENT_LOG, TEST_LOG, archive_current_log
 from autohome.arguments import EXIT_USAGE, build_parser, overrides, service_main
 from autohome.capture import OutputCapture
 from autohome.clock import SystemClock, Waker, system_zone, utc_now
@@ -35,7 +35,7 @@ log = logging.getLogger("autohome.cli")
 EXIT_OK = 0
 
 
-def _check_folders(config: Config) -> None:
+def _check_folders(config: Config, log_name: str) -> None:
     if not config.modules_dir.is_dir():
         raise ConfigError(
             f"AUTOHOME_MODULES_DIR={str(config.modules_dir)!r}: no such folder; "
@@ -47,7 +47,7 @@ def _check_folders(config: Config) -> None:
         raise ConfigError(
             f"AUTOHOME_LOG_DIR={str(config.log_dir)!r} cannot be created: {exc.strerror}"
         ) from exc
-    current = config.log_dir / CURRENT_LOG
+    current = config.log_dir / log_name
     existed = current.exists()
     try:
         with current.open("a", encoding="utf-8"):
@@ -62,6 +62,11 @@ def _check_folders(config: Config) -> None:
     except OSError as exc:
         raise ConfigError(f"AUTOHOME_DATA_DIR={str(config.data_dir)!r} cannot be created: "
                           f"{exc.strerror}; set it (or --data) to a writable folder") from exc
+
+
+def _log_name(args: argparse.Namespace) -> str:
+    """Test mode writes logs/test.log, so virtual-time lines never mix into current.log."""
+    return TEST_LOG if args.test else CURRENT_LOG
 
 
 def _wants_colour(stream: IO[str], environ: Mapping[str, str]) -> bool:
@@ -138,7 +143,7 @@ def main(
         config = load_config(environ, args.env_file, overrides(args), base=workdir)
         if args.no_console:
             config = config._replace(console_enabled=False)
-        _check_folders(config)
+        _check_folders(config, _log_name(args))
         database = config.data_dir / (TEST_DB_FILE if args.test else DB_FILE)
         lock = InstanceLock(database)
         lock.acquire()
@@ -154,7 +159,7 @@ def main(
 def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
                stderr: IO[str], database: Path) -> int:
     try:
-        archived = archive_current_log(config.log_dir) if args.new else None
+        archived = archive_current_log(config.log_dir, _log_name(args)) if args.new else None
         db = open_database(database.parent, database.name)
     except (AutoHomeError, OSError) as exc:
         stderr.write(f"autohome: error: {exc}\n")
@@ -163,7 +168,7 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
     terminal = _own_stream(stderr)
     logging_setup = setup_logging(
         config.log_dir, config.log_level, terminal=terminal, colour=_wants_colour(stderr, environ),
-        max_bytes=int(config.log_max_mb * 1024 * 1024), keep=config.log_keep,
+        max_bytes=int(config.log_max_mb * 1024 * 1024), keep=config.log_keep, file_name=_log_name(args),
     )
     try:
         return _run(args, config, environ, stdin, stderr, db, logging_setup, archived)

@@ -20,10 +20,10 @@ class ArchivingFileHandler(logging.FileHandler):
     at every rollover, and flushes and stats the file for every line; AutoHome's archives
     keep the name of their first timestamp, the same as `-n` gives them."""
 
-    def __init__(self, log_dir: Path, max_bytes: int, keep: int) -> None:
-        super().__init__(log_dir / CURRENT_LOG, encoding="utf-8")
+    def __init__(self, log_dir: Path, max_bytes: int, keep: int, name: str = CURRENT_LOG) -> None:
+        super().__init__(log_dir / name, encoding="utf-8")
         self.log_dir = log_dir
-        self.log_file = log_dir / CURRENT_LOG
+        self.log_file = log_dir / name
         self.max_bytes = max_bytes
         self.keep = keep
         self._size = self._file_size()
@@ -109,8 +109,8 @@ class ArchivingFileHandler(logging.FileHandler):
     def _archive(self, record: logging.LogRecord) -> None:
         self.close()  # Windows cannot rename an open file
         try:
-            archive_current_log(self.log_dir)
-            prune_archives(self.log_dir, self.keep)
+            archive_current_log(self.log_dir, self.log_file.name)
+            prune_archives(self.log_dir, self.keep, self.log_file.name)
         except OSError:  # current.log goes on; archiving is tried again after max_bytes more
             self.handleError(record)
         try:

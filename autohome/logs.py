@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from autohome.archive import CURRENT_LOG
 from autohome.clock import epoch_s
 from autohome.logfile import ArchivingFileHandler
 from autohome.logwriter import Line, LogWriter, QueueFront
@@ -165,15 +166,17 @@ def setup_logging(
     colour: bool = False,
     max_bytes: int = 0,
     keep: int = 20,
+    file_name: str = CURRENT_LOG,
 ) -> LogSetup:
-    """Send the `autohome` logger tree to `current.log` and, if given, to the terminal."""
+    """Send the `autohome` logger tree to `current.log` (or `file_name`) and, if given, to the
+    terminal."""
     log_dir.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("autohome")
     logger.setLevel(level)
     logging.getLogger(MODULE_LOGGER).setLevel(logging.DEBUG)  # for `modules read`
     plain = LineFormatter()
 
-    file_handler = ArchivingFileHandler(log_dir, max_bytes, keep)
+    file_handler = ArchivingFileHandler(log_dir, max_bytes, keep, file_name)
     file_handler.setLevel(level)
     file_handler.setFormatter(plain)
     handlers: list[logging.Handler] = [file_handler]

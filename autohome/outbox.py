@@ -48,6 +48,7 @@ class Outbox:
         self._alarm = clock.alarm()  # raised by a new message and by stop()
         self._next_prune: datetime | None = None
         self._stopping = False
+        self._finishing = False  # shutting down: send what is due now, wait for no retry
         self._thread: threading.Thread | None = None
         self.quota = self._stored_quota()
 
@@ -121,11 +122,13 @@ class Outbox:
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the sender after the message in hand; the rest stays queued for next time."""
-        self._stopping = True
+        """Send what is due now, within `timeout_s`, and stop the sender; messages waiting
+        for a retry, and whatever the time left does not reach, stay queued for next time."""
+        self._finishing = True
         self._alarm.raise_()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._stopping = True  # past the time: stop after the message in hand
         if self.client is not None:
             self.client.close()
 
@@ -141,10 +144,10 @@ class Outbox:
             except Exception:  # the database, say: the messages stay queued
                 log.exception("the notification sender failed; trying again in %s",
                               format_duration(SENDER_PAUSE))
-                self.clock.wait_until(self.clock.now() + SENDER_PAUSE, self._alarm)
-                continue
-            if not self._stopping:
-                self.clock.wait_until(min(next_prune, next_due or next_prune), self._alarm)
+                next_due = next_prune = self.clock.now() + SENDER_PAUSE
+            if self._finishing:
+                return
+            self.clock.wait_until(min(next_prune, next_due or next_prune), self._alarm)
 
     def deliver_due(self, now: datetime) -> datetime | None:
         """Send queued messages in order while they are due; return when to look again

@@ -20,7 +20,7 @@ COUNTER = """
 
 
 def log_text(folder: Path) -> str:
-    return (folder / "logs" / "current.log").read_text(encoding="utf-8")
+    return (folder / "logs" / "test.log").read_text(encoding="utf-8")
 
 
 def broken_line(log: str, name: str) -> str:

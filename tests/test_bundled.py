@@ -120,7 +120,7 @@ def test_bundled_modules_are_off_until_configured_and_notify_once_on(tmp_path: P
     pushover.wait_for_requests(1)
     [message] = [r.form["message"] for r in pushover.requests]
     assert message == f"{site} is down: cannot connect (ConnectionError)"
-    log = (tmp_path / "logs" / "current.log").read_text()
+    log = (tmp_path / "logs" / "test.log").read_text()
     assert "module website_watch started" in log
     for off in ("disk_space", "public_ip", "battery"):
         assert f"module {off} started" not in log

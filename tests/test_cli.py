@@ -30,7 +30,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def log_text(workdir: Path) -> str:
-    return (workdir / "logs" / "current.log").read_text(encoding="utf-8")
+    return (workdir / "logs" / "test.log").read_text(encoding="utf-8")
 
 
 def test_five_ticks_over_two_minutes_run_a_60s_module_three_times(workdir: Path) -> None:
@@ -56,7 +56,7 @@ def test_a_duration_ticks_at_every_boundary_it_crosses(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert log_text(tmp_path).count("counter ran") == 2
     # 2m from the start: ticks at 0, 30, 60, 90, 120.
-    (tmp_path / "logs" / "current.log").unlink()
+    (tmp_path / "logs" / "test.log").unlink()
     (tmp_path / "data" / "autohome-test.db").unlink()  # forget the first run's schedule
     result = run_autohome(tmp_path, "-t", "--no-console", stdin="2m\n")
     assert log_text(tmp_path).count("counter ran") == 5
@@ -227,7 +227,7 @@ def test_console_shutdown_in_test_mode_exits_0(workdir: Path, daemon_factory) ->
     client = ConsoleClient(daemon.console_port)
     assert "counter" in client.command("modules")
     daemon.wait_for("module counter finished")
-    assert "module counter finished" in client.command("log 50")  # current.log, as main.py set it up
+    assert "module counter finished" in client.command("log 50")  # test.log, as main.py set it up
     assert "counter ran" in client.command("modules read counter")  # the module's recent lines
     client.sock.sendall(b"shutdown\r\n")
     assert b"shutting down" in client.read_all()
@@ -256,7 +256,7 @@ def test_a_signal_shuts_down_cleanly_with_exit_0(workdir: Path, process_factory,
     os.kill(daemon.process.pid, signum)
     assert daemon.wait() == 0
     assert "shutdown requested" in "\n".join(daemon.lines)
-    assert "AutoHome stopped" in log_text(workdir)
+    assert "AutoHome stopped" in (workdir / "logs" / "current.log").read_text(encoding="utf-8")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
@@ -340,11 +340,11 @@ def test_a_lock_left_by_kill_9_never_blocks_a_restart(workdir: Path, process_fac
 
 
 def test_a_log_file_that_is_a_folder_is_one_line_and_exit_2(workdir: Path) -> None:
-    (workdir / "logs" / "current.log").mkdir(parents=True)
+    (workdir / "logs" / "test.log").mkdir(parents=True)
     result = run_autohome(workdir, "-t", "--no-console")
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
-    assert f"log file {workdir / 'logs' / 'current.log'} cannot be written" in line
+    assert f"log file {workdir / 'logs' / 'test.log'} cannot be written" in line
 
 
 def test_a_broken_env_file_is_one_line_naming_the_file_and_line(workdir: Path) -> None:

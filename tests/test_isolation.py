@@ -146,7 +146,7 @@ def test_an_isolated_module_logs_prints_notifies_and_stores_across_restarts(
     for start in ("2026-06-01T09:00", "2026-06-03T09:00"):
         result = run_autohome(tmp_path, "-t", "--notify", "--no-console", "--start", start, env=env)
         assert result.returncode == 0, result.stderr
-    log = (tmp_path / "logs" / "current.log").read_text()
+    log = (tmp_path / "logs" / "test.log").read_text()
     assert "[module:iso] autohome.modules.iso: run number 1, setting seven, helper seven" in log
     assert "run number 2, setting seven" in log
     assert "autohome.modules.iso: out: printed by the module" in log

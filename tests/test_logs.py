@@ -1,4 +1,4 @@
-"""current.log, archiving with -n, colour, and the per-module recent lines."""
+"""current.log and test mode's test.log, archiving with -n, colour, and the per-module recent lines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_autohome, write_module
+from conftest import ConsoleClient, run_autohome, write_module
 
 from autohome.archive import archive_current_log, first_timestamp
 from autohome.logs import setup_logging
@@ -25,11 +25,14 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_new_archives_current_log_under_its_first_timestamp(workdir: Path) -> None:
+def test_new_archives_current_log_under_its_first_timestamp(workdir: Path, daemon_factory) -> None:
     old = b"preamble without a time\n2025-03-04 05:06:07.123 INFO [x] y: first\n\xff raw bytes\n"
     (workdir / "logs" / "current.log").write_bytes(old)
-    result = run_autohome(workdir, "-n", "-t", "--no-console", stdin="")
-    assert result.returncode == 0, result.stderr
+    daemon = daemon_factory(workdir, "-n", "--port", "0")
+    client = ConsoleClient(daemon.console_port)
+    daemon.wait_for("hello from the module")
+    client.sock.sendall(b"shutdown\r\n")
+    assert daemon.wait() == 0
     archive = workdir / "logs" / "2025-03-04_05-06-07.log"
     assert archive.read_bytes() == old
     current = (workdir / "logs" / "current.log").read_text()
@@ -37,34 +40,49 @@ def test_new_archives_current_log_under_its_first_timestamp(workdir: Path) -> No
     assert "hello from the module" in current and "first" not in current
 
 
+def test_test_mode_logs_to_test_log_and_new_archives_only_that(workdir: Path) -> None:
+    logs = workdir / "logs"
+    daemon_lines = b"2025-01-01 00:00:00.000 INFO [main] autohome.main: the daemon's own line\n"
+    (logs / "current.log").write_bytes(daemon_lines)
+    (logs / "test.log").write_bytes(b"2025-03-04 05:06:07.123 INFO [x] y: an earlier test\n")
+    result = run_autohome(workdir, "-n", "-t", "--no-console", stdin="")
+    assert result.returncode == 0, result.stderr
+    assert (logs / "current.log").read_bytes() == daemon_lines  # virtual time never mixes in
+    assert b"an earlier test" in (logs / "test-2025-03-04_05-06-07.log").read_bytes()
+    test_log = (logs / "test.log").read_text()
+    assert "hello from the module" in test_log and "test-2025-03-04_05-06-07.log" in test_log
+    assert sorted(p.name for p in logs.iterdir()) == ["current.log", "test-2025-03-04_05-06-07.log",
+                                                     "test.log"]
+
+
 def test_new_never_overwrites_an_archive(workdir: Path) -> None:
     logs = workdir / "logs"
     line = b"2025-03-04 05:06:07 INFO same second\n"
-    (logs / "2025-03-04_05-06-07.log").write_bytes(b"older archive")
-    (logs / "2025-03-04_05-06-07-1.log").write_bytes(b"even older")
-    (logs / "current.log").write_bytes(line)
+    (logs / "test-2025-03-04_05-06-07.log").write_bytes(b"older archive")
+    (logs / "test-2025-03-04_05-06-07-1.log").write_bytes(b"even older")
+    (logs / "test.log").write_bytes(line)
     assert run_autohome(workdir, "-n", "-t", "--no-console").returncode == 0
-    assert (logs / "2025-03-04_05-06-07.log").read_bytes() == b"older archive"
-    assert (logs / "2025-03-04_05-06-07-1.log").read_bytes() == b"even older"
-    assert (logs / "2025-03-04_05-06-07-2.log").read_bytes() == line
+    assert (logs / "test-2025-03-04_05-06-07.log").read_bytes() == b"older archive"
+    assert (logs / "test-2025-03-04_05-06-07-1.log").read_bytes() == b"even older"
+    assert (logs / "test-2025-03-04_05-06-07-2.log").read_bytes() == line
 
 
 def test_new_names_a_log_without_timestamps_by_a_unique_id(workdir: Path) -> None:
     logs = workdir / "logs"
-    (logs / "current.log").write_bytes(b"no time here\n")
+    (logs / "test.log").write_bytes(b"no time here\n")
     assert run_autohome(workdir, "-n", "-t", "--no-console").returncode == 0
-    [archive] = [p for p in logs.iterdir() if p.name.startswith("archive-")]
-    assert re.fullmatch(r"archive-[0-9a-f]{12}\.log", archive.name)
+    [archive] = [p for p in logs.iterdir() if p.name.startswith("test-archive-")]
+    assert re.fullmatch(r"test-archive-[0-9a-f]{12}\.log", archive.name)
     assert archive.read_bytes() == b"no time here\n"
 
 
 def test_without_new_lines_are_appended(workdir: Path) -> None:
-    current = workdir / "logs" / "current.log"
+    current = workdir / "logs" / "test.log"
     current.write_text("2025-01-01 00:00:00 INFO earlier run\n")
     assert run_autohome(workdir, "-t", "--no-console").returncode == 0
     text = current.read_text()
     assert text.startswith("2025-01-01 00:00:00 INFO earlier run\n") and "hello from the module" in text
-    assert sorted(p.name for p in (workdir / "logs").iterdir()) == ["current.log"]
+    assert sorted(p.name for p in (workdir / "logs").iterdir()) == ["test.log"]
 
 
 def test_new_with_no_current_log_just_starts(tmp_path: Path) -> None:
@@ -79,7 +97,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 def test_a_line_holds_time_level_thread_logger_and_message(workdir: Path) -> None:
     assert run_autohome(workdir, "-t", "--no-console").returncode == 0
-    line = next(line for line in (workdir / "logs" / "current.log").read_text().splitlines()
+    line = next(line for line in (workdir / "logs" / "test.log").read_text().splitlines()
                 if "hello from the module" in line)
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} INFO    \[module:hello\] "
@@ -89,7 +107,7 @@ def test_a_line_holds_time_level_thread_logger_and_message(workdir: Path) -> Non
 def test_run_lines_come_from_the_module_thread_in_order_with_its_own_lines(workdir: Path) -> None:
     # "started" and "finished" take a short cut to the log writer; they must not look it.
     assert run_autohome(workdir, "-t", "--no-console").returncode == 0
-    lines = [line for line in (workdir / "logs" / "current.log").read_text().splitlines()
+    lines = [line for line in (workdir / "logs" / "test.log").read_text().splitlines()
              if "[module:hello]" in line]
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
     assert len(lines) == 3, lines
@@ -105,14 +123,14 @@ def test_at_warning_level_runs_write_no_lines(workdir: Path) -> None:
 
     result = run_autohome(workdir, "-t", "--no-console", env=clean_env(AUTOHOME_LOG_LEVEL="WARNING"))
     assert result.returncode == 0
-    assert "module hello" not in (workdir / "logs" / "current.log").read_text()
+    assert "module hello" not in (workdir / "logs" / "test.log").read_text()
 
 
 def test_module_start_finish_with_duration_and_ticks_at_debug(workdir: Path) -> None:
     from conftest import clean_env
 
     result = run_autohome(workdir, "-t", "--no-console", env=clean_env(AUTOHOME_LOG_LEVEL="DEBUG"))
-    text = (workdir / "logs" / "current.log").read_text()
+    text = (workdir / "logs" / "test.log").read_text()
     assert re.search(r"DEBUG .* autohome\.main: tick at ", text)
     assert re.search(r"INFO .* autohome\.main: module hello started", text)
     assert re.search(r"INFO .* autohome\.main: module hello finished in \d+\.\d{3}s", text)
@@ -237,7 +255,7 @@ def test_a_full_disk_loses_only_its_lines_and_says_so_when_space_returns(tmp_pat
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 def test_autohome_on_a_full_disk_keeps_running_and_exits_0(workdir: Path) -> None:
     (workdir / "logs").mkdir(exist_ok=True)
-    (workdir / "logs" / "current.log").symlink_to("/dev/full")
+    (workdir / "logs" / "test.log").symlink_to("/dev/full")
     result = run_autohome(workdir, "-t", "--no-console", stdin="\n\n")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr

@@ -30,9 +30,9 @@ def test_a_chatty_module_cannot_fill_the_disk_and_no_line_is_lost(tmp_path: Path
     result = run_autohome(tmp_path, "-t", "--no-console", stdin="150\n", env=env, timeout_s=120)
     assert result.returncode == 0, result.stderr[-2000:]
     logs = tmp_path / "logs"
-    kept = archives(logs)
+    kept = archives(logs, "test.log")
     assert len(kept) == 3  # 151 runs x 100 lines were written: far more than 4 files hold
-    files = [*kept, logs / "current.log"]
+    files = [*kept, logs / "test.log"]
     limit = 0.1 * 1024 * 1024
     assert all(path.stat().st_size < limit + 1000 for path in files)
     # The newest lines are all there, in order, across the archive boundaries.
