@@ -240,7 +240,8 @@ def build(
     times = LoopTimes(clock.now())
     panel = ControlPanel(registry, executor, outbox, clock, config.settings, config.tick, times, stop,
                          recent_lines=logs.recent.lines if logs else lambda name, count: [],
-                         log_file=logs.log_file if logs else None)
+                         log_file=logs.log_file if logs else None,
+                         follow_log=logs.followers.follow if logs else lambda: None)
     console = None
     if config.console_enabled:
         limits = ConsoleLimits(config.console_max_line, config.console_max_clients,

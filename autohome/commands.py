@@ -9,18 +9,21 @@ from typing import NamedTuple
 
 from autohome import __version__
 from autohome.durations import format_duration
+from autohome.follow import Follower
 from autohome.views import Controller, ModuleView, format_table, format_time, nearest, outcome_text
 
 MAX_LOG_LINES = 1000
 
 
 class Reply(NamedTuple):
-    """A command's answer, whether the connection closes after it, and what to do once the
-    answer has been sent (shutting down must not cut off its own answer)."""
+    """A command's answer, whether the connection closes after it, what to do once the
+    answer has been sent (shutting down must not cut off its own answer), and whether the
+    session goes on to follow the log (`log -f`)."""
 
     text: str
     close: bool = False
     then: Callable[[], None] | None = None
+    follow: Callable[[], Follower | None] | None = None  # after the text, follow the log
 
 
 class Commands:
@@ -44,8 +47,8 @@ class Commands:
             ("notifications read ID", "one notification whole: its fields, tries, times and error"),
             ("notifications resend ID", "queue a failed, uncertain or undeliverable notification again"),
             ("notify test [MESSAGE]", "queue a test notification to your phone"),
-            ("log [N]", f"the last N entries of current.log, a traceback being one (default 20, at most "
-                        f"{MAX_LOG_LINES})"),
+            ("log [N] [-f]", f"the last N entries of the log, a traceback being one (default 20, at "
+                             f"most {MAX_LOG_LINES}); -f: then follow it until Ctrl-C or Enter"),
             ("quit", "close this connection"),
             ("shutdown", "stop AutoHome (running modules may finish)"),
         ]
@@ -216,10 +219,15 @@ class Commands:
         return Reply(format_table(["STATUS", ""], rows).split("\n", 1)[1])
 
     def _log(self, args: list[str]) -> Reply:
-        if len(args) > 1 or (args and not args[0].isdigit()):
-            return Reply(f"usage: log [N], N a whole number up to {MAX_LOG_LINES}")
-        count = min(int(args[0]) if args else 20, MAX_LOG_LINES)
-        lines = self.controller.log_tail(count)
+        follow = "-f" in args or "--follow" in args
+        numbers = [arg for arg in args if arg not in ("-f", "--follow")]
+        if len(numbers) > 1 or (numbers and not numbers[0].isdigit()):
+            return Reply(f"usage: log [N] [-f], N a whole number up to {MAX_LOG_LINES}")
+        count = min(int(numbers[0]) if numbers else 20, MAX_LOG_LINES)
+        lines = self.controller.log_tail(count) if count else []
+        if follow:
+            header = "following the log; Ctrl-C or Enter stops"
+            return Reply("\n".join([*lines, header]), follow=self.controller.follow_log)
         return Reply("\n".join(lines) if lines else "the log is empty")
 
     def _notifications(self, args: list[str]) -> Reply:

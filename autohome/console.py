@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 from autohome.clock import monotonic_s
 from autohome.commands import Commands
-from autohome.session import PENALTY_BASE_S, Connection, Penalties
+from autohome.penalties import PENALTY_BASE_S, Penalties
+from autohome.session import Connection
 from autohome.telnet import escape
 
 log = logging.getLogger(__name__)

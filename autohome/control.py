@@ -13,6 +13,7 @@ from pathlib import Path
 
 from autohome.archive import tail_entries
 from autohome.clock import Clock
+from autohome.follow import Follower
 from autohome.loop import LoopTimes, StopRequest
 from autohome.outbox import Outbox
 from autohome.outbox_table import OutboxRow
@@ -31,7 +32,8 @@ class ControlPanel:
     def __init__(self, registry: ModuleRegistry, executor: RunExecutor, outbox: Outbox, clock: Clock,
                  settings: Mapping[str, str], tick: timedelta, times: LoopTimes, stop: StopRequest,
                  recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
-                 log_file: Path | None = None) -> None:
+                 log_file: Path | None = None,
+                 follow_log: Callable[[], Follower | None] = lambda: None) -> None:
         self.registry = registry
         self.executor = executor
         self.states = executor.states
@@ -44,6 +46,7 @@ class ControlPanel:
         self.stop = stop
         self._recent_lines = recent_lines
         self.log_file = log_file
+        self._follow_log = follow_log
 
     # --- reading ---------------------------------------------------------------------
 
@@ -125,6 +128,10 @@ class ControlPanel:
         if self.log_file is None or not self.log_file.is_file():
             return []
         return tail_entries(self.log_file, count)
+
+    def follow_log(self) -> Follower | None:
+        """The log's entries from now on, as they are written (None: no log was set up)."""
+        return self._follow_log()
 
     def notifications(self, limit: int) -> list[OutboxRow]:
         """The newest queued, sent and failed notifications."""

@@ -13,6 +13,7 @@ from typing import IO
 
 from autohome.archive import CURRENT_LOG
 from autohome.clock import epoch_s
+from autohome.follow import LogFollowers
 from autohome.logfile import ArchivingFileHandler
 from autohome.logwriter import Line, LogWriter, QueueFront
 
@@ -111,8 +112,9 @@ class LogSetup:
     """The logging AutoHome set up, so that `close()` can flush it and take it off again."""
 
     def __init__(self, logger: logging.Logger, front: logging.Handler, writer: LogWriter,
-                 recent: RecentLines, log_file: Path) -> None:
+                 recent: RecentLines, log_file: Path, followers: LogFollowers) -> None:
         self.logger = logger
+        self.followers = followers  # `log -f`
         self.front = front
         self.writer = writer
         self.recent = recent
@@ -194,6 +196,8 @@ def setup_logging(
     recent = RecentLines()
     recent.setLevel(logging.DEBUG)
     handlers.append(recent)
+    followers = LogFollowers(plain, level)
+    handlers.append(followers)
 
     # Threads only put records on a queue; one `log-writer` thread formats and writes them,
     # so a module never waits on the disk or the terminal (and never on another's line).
@@ -202,4 +206,4 @@ def setup_logging(
     writer.start()
     front = QueueFront(records)
     logger.addHandler(front)
-    return LogSetup(logger, front, writer, recent, file_handler.log_file)
+    return LogSetup(logger, front, writer, recent, file_handler.log_file, followers)

@@ -1,10 +1,10 @@
-"""One console connection: greeting, password, lines in, answers out; and the password back-off."""
+"""One console connection: greeting, password, lines in, answers out, and following the log."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
+import selectors
 import socket
 import socketserver
 import threading
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from autohome import __version__
 from autohome.clock import monotonic_s
 from autohome.commands import Reply
+from autohome.follow import Follower
 from autohome.telnet import Event, TelnetReader, escape
 
 if TYPE_CHECKING:
@@ -24,60 +25,11 @@ PROMPT = "autohome> "
 PASSWORD_PROMPT = "password: "
 RECV_BYTES = 4096
 PASSWORD_TRIES = 3
-# After this many failures from one address, each further check waits longer (2 s, 4 s, ... 60 s).
-FREE_FAILURES = 3
-MAX_PENALTY_S = 60.0
-PENALTY_BASE_S = 2.0
-MAX_TRACKED_ADDRESSES = 1024
 # A browser's request, at the very start of a connection, before any line limit applies.
 _HTTP_START = rb"(?i)^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|CONNECT|TRACE) "
 # A line shaped like an HTTP header ("Host: ...", "Content-Type: ...") before any command worked.
 _HTTP_HEADER = rb"^[A-Za-z0-9-]+:[ \t]"
 HTTP_SNIFF_BYTES = 8  # enough for "OPTIONS "
-
-
-class Penalties:
-    """Failed passwords per address; repeated failures earn a growing wait."""
-
-    def __init__(self, base_s: float = PENALTY_BASE_S) -> None:
-        self._base_s = base_s
-        self._lock = threading.Lock()
-        self._failures: dict[str, int] = {}
-
-    def failed(self, address: str) -> int:
-        """Count a failure; return how many there are now."""
-        address = _source(address)
-        with self._lock:
-            self._failures[address] = self._failures.get(address, 0) + 1
-            if len(self._failures) > MAX_TRACKED_ADDRESSES:  # many strangers: forget the oldest
-                del self._failures[next(iter(self._failures))]
-            return self._failures[address]
-
-    def tracked(self) -> int:
-        """How many addresses have failures on record."""
-        with self._lock:
-            return len(self._failures)
-
-    def succeeded(self, address: str) -> None:
-        """Forget an address's failures."""
-        with self._lock:
-            self._failures.pop(_source(address), None)
-
-    def delay_s(self, address: str) -> float:
-        """How long a wrong password from this address waits before it is answered: nothing
-        for the first FREE_FAILURES, then 2 s, 4 s, ... up to a minute."""
-        with self._lock:
-            extra = self._failures.get(_source(address), 0) - FREE_FAILURES - 1
-        return 0.0 if extra < 0 else min(self._base_s * 2.0**extra, MAX_PENALTY_S)
-
-
-def _source(address: str) -> str:
-    """Whom a failure counts against: every loopback address (127.0.0.0/8, ::1) is this
-    machine, one source, however many of them an attacker binds."""
-    try:
-        return "this machine" if ipaddress.ip_address(address).is_loopback else address
-    except ValueError:
-        return address
 
 
 class Connection(socketserver.BaseRequestHandler):
@@ -151,9 +103,61 @@ class Session:
                         if reply.then is not None:
                             reply.then()
                     return
+                if reply.follow is not None:
+                    follower = reply.follow()  # before the answer goes out: no entry falls between
+                    self.sock.sendall(bytes(out))
+                    out.clear()
+                    if not self._follow(follower):
+                        return
+                    break  # what was typed after `log -f` went by while following
                 out += escape(self._prompt())
             if out:
                 self.sock.sendall(bytes(out))
+
+    def _follow(self, follower: Follower | None) -> bool:
+        """Send the log's new entries as they come until the client presses Ctrl-C or Enter;
+        False when the client left meanwhile. A client that reads too slowly loses the
+        oldest entries and is told how many."""
+        if follower is None:
+            self.sock.sendall(escape("there is no log to follow\n" + self._prompt()))
+            return True
+        self.sock.settimeout(self.server.limits.idle_timeout_s)  # for sending only
+        try:
+            outcome = self._relay(follower)
+        finally:
+            follower.close()
+        if outcome is None:
+            log.info("console client %s disconnected", self.peer)
+            return False
+        return outcome
+
+    def _relay(self, follower: Follower) -> bool | None:
+        """True: the client stopped following; False: it said goodbye; None: it went away."""
+        with selectors.DefaultSelector() as watch:
+            watch.register(self.sock, selectors.EVENT_READ)
+            watch.register(follower, selectors.EVENT_READ)
+            while True:
+                for key, _ in watch.select():
+                    if key.fileobj is follower:
+                        entries, lost = follower.take()
+                        text = "".join(entry + "\n" for entry in entries)
+                        if lost:
+                            text = f"[{lost} entries skipped: this client reads too slowly]\n" + text
+                        self.sock.sendall(escape(text))
+                        continue
+                    data = self.sock.recv(RECV_BYTES)
+                    if not data:
+                        return None
+                    received = self.reader.feed(data)
+                    if received.reply:
+                        self.sock.sendall(received.reply)
+                    if Event.END in received.lines:
+                        self.sock.sendall(escape("bye\n"))
+                        return False
+                    if received.lines:  # Enter, or Ctrl-C
+                        self._last_line = monotonic_s()
+                        self.sock.sendall(escape("stopped following the log\n" + self._prompt()))
+                        return True
 
     def _time_left(self) -> float:
         """Seconds until this connection's next deadline; at 0 it has been told and is closed."""

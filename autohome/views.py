@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import NamedTuple, Protocol
 
+from autohome.follow import Follower
 from autohome.notify import Quota
 from autohome.outbox_table import OutboxRow
 from autohome.state import ModuleStatus, RunRecord
@@ -72,6 +73,10 @@ class Controller(Protocol):
 
     def log_tail(self, count: int) -> list[str]:
         """The lines of the last entries of current.log."""
+        ...
+
+    def follow_log(self) -> Follower | None:
+        """The log's entries from now on, as they are written (None: there is no log)."""
         ...
 
     def notifications(self, limit: int) -> list[OutboxRow]:

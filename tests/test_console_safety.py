@@ -257,7 +257,7 @@ def test_many_clients_get_complete_answers_and_nothing_leaks(make_main: MakeMain
 
 
 def test_failed_password_counts_stay_bounded() -> None:
-    from autohome.session import FREE_FAILURES, MAX_TRACKED_ADDRESSES, Penalties
+    from autohome.penalties import FREE_FAILURES, MAX_TRACKED_ADDRESSES, Penalties
 
     penalties = Penalties(base_s=1.0)
     for _ in range(FREE_FAILURES):
