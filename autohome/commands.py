@@ -8,6 +8,7 @@ from datetime import timezone, tzinfo
 from typing import NamedTuple
 
 from autohome import __version__
+from autohome.completion import complete
 from autohome.durations import format_duration
 from autohome.follow import Follower
 from autohome.views import Controller, ModuleView, format_table, format_time, nearest, outcome_text
@@ -49,6 +50,7 @@ class Commands:
             ("notify test [MESSAGE]", "queue a test notification to your phone"),
             ("log [N] [-f]", f"the last N entries of the log, a traceback being one (default 20, at "
                              f"most {MAX_LOG_LINES}); -f: then follow it until Ctrl-C or Enter"),
+            ("complete TEXT", "the words that could come next after TEXT (for a client's tab key)"),
             ("quit", "close this connection"),
             ("shutdown", "stop AutoHome (running modules may finish)"),
         ]
@@ -57,7 +59,7 @@ class Commands:
             "quit": self._quit, "exit": self._quit, "logout": self._quit,
             "shutdown": self._shutdown, "status": self._status, "log": self._log,
             "notifications": self._notifications, "notify": self._notify,
-            "modules": self._modules_command,
+            "modules": self._modules_command, "complete": self._complete,
         }
         self._module_actions: dict[str, Callable[[list[str]], Reply]] = {
             "list": self._modules, "read": self._read, "run": self._run,
@@ -76,6 +78,16 @@ class Commands:
         if handler is None:
             return Reply(f"unknown command {words[0]!r}{nearest(words[0], self._commands)}, try help")
         return handler(words[1:])
+
+    def complete(self, text: str) -> list[str]:
+        """Whole words that could stand where the last word of `text` is being typed."""
+        return complete(text, [name for name in self._commands if name.isalpha()],
+                        list(self._module_actions),
+                        lambda: [view.name for view in self.controller.module_views()])
+
+    def _complete(self, args: list[str]) -> Reply:
+        # A client quotes what is typed so far, so that a trailing space survives.
+        return Reply("\n".join(self.complete(" ".join(args))))
 
     def _modules_command(self, args: list[str]) -> Reply:
         action = args[0].lower() if args else "list"

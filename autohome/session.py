@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from autohome import __version__
 from autohome.clock import monotonic_s
 from autohome.commands import Reply
+from autohome.editor import Echo, LineEditor
 from autohome.follow import Follower
 from autohome.telnet import Event, TelnetReader, escape
 
@@ -60,7 +61,8 @@ class Session:
         self.sock = sock
         self.address = address
         self.peer = peer
-        self.reader = TelnetReader(server.limits.max_line)
+        self.editor = LineEditor(server.limits.max_line, server.commands.complete)
+        self.reader = TelnetReader(server.limits.max_line, self.editor.key)
         self.is_authenticated = server.password is None
         self.is_proven = False  # logged in, or sent a command that worked
         self.tries_left = PASSWORD_TRIES
@@ -72,7 +74,7 @@ class Session:
     def serve(self) -> None:
         log.info("console client connected from %s", self.peer)
         greeting = f"AutoHome {__version__} console. Type 'help' for commands.\n"
-        self.sock.sendall(escape(greeting + self._prompt()))
+        self.sock.sendall(self.reader.offer() + escape(greeting + self._prompt()))
         while True:
             wait_s = self._time_left()
             if wait_s <= 0:
@@ -88,11 +90,14 @@ class Session:
             if self._head is not None and self._is_http(data):
                 self.sock.sendall(escape("this is a telnet console, not a web server\n"))
                 return
+            self.editor.prompt, self.editor.secret = self._prompt(), not self.is_authenticated
             received = self.reader.feed(data)
-            if received.lines:
-                self._last_line = monotonic_s()  # idle means: no complete line, not no byte
             out = bytearray(received.reply)
             for item in received.lines:
+                if isinstance(item, Echo):
+                    out += item.data
+                    continue
+                self._last_line = monotonic_s()  # idle means: no complete line, not no byte
                 reply = self._answer(item)
                 if reply.text:
                     out += escape(reply.text + "\n")
@@ -151,10 +156,11 @@ class Session:
                     received = self.reader.feed(data)
                     if received.reply:
                         self.sock.sendall(received.reply)
-                    if Event.END in received.lines:
+                    typed = [item for item in received.lines if not isinstance(item, Echo)]
+                    if Event.END in typed:
                         self.sock.sendall(escape("bye\n"))
                         return False
-                    if received.lines:  # Enter, or Ctrl-C
+                    if typed:  # Enter, or Ctrl-C
                         self._last_line = monotonic_s()
                         self.sock.sendall(escape("stopped following the log\n" + self._prompt()))
                         return True

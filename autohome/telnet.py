@@ -1,21 +1,28 @@
-"""The telnet side of the console: strip and answer option bytes (RFC 854/855/860), split lines.
+"""The telnet side of the console: strip and answer option bytes (RFC 854/855/857/858/860),
+split lines.
 
-The server starts no negotiation and refuses every option it is offered, so a
-real client stays in its default line mode with local echo.
+The server offers to echo and to suppress go-ahead (WILL ECHO, WILL SGA). A client that
+agrees to the echo (DO ECHO) sends each key as it is pressed, and the server edits the
+line (see editor.py); a client that refuses, or never answers (nc, scripts), stays in
+line mode with its own echo. Every other option is refused, and an option already in the
+state asked for is not answered again, so negotiation cannot loop (RFC 1143's rule).
 """
 
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 IAC, DONT, DO, WONT, WILL, SB = 255, 254, 253, 252, 251, 250
 GA, EL, EC, AYT, AO, IP, BRK, DM, NOP, SE, EOF = 249, 248, 247, 246, 245, 244, 243, 242, 241, 240, 236
-TIMING_MARK = 6
+ECHO, SGA, TIMING_MARK = 1, 3, 6
 CTRL_C, CTRL_D, BACKSPACE, DELETE = 0x03, 0x04, 0x08, 0x7F
 CR, LF, NUL = 0x0D, 0x0A, 0x00
 
 MAX_SUBNEGOTIATION = 1024
+# Telnet's own commands for editing keys, as the keys themselves (for the line editor).
+_AS_KEY = {IAC: IAC, IP: CTRL_C, BRK: CTRL_C, EOF: CTRL_D, EC: DELETE, EL: 0x15}  # 0x15: Ctrl-U
 
 
 class Event(enum.Enum):
@@ -31,8 +38,16 @@ class Event(enum.Enum):
 class Received(NamedTuple):
     """The result of feeding bytes: complete lines, events, and bytes to send back."""
 
-    lines: list[bytes | Event]
+    lines: list[Any]  # bytes (a line), Event, or editor.Echo (what the client typed, shown)
     reply: bytes
+
+
+class Option(enum.Enum):
+    """Where one of the server's own options stands."""
+
+    OFF = 0
+    OFFERED = 1  # WILL sent, no answer yet
+    ON = 2
 
 
 class _State(enum.Enum):
@@ -46,8 +61,11 @@ class _State(enum.Enum):
 class TelnetReader:
     """Turns raw bytes from a telnet client into lines, events and negotiation replies."""
 
-    def __init__(self, max_line: int = 4096) -> None:
+    def __init__(self, max_line: int = 4096,
+                 editor: Callable[[int, list[Any]], None] | None = None) -> None:
         self.max_line = max_line
+        self.editor = editor  # takes each data byte while the client lets the server echo
+        self.options = {ECHO: Option.OFF, SGA: Option.OFF}
         self._state = _State.DATA
         self._verb = 0
         self._line = bytearray()
@@ -55,15 +73,28 @@ class TelnetReader:
         self._after_cr = False
         self._sub_length = 0
 
+    def offer(self) -> bytes:
+        """The bytes that offer character mode (sent once, at connect)."""
+        for option in self.options:
+            self.options[option] = Option.OFFERED
+        return bytes((IAC, WILL, ECHO, IAC, WILL, SGA))
+
+    @property
+    def is_editing(self) -> bool:
+        """The client agreed that the server echoes: it sends keys, not lines."""
+        return self.editor is not None and self.options[ECHO] is Option.ON
+
     def feed(self, data: bytes) -> Received:
         """Consume bytes; return what they completed."""
-        out: list[bytes | Event] = []
+        out: list[Any] = []
         reply = bytearray()
         for byte in data:
             state = self._state
             if state is _State.DATA:
                 if byte == IAC:
                     self._state = _State.IAC
+                elif self.editor is not None and self.options[ECHO] is Option.ON:
+                    self.editor(byte, out)
                 else:
                     self._data(byte, out)
             elif state is _State.IAC:
@@ -85,8 +116,10 @@ class TelnetReader:
                 self._state = _State.DATA if byte == SE else _State.SUB
         return Received(out, bytes(reply))
 
-    def _command(self, byte: int, out: list[bytes | Event], reply: bytearray) -> None:
-        if byte == IAC:
+    def _command(self, byte: int, out: list[Any], reply: bytearray) -> None:
+        if self.editor is not None and self.is_editing and byte in _AS_KEY:
+            self.editor(_AS_KEY[byte], out)  # the editor keeps the line: it must hear of these
+        elif byte == IAC:
             self._data(IAC, out)
         elif byte in (DO, DONT, WILL, WONT):
             self._verb = byte
@@ -107,11 +140,20 @@ class TelnetReader:
             self._discard_line()
         # NOP, GA, DM, AO and anything unknown carry no data: ignore them.
 
-    @staticmethod
-    def _option(verb: int, option: int, reply: bytearray) -> None:
-        # Refuse what is offered; DONT and WONT ask for what is already so, and get no answer.
-        # DO TIMING-MARK is answered every time: the client hides output until it is.
-        if verb == DO:
+    def _option(self, verb: int, option: int, reply: bytearray) -> None:
+        # The server's own ECHO and SGA: agree once, and answer only a change of state.
+        # Everything else is refused; DONT and WONT ask for what is already so and get no
+        # answer. DO TIMING-MARK is answered every time: the client hides output until it is.
+        state = self.options.get(option)
+        if state is not None and verb == DO:
+            if state is Option.OFF:
+                reply += bytes((IAC, WILL, option))
+            self.options[option] = Option.ON
+        elif state is not None and verb == DONT:
+            if state is Option.ON:
+                reply += bytes((IAC, WONT, option))
+            self.options[option] = Option.OFF
+        elif verb == DO:
             reply += bytes((IAC, WONT, option))
         elif verb == WILL:
             reply += bytes((IAC, DONT, option))

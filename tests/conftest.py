@@ -367,6 +367,10 @@ class Terminal:
     def type(self, line: str) -> None:
         os.write(self.master, line.encode() + b"\n")
 
+    def press(self, keys: bytes) -> None:
+        """Send keys as a keyboard does: the up-arrow is ESC [ A, Tab is 0x09."""
+        os.write(self.master, keys)
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()

@@ -12,9 +12,7 @@ from conftest import T0, WAIT_S, ConsoleClient, spec
 from autohome.app import Main
 from autohome.loader import BrokenModule
 from autohome.logs import LogSetup, setup_logging
-from autohome.telnet import DO, DONT, IAC, TIMING_MARK, WILL, WONT
-
-ECHO = 1
+from autohome.telnet import DO, DONT, ECHO, IAC, SGA, TIMING_MARK, WILL, WONT
 
 
 def weather(log, notify):
@@ -118,15 +116,17 @@ def test_mistakes_get_one_line_and_the_connection_stays(client: ConsoleClient, l
     assert "modules" in client.command("help")
 
 
-def test_option_negotiation_is_refused_and_never_echoed_as_text(client: ConsoleClient) -> None:
-    client.sock.sendall(bytes((IAC, DO, ECHO, IAC, WILL, 31)) + b"he"
+def test_echo_and_sga_are_offered_and_every_other_option_refused(client: ConsoleClient) -> None:
+    assert client.greeting.startswith(bytes((IAC, WILL, ECHO, IAC, WILL, SGA)))
+    # A client that refuses character mode, offers NAWS and asks for binary: line mode stays.
+    client.sock.sendall(bytes((IAC, DONT, ECHO, IAC, DONT, SGA, IAC, WILL, 31, IAC, DO, 0)) + b"he"
                         + bytes((IAC, IAC)) + b"lp\r\n")
     answer = client.read_until(ConsoleClient.PROMPT)
-    assert answer.startswith(bytes((IAC, WONT, ECHO, IAC, DONT, 31)))
+    assert answer.startswith(bytes((IAC, DONT, 31, IAC, WONT, 0)))  # the refusals get no answer
     assert b"unknown command" in answer  # "he\xfflp" is not help, and the 0xFF is data
-    client.sock.sendall(bytes((IAC, DONT, 1, IAC, WONT, 1)) + b"help\n")  # nothing to answer
+    client.sock.sendall(bytes((IAC, DONT, ECHO, IAC, WONT, 1)) + b"help\n")  # nothing to answer
     answer = client.read_until(ConsoleClient.PROMPT)
-    assert answer.startswith(b"help") and IAC not in answer
+    assert answer.startswith(b"help") and IAC not in answer  # and nothing typed is echoed
 
 
 def test_ctrl_c_from_telnet_drops_the_line_and_answers_the_timing_mark(client: ConsoleClient) -> None:

@@ -65,3 +65,35 @@ def test_real_telnet_client_sees_greeting_help_modules_and_quits(
         terminal.close()
     daemon.close_stdin()
     assert daemon.wait() == 0
+
+
+def test_real_telnet_client_gets_history_and_tab_completion(tmp_path: Path, daemon_factory) -> None:
+    assert TELNET is not None, "CI must install the telnet package"
+    write_module(tmp_path / "modules", "plants", '''
+        """Remind me to water the plants."""
+        INTERVAL = "1d"
+        def run(log, notify):
+            log.info("water the plants")
+    ''')
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    terminal = Terminal(TELNET, "127.0.0.1", str(daemon.console_port))
+    try:
+        terminal.expect(b"Type 'help' for commands.\r\nautohome> ")
+        terminal.press(b"help log\r")
+        terminal.expect(b"then follow it until Ctrl-C or Enter")
+        terminal.press(b"\x1b[A")  # up-arrow: the last command comes back, to be sent again
+        terminal.expect(b"autohome> help log", count=2)
+        terminal.press(b"\r")
+        terminal.expect(b"then follow it until Ctrl-C or Enter", count=2)
+        terminal.press(b"modules read pl\t")  # completes the module's name
+        terminal.expect(b"modules read plants ")
+        terminal.press(b"\r")
+        terminal.expect(b"Remind me to water the plants.")
+        terminal.press(b"modules re\t")  # read or reload: both are listed
+        terminal.expect(b"read  reload")
+        terminal.press(b"\x15quit\r")
+        terminal.expect(b"Connection closed by foreign host")
+    finally:
+        terminal.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
