@@ -33,6 +33,10 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
+class _Listing(argparse.RawDescriptionHelpFormatter, _Formatter):
+    """The same, with the epilog as written: one line per command."""
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line."""
 
@@ -48,13 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = Parser(
         prog="autohome",
-        description="AutoHome: runs the Python modules in modules/ on their intervals, "
+        formatter_class=_Listing,
+        description="AutoHome: runs the Python modules in modules/ on their intervals,\n"
         "with a telnet console.",
-        epilog="Other commands: 'autohome check' loads every module without running any and "
-        "shows the next runs; 'autohome new NAME [--every 5m | --at 08:00 | --cron EXPR]' writes "
-        "modules/NAME.py from a template; 'autohome run NAME [--notify]' runs one module once, now; "
-        "'autohome service install|uninstall|status' starts "
-        "AutoHome at every login.",
+        epilog="commands:\n"
+        "  autohome [options]          run AutoHome: the options above\n"
+        "  autohome check              load every module without running any; show the next runs\n"
+        "  autohome new NAME           write modules/NAME.py from a template "
+        "(--every 5m | --at 08:00 | --cron EXPR)\n"
+        "  autohome run NAME           run one module once, now, in the foreground (--notify sends)\n"
+        "  autohome status             the running AutoHome's status and modules\n"
+        "  autohome log [-n N] [-f]    the running AutoHome's log; -f follows it until Ctrl-C\n"
+        "  autohome console            the console, with history and tab completion\n"
+        "  autohome service ACTION     install | uninstall | status: start AutoHome at every login\n"
+        "'autohome COMMAND --help' tells more.",
     )
     parser.add_argument("-n", "--new", action="store_true",
                         help="archive logs/current.log and start a fresh one")

@@ -131,6 +131,13 @@ def main(
         with redirect_stdout(stdout), redirect_stderr(stderr):  # argparse writes --help there
             if argv[:1] == ["service"]:
                 return service_main(argv[1:], environ, stdout, workdir)
+            if argv[:1] in (["status"], ["log"], ["console"]):
+                from autohome import remote  # the daemon's console, from the command line
+
+                if argv[0] == "console":
+                    return remote.console_main(argv[1:], environ, stdin, stdout, stderr, workdir)
+                command = {"status": remote.status_main, "log": remote.log_main}[argv[0]]
+                return command(argv[1:], environ, stdout, stderr, workdir)
             if argv[:1] in (["check"], ["new"], ["run"]):
                 from autohome import tools  # the module-writing commands need no daemon
 

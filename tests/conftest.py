@@ -199,8 +199,11 @@ class _AwaitsLines:
 
     @property
     def console_port(self) -> int:
+        """The console's port, from its line, whether or not a wait_for() went past it."""
         if self._port is None:
-            self._port = int(self.wait_for(r"console listening on [\d.]+:(\d+)").group(1))
+            pattern = r"console listening on [\d.]+:(\d+)"
+            seen = [found for line in self.lines if (found := re.search(pattern, line))]
+            self._port = int((seen[0] if seen else self.wait_for(pattern)).group(1))
         return self._port
 
 
