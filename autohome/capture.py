@@ -105,6 +105,11 @@ class _ThreadStream(io.TextIOBase):
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self._original, "encoding", "utf-8")
 
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        """input() uses readline only when sys.stdout names its encoding and errors as text."""
+        return getattr(self._original, "errors", None) or "strict"
+
 
 class OutputCapture:
     """Puts thread-splitting streams in place of sys.stdout and sys.stderr (`install`) and

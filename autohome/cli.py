@@ -28,7 +28,7 @@ from autohome.instance import InstanceLock
 from autohome.logs import LogSetup, setup_logging
 from autohome.notify import PushoverClient
 from autohome.registry import ModuleRegistry
-from autohome.virtual import TEST_MODE_HELP, LineFeed, VirtualClock, terminal_prompt
+from autohome.virtual import TEST_MODE_HELP, VirtualClock, typed_lines
 
 log = logging.getLogger("autohome.cli")
 
@@ -214,9 +214,8 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     waker = Waker()
     if args.test:
         start = utc_now() if args.start is None else _in_zone(args.start, zone)
-        prompt = terminal_prompt(stdin, stderr, before=logging_setup.flush)
-        clock: SystemClock | VirtualClock = VirtualClock(start, LineFeed(stdin, waker), prompt=prompt,
-                                                         zone=zone)
+        feed = typed_lines(stdin, stderr, waker, before=logging_setup.flush)
+        clock: SystemClock | VirtualClock = VirtualClock(start, feed, zone=zone)
         logging_setup.stamp_with(clock.now)
         log.info("test mode: virtual time starts at %s (state in %s); %s",
                  start.astimezone(zone).isoformat(timespec="seconds"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime, tzinfo
@@ -25,14 +26,18 @@ TEST_MODE_HELP = (
 class LineFeed:
     """Lines from a stream, read on a daemon thread so a stop can interrupt the wait."""
 
-    def __init__(self, stream: IO[str], waker: Waker | None = None) -> None:
+    def __init__(self, stream: IO[str], waker: Waker | None = None,
+                 prompt: Callable[[str], None] | None = None) -> None:
         self._stream = stream
         self.waker = waker or Waker()
+        self._prompt = prompt  # shows the prompt at a terminal (None: input is piped)
         self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._reader: threading.Thread | None = None
 
-    def get(self) -> str | None:
+    def get(self, prompt: str = "") -> str | None:
         """The next line without its newline, or None at end of input or after close()."""
+        if self._prompt is not None:
+            self._prompt(prompt)
         if self._reader is None:
             self._reader = threading.Thread(target=self._read, name="stdin", daemon=True)
             self._reader.start()
@@ -63,17 +68,10 @@ class VirtualClock(ClockBase):
     time run that far, stopping at every tick boundary on the way.
     """
 
-    def __init__(
-        self,
-        start: datetime,
-        feed: LineFeed,
-        prompt: Callable[[str], None] | None = None,
-        zone: tzinfo | None = None,
-    ) -> None:
+    def __init__(self, start: datetime, feed: LineFeed, zone: tzinfo | None = None) -> None:
         super().__init__()
         self.current = start
         self._feed = feed
-        self._prompt = prompt
         self._zone = zone  # the prompt shows time in AutoHome's zone (None: the machine's)
         self._ticks_released = 0
         self._horizon = start
@@ -108,9 +106,7 @@ class VirtualClock(ClockBase):
     def _read_step(self) -> bool:
         """Read lines until one releases time; False at end of input."""
         while True:
-            if self._prompt is not None:
-                self._prompt(f"[{self.current.astimezone(self._zone):%Y-%m-%d %H:%M:%S}] > ")
-            line = self._feed.get()
+            line = self._feed.get(f"[{self.current.astimezone(self._zone):%Y-%m-%d %H:%M:%S}] > ")
             if line is None:
                 log.info("test mode: end of input, shutting down")
                 return False
@@ -143,19 +139,79 @@ class VirtualClock(ClockBase):
         return True
 
 
-def terminal_prompt(
-    stdin: IO[str], stream: IO[str], before: Callable[[], None] = lambda: None
-) -> Callable[[str], None] | None:
-    """A prompt writer when `stdin` is an interactive terminal, or None when input is piped.
+def typed_lines(stdin: IO[str], stream: IO[str], waker: Waker,
+               before: Callable[[], None] = lambda: None) -> LineFeed:
+    """Where test mode's lines come from: readline at a terminal where Python has it (editing,
+    up-arrow), a plain prompt at other terminals, and no prompt when input is piped.
 
-    `before` runs first: the log writer's flush, so that the tick's lines come above the prompt.
+    `before` runs before each prompt: the log writer's flush, so the tick's lines come above it.
     """
     if not (hasattr(stdin, "isatty") and stdin.isatty()):
-        return None
+        return LineFeed(stdin, waker)
+    if stdin is sys.stdin and sys.stdout.isatty():
+        try:
+            import readline  # noqa: F401 - importing it is what makes input() edit lines
+        except ImportError:
+            pass  # Windows: the console's own line editing serves
+        else:
+            return ReadlineFeed(stdin, waker, before)
 
     def write(text: str) -> None:
         before()
         stream.write(text)
         stream.flush()
 
-    return write
+    return LineFeed(stdin, waker, prompt=write)
+
+
+class ReadlineFeed(LineFeed):
+    """Lines typed at input()'s prompt, with readline's editing and history; asked for one at a
+    time, so each prompt shows the time it stands for."""
+
+    def __init__(self, stream: IO[str], waker: Waker, before: Callable[[], None]) -> None:
+        super().__init__(stream, waker)
+        self._before = before
+        self._asks: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._terminal = _terminal_state(stream)
+
+    def get(self, prompt: str = "") -> str | None:
+        """Flush the log, then have input() show the prompt and read a line."""
+        self._before()
+        self._asks.put(prompt)
+        return super().get()
+
+    def close(self) -> None:
+        """Unblock get(); input() may stay blocked, so give the terminal back its settings."""
+        super().close()
+        if self._terminal is not None:
+            import termios
+
+            fd, attributes = self._terminal
+            try:
+                termios.tcsetattr(fd, termios.TCSADRAIN, attributes)
+            except termios.error:
+                pass  # the terminal is gone
+
+    def _read(self) -> None:
+        while True:
+            prompt = self._asks.get()
+            try:
+                line: str | None = input(prompt)
+            except EOFError:
+                line = None
+            self._lines.put(line)
+            self.waker.wake()
+            if line is None:
+                return
+
+
+def _terminal_state(stream: IO[str]) -> tuple[int, list[object]] | None:
+    """The terminal's settings, to restore if AutoHome stops while readline holds it."""
+    try:
+        import termios
+    except ImportError:
+        return None
+    try:
+        return stream.fileno(), termios.tcgetattr(stream.fileno())
+    except (OSError, ValueError, termios.error):
+        return None

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MAIN, ConsoleClient, Terminal, clean_env, run_autohome, write_module
+from conftest import MAIN, WAIT_S, ConsoleClient, Terminal, clean_env, run_autohome, write_module
 
 COUNTER = """
     '''Counts its runs in the log.'''
@@ -127,6 +127,28 @@ def test_the_test_mode_prompt_shows_time_in_the_configured_zone(workdir: Path) -
         terminal.expect(b"[2031-05-06 07:00:00] > ")  # Tokyo's 07:00, though the machine is on UTC
     finally:
         terminal.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX-only")
+def test_at_a_terminal_the_prompt_has_line_editing_and_history(workdir: Path) -> None:
+    env = clean_env(TZ="UTC", AUTOHOME_TIMEZONE="UTC", TERM="dumb", INPUTRC=str(workdir / "no-inputrc"))
+    terminal = Terminal(sys.executable, str(MAIN), "-t", "--no-console", "--start", "2031-05-06T07:00",
+                        cwd=workdir, env=env)
+    try:
+        terminal.expect(b"[2031-05-06 07:00:00] > ")
+        terminal.press(b"2x\x7fm\r")  # a typo, Backspace, then 2m
+        terminal.expect(b"[2031-05-06 07:02:00] > ")
+        terminal.press(b"\x1b[A\r")  # up-arrow: 2m again
+        terminal.expect(b"[2031-05-06 07:04:00] > ")
+        terminal.press(b"soon\r")  # refused with one line; time stays
+        terminal.expect(b"[2031-05-06 07:04:00] > ", count=2)
+        assert terminal.output.count(b"cannot read 'soon'") == 1
+        terminal.press(b"\x04")  # Ctrl-D: shut down
+        assert terminal.process.wait(WAIT_S) == 0
+    finally:
+        terminal.close()
+    log = log_text(workdir)
+    assert log.count("counter ran") == 5  # each minute from 07:00 to 07:04 (INTERVAL 60)
 
 
 @pytest.mark.parametrize(
