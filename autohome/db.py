@@ -12,67 +12,19 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from autohome.errors import AutoHomeError
+from autohome.schema import MIGRATIONS
 
 DB_FILE = "autohome.db"
 TEST_DB_FILE = "autohome-test.db"  # test mode's virtual time never touches the real schedule
-HISTORY_PER_MODULE = 100
+HISTORY_PER_MODULE = 100  # kept whatever their age
+KEEP_RUNS = timedelta(days=7)  # and every run this young (the status page's week)
+MAX_RUNS_PER_MODULE = 25_000  # but never more: a week of 30 s runs is 20,160
 ROWS_PER_INSERT = 150  # 750 parameters: under the 999 that older SQLite builds allow
-
-# Forward migrations: MIGRATIONS[n] takes the schema from version n to n + 1.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE modules (
-        name TEXT PRIMARY KEY,
-        paused INTEGER NOT NULL DEFAULT 0,
-        first_seen TEXT,
-        last_due_at TEXT
-    );
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        module TEXT NOT NULL,
-        started TEXT NOT NULL,
-        finished TEXT,
-        duration_s REAL,
-        error TEXT
-    );
-    CREATE INDEX runs_by_module ON runs (module, id);
-    CREATE TABLE store (
-        module TEXT NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (module, key)
-    );
-    """,
-    """
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        created TEXT NOT NULL,
-        sender TEXT NOT NULL,
-        fields TEXT NOT NULL,
-        state TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt TEXT,
-        last_error TEXT,
-        sent_at TEXT,
-        request_id TEXT
-    );
-    CREATE INDEX outbox_by_state ON outbox (state, id);
-    CREATE TABLE meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
-    # How a run ended: ok, error, timeout, stopped or overrun (NULL in older rows: from error).
-    """
-    ALTER TABLE runs ADD COLUMN outcome TEXT;
-    """,
-]
-
 
 class DatabaseError(AutoHomeError):
     """The state database cannot be opened, read or written; the message names the file."""
@@ -207,7 +159,8 @@ class Database:
 
     def add_runs(self, runs: list[RunRow], trim: set[str]) -> None:
         """Record finished runs in one transaction, and drop the runs of the modules in `trim`
-        beyond their newest HISTORY_PER_MODULE."""
+        that are older than KEEP_RUNS (from the newest run given) beyond their newest
+        HISTORY_PER_MODULE, and any beyond MAX_RUNS_PER_MODULE."""
         # Many rows per INSERT: each statement step lets go of the GIL and takes it back,
         # which in a burst of runs means waiting for it once per step.
         params = [(r.module, as_text(r.started), as_text(r.finished), r.duration_s, r.error, r.outcome)
@@ -220,11 +173,17 @@ class Database:
                     + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
                     [value for row in chunk for value in row],
                 )
+            cutoff = as_text(max(r.started for r in runs) - KEEP_RUNS) if runs else None
             for module in trim:
+                conn.execute(
+                    "DELETE FROM runs WHERE module = ? AND started < ? AND id <= (SELECT id FROM runs "
+                    "WHERE module = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (module, cutoff, module, HISTORY_PER_MODULE),
+                )
                 conn.execute(
                     "DELETE FROM runs WHERE module = ? AND id <= (SELECT id FROM runs WHERE module = ? "
                     "ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                    (module, module, HISTORY_PER_MODULE),
+                    (module, module, MAX_RUNS_PER_MODULE),
                 )
 
     def history(self, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
@@ -233,6 +192,14 @@ class Database:
             "SELECT id, module, started, finished, duration_s, error, outcome FROM runs "
             "WHERE module = ? ORDER BY id DESC LIMIT ?",
             (module, min(limit, HISTORY_PER_MODULE)),
+        )
+        return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
+
+    def runs_since(self, since: datetime) -> list[RunRow]:
+        """Every module's runs that started at or after `since`, oldest first."""
+        rows = self.query(
+            "SELECT id, module, started, finished, duration_s, error, outcome FROM runs "
+            "WHERE started >= ? ORDER BY started", (as_text(since),),
         )
         return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
 

@@ -40,18 +40,30 @@ def test_a_database_from_a_newer_autohome_is_refused(tmp_path: Path) -> None:
         Database(path)
 
 
-def test_history_keeps_the_newest_runs_per_module() -> None:
+def test_runs_are_kept_for_a_week_and_at_least_the_newest_hundred() -> None:
     states = ModuleStates(Database.in_memory())
-    for number in range(HISTORY_PER_MODULE + 20):
-        started = T0 + timedelta(minutes=number)
+    # 120 old runs, a day apart, then 150 within three hours: every young one stays, however
+    # many; old ones stay only among the newest 100.
+    old = [T0 - timedelta(days=200 - number) for number in range(120)]
+    young = [T0 + timedelta(minutes=number) for number in range(150)]
+    moments = old + young
+    for number, started in enumerate(moments):
         states.record_start("busy", started)
         states.record_finish("busy", RunRecord(started, 0.1, None if number % 2 else "bad"), started)
     states.record_start("quiet", T0)
     states.record_finish("quiet", RunRecord(T0, 0.1), T0)
-    history = states.history("busy", 1000)
-    assert len(history) == HISTORY_PER_MODULE
-    assert history[0].started == T0 + timedelta(minutes=HISTORY_PER_MODULE + 19)
+    states.flush()
+    kept = [row.started for row in states.db.runs_since(T0 - timedelta(days=1000)) if row.module == "busy"]
+    assert kept == young
     assert len(states.history("quiet", 1000)) == 1
+    assert [row.module for row in states.db.runs_since(T0 + timedelta(minutes=149))] == ["busy"]
+    # With only old runs, the newest 100 stay.
+    states = ModuleStates(Database.in_memory())
+    for started in old:
+        states.record_start("old", started)
+        states.record_finish("old", RunRecord(started, 0.1), started)
+    states.flush()
+    assert len(states.db.runs_since(old[0])) == HISTORY_PER_MODULE
 
 
 def test_state_survives_reopening_and_only_runs_in_flight_are_lost(tmp_path: Path) -> None:

@@ -1,0 +1,55 @@
+"""The state database's schema, as the migrations that build it, oldest first."""
+
+# Forward migrations: MIGRATIONS[n] takes the schema from version n to n + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE modules (
+        name TEXT PRIMARY KEY,
+        paused INTEGER NOT NULL DEFAULT 0,
+        first_seen TEXT,
+        last_due_at TEXT
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        module TEXT NOT NULL,
+        started TEXT NOT NULL,
+        finished TEXT,
+        duration_s REAL,
+        error TEXT
+    );
+    CREATE INDEX runs_by_module ON runs (module, id);
+    CREATE TABLE store (
+        module TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (module, key)
+    );
+    """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        created TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt TEXT,
+        last_error TEXT,
+        sent_at TEXT,
+        request_id TEXT
+    );
+    CREATE INDEX outbox_by_state ON outbox (state, id);
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+    # How a run ended: ok, error, timeout, stopped or overrun (NULL in older rows: from error).
+    """
+    ALTER TABLE runs ADD COLUMN outcome TEXT;
+    """,
+    # The status page's timeline reads runs by time.
+    """
+    CREATE INDEX runs_by_started ON runs (started);
+    """,
+]
