@@ -25,6 +25,7 @@ from autohome.registry import ModuleRegistry
 from autohome.runs import RunExecutor, RunPolicy
 from autohome.scheduler import Runner, Submission, due_modules
 from autohome.state import ModuleStates
+from autohome.web.server import StatusServer, start_web
 
 log = logging.getLogger("autohome.main")
 
@@ -37,7 +38,7 @@ class Main:
     def __init__(self, config: Config, clock: Clock, registry: ModuleRegistry, executor: RunExecutor,
                  outbox: Outbox, panel: ControlPanel, stop: StopRequest, times: LoopTimes,
                  console: ConsoleServer | None = None, settle_each_tick: bool = False,
-                 zone: tzinfo = timezone.utc) -> None:
+                 zone: tzinfo = timezone.utc, web: StatusServer | None = None) -> None:
         self.config = config
         self.clock = clock
         self.registry = registry
@@ -50,6 +51,7 @@ class Main:
         self.stop = stop
         self.times = times
         self.console = console
+        self.web = web
         self.settle_each_tick = settle_each_tick
         self.zone = zone
 
@@ -59,6 +61,7 @@ class Main:
         log.info("AutoHome %s starting, tick every %s", __version__, format_duration(self.config.tick))
         self.outbox.start()
         self.console = start_console(self.console, self.config)
+        self.web = start_web(self.web)
         if not self.registry.is_loaded:
             self.registry.load()
 
@@ -114,6 +117,8 @@ class Main:
         self.stop.event.set()
         if self.console is not None:
             self.console.stop()
+        if self.web is not None:
+            self.web.stop()
         self.outbox.stop()
         self.executor.timers.stop()
         grace_s = self.config.shutdown_grace.total_seconds()
@@ -141,6 +146,7 @@ class Main:
                     format_duration(expected - now), f" ({', '.join(moved)})" if moved else "")
 
     def _log_gap(self, last_tick: datetime, now: datetime) -> None:
+        self.times.sleeps.append((last_tick, now))
         overdue = self._due(now)
         log.warning("woke after a gap of %s (asleep or suspended); overdue, running once each: %s",
                     format_duration(now - last_tick), ", ".join(spec.name for spec in overdue) or "none")
@@ -249,5 +255,11 @@ def build(
                                login_timeout_s=config.console_login.total_seconds())
         console = ConsoleServer(config.console_host, config.console_port, Commands(panel, zone),
                                 limits, config.console_password)
+    web = None
+    if config.web_enabled:
+        from autohome.web.app import StatusPage
+
+        page = StatusPage(panel, zone, config.console_password, config.web_host, config.web_port)
+        web = StatusServer(page, config.web_host, config.web_port, config.console_password)
     return Main(config, clock, registry, executor, outbox, panel, stop, times, console,
-                settle_each_tick, zone)
+                settle_each_tick, zone, web)

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", metavar="N", type=int,
                         help="console port, 0 for any free port (AUTOHOME_CONSOLE_PORT)")
     parser.add_argument("--no-console", action="store_true", help="do not start the console")
+    parser.add_argument("--web-port", metavar="N", type=int,
+                        help="status page port, 0 for any free port (AUTOHOME_WEB_PORT, default 8023)")
+    parser.add_argument("--no-web", action="store_true", help="do not start the status page")
     parser.add_argument("--notify", action="store_true",
                         help="with -t: send notifications for real (test mode keeps and shows them)")
     parser.add_argument("-V", "--version", action="version", version=f"autohome {__version__}")
@@ -102,6 +105,7 @@ def overrides(args: argparse.Namespace) -> dict[str, str]:
         "AUTOHOME_LOG_DIR": args.logs,
         "AUTOHOME_DATA_DIR": args.data,
         "AUTOHOME_CONSOLE_PORT": None if args.port is None else str(args.port),
+        "AUTOHOME_WEB_PORT": None if args.web_port is None else str(args.web_port),
     }
     return {key: value for key, value in flags.items() if value is not None}
 

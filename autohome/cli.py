@@ -150,6 +150,8 @@ def main(
         config = load_config(environ, args.env_file, overrides(args), base=workdir)
         if args.no_console:
             config = config._replace(console_enabled=False)
+        if args.no_web:
+            config = config._replace(web_enabled=False)
         _check_folders(config, _log_name(args))
         database = config.data_dir / (TEST_DB_FILE if args.test else DB_FILE)
         lock = InstanceLock(database)

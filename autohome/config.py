@@ -44,6 +44,9 @@ class Config(NamedTuple):
     console_max_clients: int = 8
     console_idle: timedelta = timedelta(minutes=10)
     console_login: timedelta = timedelta(seconds=30)
+    web_enabled: bool = True  # the status page
+    web_host: str = "127.0.0.1"
+    web_port: int = 8023
     log_level: str = "INFO"
     pushover_token: str = ""
     pushover_user: str = ""
@@ -113,6 +116,16 @@ def _megabytes(text: str) -> float:
     if not 0.1 <= number <= 100_000:  # also NaN and infinity
         raise ValueError(f"expected {allowed}")
     return number
+
+
+def _port_or_off(text: str) -> int:
+    """A port from 0 to 65535, or `off` (no status page; Config.web_enabled says so)."""
+    if text.strip().lower() == "off":
+        return Config._field_defaults["web_port"]
+    try:
+        return _whole_number(0, 65535)(text)
+    except ValueError:
+        raise ValueError("expected a port (a whole number from 0 to 65535) or off") from None
 
 
 def _host(text: str) -> str:
@@ -200,6 +213,8 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_CONSOLE_MAX_CLIENTS": ("console_max_clients", _whole_number(1, 1000)),
     "AUTOHOME_CONSOLE_IDLE_SECONDS": ("console_idle", _duration(_SECOND, _DAY)),
     "AUTOHOME_CONSOLE_LOGIN_SECONDS": ("console_login", _duration(_SECOND, _DAY)),
+    "AUTOHOME_WEB_HOST": ("web_host", _host),
+    "AUTOHOME_WEB_PORT": ("web_port", _port_or_off),
     "PUSHOVER_TOKEN": ("pushover_token", _text),
     "PUSHOVER_USER": ("pushover_user", _text),
     "PUSHOVER_API_URL": ("pushover_api_url", _url),
@@ -271,4 +286,6 @@ def load_config(
     for name in ("modules_dir", "log_dir", "data_dir"):
         fields[name] = root / fields.get(name, Config._field_defaults[name])
     given = bool(merged.get("AUTOHOME_CONSOLE_PORT", "").strip())
+    if merged.get("AUTOHOME_WEB_PORT", "").strip().lower() == "off":
+        fields["web_enabled"] = False
     return Config(**fields, console_port_given=given, env_file=used_file, settings=merged)

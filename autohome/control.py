@@ -129,6 +129,14 @@ class ControlPanel:
             return []
         return tail_entries(self.log_file, count)
 
+    def runs_since(self, since: datetime) -> list[tuple[str, RunRecord]]:
+        """Every module's stored runs that started at or after `since`, oldest first."""
+        return [(row.module, RunRecord.from_row(row)) for row in self.executor.db.runs_since(since)]
+
+    def sleeps(self) -> list[tuple[datetime, datetime]]:
+        """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""
+        return list(self.times.sleeps)
+
     def follow_log(self) -> Follower | None:
         """The log's entries from now on, as they are written (None: no log was set up)."""
         return self._follow_log()

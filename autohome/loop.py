@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 
@@ -74,9 +75,14 @@ class StopRequest:
         return self.event.is_set()
 
 
+MAX_SLEEPS_KEPT = 1000  # gaps the timeline can show; a week of nightly sleeps is 7
+
+
 class LoopTimes:
-    """When the loop started and when it ticks next: written by the loop, read by `status`."""
+    """When the loop started, when it ticks next, and when it slept (a suspended laptop):
+    written by the loop, read by `status` and the status page's timeline."""
 
     def __init__(self, started_at: datetime) -> None:
         self.started_at = started_at
         self.next_tick_at: datetime | None = None
+        self.sleeps: deque[tuple[datetime, datetime]] = deque(maxlen=MAX_SLEEPS_KEPT)

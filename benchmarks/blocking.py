@@ -40,7 +40,7 @@ def autohome() -> tuple[float, int]:
     folder = temp_dir()
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
-    main = build(Config(max_threads=THREADS, console_enabled=False), FakeClock(T0),
+    main = build(Config(max_threads=THREADS, console_enabled=False, web_enabled=False), FakeClock(T0),
                  specs(COUNT, lambda log, notify: time.sleep(WORK_S)), db=open_database(folder / "data"),
                  logs=logs)
     began = time.perf_counter()

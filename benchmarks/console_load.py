@@ -89,7 +89,7 @@ def main() -> None:
     folder = temp_dir()
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
-    config = Config(console_port=0, console_max_clients=CLIENTS + 8)
+    config = Config(console_port=0, console_max_clients=CLIENTS + 8, web_enabled=False)
     daemon = build(config, FakeClock(T0), specs(MODULES, lambda log, notify: None),
                    db=open_database(folder / "data"), logs=logs)
     daemon.start()

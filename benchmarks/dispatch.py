@@ -60,7 +60,7 @@ def autohome() -> tuple[float, list[float]]:
             if len(starts) == COUNT:
                 done.set()
 
-    config = Config(max_threads=THREADS, console_enabled=False)
+    config = Config(max_threads=THREADS, console_enabled=False, web_enabled=False)
     main = build(config, FakeClock(T0), specs(COUNT, run), db=open_database(folder / "data"), logs=logs)
     gc.freeze()  # as main.py does once start-up is over
     began = time.perf_counter()

@@ -32,7 +32,7 @@ def main() -> None:
     folder.mkdir()
     (folder / "noop.py").write_text('ISOLATE = True\nINTERVAL = "1d"\n\ndef run(log, notify):\n    pass\n')
     logging.getLogger("autohome").propagate = False
-    daemon = build(Config(console_enabled=False), FakeClock(T0), discover_modules(folder))
+    daemon = build(Config(console_enabled=False, web_enabled=False), FakeClock(T0), discover_modules(folder))
     ours, base = [], []
     for _ in range(ROUNDS):  # alternating, so a busy moment hits both alike
         began = time.perf_counter()

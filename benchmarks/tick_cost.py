@@ -41,7 +41,7 @@ def main() -> None:
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
     clock = FakeClock(T0)
-    daemon = build(Config(console_enabled=False), clock, discover_modules(modules),
+    daemon = build(Config(console_enabled=False, web_enabled=False), clock, discover_modules(modules),
                   db=open_database(folder / "data"), logs=logs)
 
     began = time.perf_counter()

@@ -52,6 +52,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without any AUTOHOME_/PUSHOVER_ settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOHOME_", "PUSHOVER_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    env["AUTOHOME_WEB_PORT"] = "off"  # no status page unless a test asks for one (--web-port)
     env.update(extra)
     return env
 
@@ -66,7 +67,7 @@ def spec(name: str, run: Callable[..., object], interval_s: float = 60, descript
 def make_main(clock: FakeClock, *modules: ModuleSpec | BrokenModule, max_threads: int = 8,
               grace_s: float = 5, settle: bool = False, **settings: object) -> Main:
     """The daemon as build() wires it, console off unless asked for, on an in-memory database."""
-    config = Config(**{"max_threads": max_threads, "console_enabled": False,
+    config = Config(**{"max_threads": max_threads, "console_enabled": False, "web_enabled": False,
                        "shutdown_grace": timedelta(seconds=grace_s), **settings})  # type: ignore[arg-type]
     return build(config, clock, list(modules), settle_each_tick=settle)
 
@@ -427,7 +428,8 @@ def console_factory(clock: FakeClock) -> Iterator[Callable[..., Main]]:
 
     def start(*modules: ModuleSpec | BrokenModule, logs: LogSetup | None = None,
               limits: dict[str, float] | None = None, **settings: object) -> Main:
-        config = Config(**{"console_port": 0, "tick": timedelta(seconds=30), **settings})  # type: ignore[arg-type]
+        config = Config(**{"console_port": 0, "tick": timedelta(seconds=30), "web_enabled": False,  # type: ignore[arg-type]
+                           **settings})
         main = build(config, clock, list(modules), logs=logs)
         if limits and main.console is not None:
             main.console.limits = main.console.limits._replace(**limits)

@@ -34,7 +34,7 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="process groups 
 
 def isolated_main(clock: FakeClock, folder: Path, **settings: object) -> Main:
     """The daemon over a folder of module files (isolated runs need files), console off."""
-    config = Config(**{"console_enabled": False, "stop_grace": timedelta(seconds=0.3),  # type: ignore[arg-type]
+    config = Config(**{"console_enabled": False, "web_enabled": False, "stop_grace": timedelta(seconds=0.3),  # type: ignore[arg-type]
                        "shutdown_grace": timedelta(seconds=0.2), **settings})
     return build(config, clock, discover_modules(folder))
 
@@ -102,7 +102,7 @@ def test_modules_stop_stops_an_isolated_run_and_explains_a_thread_run(
         def run(log):
             release.wait(15)
     """)
-    config = Config(console_port=0, stop_grace=timedelta(seconds=0.3))
+    config = Config(console_port=0, stop_grace=timedelta(seconds=0.3), web_enabled=False)
     main = build(config, clock, discover_modules(tmp_path / "modules"))
     main.start()
     try:

@@ -46,7 +46,7 @@ def test_a_chatty_module_cannot_fill_the_disk_and_no_line_is_lost(tmp_path: Path
 def test_sent_notifications_older_than_30_days_are_pruned(pushover: FakePushover) -> None:
     clock = FakeClock(T0)
     client = PushoverClient("a" * 30, "u" * 30, pushover.url)
-    main = build(Config(console_enabled=False), clock, [], client=client)
+    main = build(Config(console_enabled=False, web_enabled=False), clock, [], client=client)
     notify = main.notifier.for_module(logging.getLogger("autohome.modules.test"))
     notify("old news")
     main.outbox.deliver_due(clock.now())

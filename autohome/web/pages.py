@@ -1,0 +1,124 @@
+"""The status page's pages, rendered from the read model with Jinja2 (autoescaping on)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from autohome import __version__
+from autohome.durations import format_duration
+from autohome.views import ModuleView, format_time, outcome_text
+from autohome.web.svg import durations_svg, timeline_svg
+from autohome.web.timeline import SPANS, WIDTH, Run, build_timeline
+
+TEMPLATES = Path(__file__).parent / "templates"
+LOG_ENTRIES = 40
+NOTIFICATIONS = 20
+
+
+class Pages:
+    """Renders each page; the timeline's SVG is kept while nothing it shows has changed."""
+
+    def __init__(self, controller: Any, zone: tzinfo) -> None:
+        from jinja2 import Environment, FileSystemLoader
+
+        self.controller = controller
+        self.zone = zone
+        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
+                               trim_blocks=True, lstrip_blocks=True)
+        self.env.filters["time"] = lambda moment: format_time(moment, zone)
+        self.env.globals["version"] = __version__
+        self._lock = threading.Lock()
+        self._timelines: dict[str, tuple[tuple[Any, ...], Any]] = {}
+
+    def index(self, span: str, token: str) -> str:
+        """The main page: header, modules, timeline, notifications, log tail."""
+        return self.env.get_template("index.html").render(
+            **self._live(span, token), entries=self.controller.log_tail(LOG_ENTRIES))
+
+    def live(self, span: str, token: str) -> str:
+        """The part of the main page that the script refreshes."""
+        return self.env.get_template("_live.html").render(**self._live(span, token))
+
+    def log_tail(self) -> str:
+        """The log's last entries, refreshed by the script."""
+        return self.env.get_template("_log.html").render(entries=self.controller.log_tail(LOG_ENTRIES))
+
+    def login(self, error: str) -> str:
+        """The password form."""
+        return self.env.get_template("login.html").render(error=error)
+
+    def module(self, name: str, token: str) -> str | None:
+        """One module: its runs with a durations chart, log lines, output and store keys."""
+        view = next((view for view in self.controller.module_views() if view.name == name), None)
+        if view is None:
+            return None
+        history = self.controller.history(name, 50)
+        bars = [(f"{format_time(run.started, self.zone)}, {run.duration_s:.2f}s, {outcome_text(run, 200)}",
+                 run.duration_s, run.how) for run in reversed(history)]
+        return self.env.get_template("module.html").render(
+            view=view, row=self._row(view), token=token, history=history, chart=durations_svg(bars),
+            outcome=outcome_text, lines=self.controller.recent_lines(name, 30),
+            output=self.controller.last_output(name, 30), keys=self.controller.store_keys(name),
+            status=self.controller.status())
+
+    def _live(self, span: str, token: str) -> dict[str, Any]:
+        span = span if span in SPANS else "24h"
+        status = self.controller.status()
+        views = self.controller.module_views()
+        return {
+            "span": span, "spans": list(SPANS), "token": token, "status": status,
+            "header": self._header(status), "rows": [self._row(view) for view in views],
+            "timeline": self._timeline(span, views, status.now),
+            "notifications": self.controller.notifications(NOTIFICATIONS),
+        }
+
+    def _header(self, status: Any) -> list[tuple[str, str]]:
+        uptime = format_duration(status.now - status.started_at) if status.now > status.started_at else "0s"
+        quota = ("unknown until the first message" if status.quota is None
+                 else f"{status.quota.remaining} of {status.quota.limit} left")
+        return [
+            ("version", __version__), ("uptime", uptime),
+            ("next tick", format_time(status.next_tick, self.zone)[11:] if status.next_tick else "-"),
+            ("threads", f"{status.running} of {status.max_threads}"), ("backlog", str(status.queued)),
+            ("notifications waiting", str(status.outbox.get("pending", 0))), ("Pushover quota", quota),
+        ]
+
+    def _row(self, view: ModuleView) -> dict[str, Any]:
+        last = view.status.last_run
+        quiet = view.state in ("paused", "off", "broken")
+        return {
+            "name": view.name, "state": view.state, "schedule": view.schedule,
+            "runs_in": "-" if view.state == "broken" else ("process" if view.isolated else "thread"),
+            "last": None if last is None else {
+                "time": format_time(last.started, self.zone), "duration": f"{last.duration_s:.2f}s",
+                "how": last.how, "text": outcome_text(last, 80)},
+            "next": view.state if quiet else format_time(view.next_run, self.zone),
+            "why": view.problem if view.state in ("off", "broken") else "",
+            "paused": view.status.paused, "running": view.state in ("running", "overrun"),
+        }
+
+    def _timeline(self, span: str, views: list[ModuleView], now: datetime) -> Any:
+        pixel_s = SPANS[span].total_seconds() / WIDTH
+        running = tuple(sorted((view.name, view.status.running_since) for view in views
+                               if view.status.running_since is not None))
+        key = (self.controller.views_version(), int(now.timestamp() // pixel_s), running,
+               tuple(view.name for view in views), len(self.controller.sleeps()))
+        with self._lock:
+            cached = self._timelines.get(span)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        runs = [Run(name, record.started, record.duration_s, record.how, record.error)
+                for name, record in self.controller.runs_since(now - SPANS[span])]
+        for view in views:
+            since = view.status.running_since
+            if since is not None:
+                runs.append(Run(view.name, since, max((now - since).total_seconds(), 0.0),
+                                "overrun" if view.state == "overrun" else "running"))
+        svg = timeline_svg(build_timeline([view.name for view in views], runs, self.controller.sleeps(),
+                                          now, span, self.zone))
+        with self._lock:
+            self._timelines[span] = (key, svg)
+        return svg
