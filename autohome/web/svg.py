@@ -33,6 +33,8 @@ def timeline_svg(timeline: Timeline) -> Markup:
             f'height="{LANE - 6}" tabindex="0"><title>{escape(mark.title)}</title></rect>'
             for mark in lane.marks
         )
+    parts.append(f'<line class="now" x1="{timeline.now_x:.1f}" x2="{timeline.now_x:.1f}" y1="0" '
+                 f'y2="{lanes_bottom}"><title>now</title></line>')
     if not timeline.lanes:
         parts.append(f'<text class="axis" x="{LABELS}" y="14">no modules</text>')
     parts.append("</svg>")

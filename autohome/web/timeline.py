@@ -19,6 +19,7 @@ LABELS = 150  # room for the module names, left of the lanes
 LANE = 18
 MIN_MARK = 2.0  # a run shorter than this many units is drawn this wide, to be seen
 MERGE_PX = 3.0
+AHEAD = 0.04  # of the span, after now
 _AXIS = {"1h": (timedelta(minutes=10), "%H:%M"), "24h": (timedelta(hours=3), "%H:%M"),
          "7d": (timedelta(days=1), "%a %d")}
 
@@ -57,12 +58,15 @@ class Timeline(NamedTuple):
     lanes: list[Lane]
     sleeps: list[tuple[float, float]]  # (x, width) where the laptop slept
     axis: list[tuple[float, str]]
+    now_x: float
 
 
 def build_timeline(names: list[str], runs: Iterable[Run], sleeps: Iterable[tuple[datetime, datetime]],
-                   end: datetime, span: str, zone: tzinfo) -> Timeline:
-    """Lay out the runs that fall in the `span` before `end`, a lane per name, in that order."""
+                   now: datetime, span: str, zone: tzinfo) -> Timeline:
+    """Lay out the runs of the `span` before `now`, a lane per name, in that order; a little of
+    the future is shown too, so that what runs now is not at the very edge."""
     length = SPANS[span]
+    end = now + length * AHEAD
     start = end - length
     scale = WIDTH / length.total_seconds()
     start_s = start.timestamp()
@@ -82,7 +86,7 @@ def build_timeline(names: list[str], runs: Iterable[Run], sleeps: Iterable[tuple
         if right > left:
             gaps.append((LABELS + left, right - left))
     return Timeline(span, start, end, WIDTH + LABELS, max(1, len(names)) * LANE + 20, lanes, gaps,
-                    _axis(start, end, span, scale, zone))
+                    _axis(start, end, span, scale, zone), LABELS + (now - start).total_seconds() * scale)
 
 
 def _marks(runs: list[Run], start_s: float, scale: float, zone: tzinfo) -> list[Mark]:

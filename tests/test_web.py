@@ -1,0 +1,197 @@
+"""The status page over real HTTP: what it shows, and what it refuses."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from conftest import WAIT_S, ConsoleClient, log_seen, spec
+
+from autohome.app import Main
+from autohome.logs import LogSetup, setup_logging
+from autohome.web.app import CSP
+
+
+def weather(log, notify):
+    log.info("sunny")
+
+
+def failing(log, notify):
+    raise RuntimeError("no network <b>today</b>")
+
+
+def scripted(log, notify):
+    log.info("<script>alert(1)</script>")
+
+
+class Reply:
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self.status = response.status
+        self.headers = response.headers
+        self.body = response.read().decode("utf-8")
+
+
+class Browser:
+    """A cookie jar and the page's token, over http.client."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookie = ""
+        self.token = ""
+
+    def request(self, method: str, path: str, body: dict[str, str] | None = None,
+                host: str | None = None, headers: dict[str, str] | None = None) -> Reply:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        sent = {"Host": f"127.0.0.1:{self.port}" if host is None else host, **(headers or {})}
+        if self.cookie:
+            sent["Cookie"] = self.cookie
+        data = None
+        if body is not None:
+            data = urlencode(body)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        connection.request(method, path, body=data, headers=sent)
+        reply = Reply(connection.getresponse())
+        connection.close()
+        if "Set-Cookie" in reply.headers:
+            self.cookie = reply.headers["Set-Cookie"].split(";")[0]
+        found = re.search(r'name="token" value="([^"]+)"', reply.body)
+        if found:
+            self.token = found.group(1)
+        return reply
+
+    def get(self, path: str, **kwargs: object) -> Reply:
+        return self.request("GET", path, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, body: dict[str, str], **kwargs: object) -> Reply:
+        return self.request("POST", path, body, **kwargs)  # type: ignore[arg-type]
+
+
+def settle(main: Main, logs: LogSetup) -> None:
+    """Wait until no run is going or waiting, and every finished one is stored and logged."""
+    assert main.runner.wait_for(lambda now: not now.running and not now.queued, WAIT_S)
+    main.states.flush()
+    logs.flush()
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Iterator[LogSetup]:
+    setup = setup_logging(tmp_path / "logs", "INFO")
+    yield setup
+    setup.close()
+
+
+@pytest.fixture
+def main(console_factory: Callable[..., Main], logs: LogSetup) -> Main:
+    return console_factory(spec("weather", weather, 300, "Fetch the weather."),
+                           spec("failing", failing, 3600), spec("scripted", scripted, 3600),
+                           logs=logs, web_enabled=True, web_port=0)
+
+
+@pytest.fixture
+def browser(main: Main) -> Browser:
+    assert main.web is not None
+    return Browser(main.web.port)
+
+
+def test_the_page_shows_every_module_with_strict_headers(browser: Browser) -> None:
+    reply = browser.get("/")
+    assert reply.status == 200
+    for name in ("weather", "failing", "scripted"):
+        assert f'id="module-{name}"' in reply.body
+    assert reply.headers["Content-Security-Policy"] == CSP and "unsafe" not in CSP
+    assert reply.headers["X-Frame-Options"] == "DENY"
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    cookie = reply.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert '<svg class="timeline"' in reply.body  # drawn on the server: no script needed
+
+
+def test_a_foreign_host_is_refused(browser: Browser) -> None:
+    for host in ("evil.example", f"evil.example:{browser.port}", "127.0.0.1:1", ""):
+        assert browser.get("/", host=host).status == 421, host
+    for host in (f"localhost:{browser.port}", f"[::1]:{browser.port}", "127.0.0.1"):
+        assert browser.get("/", host=host).status == 200, host
+
+
+def test_a_post_needs_the_session_token(browser: Browser, main: Main, logs: LogSetup) -> None:
+    assert browser.post("/modules/weather/run", {}).status == 403  # no session at all
+    browser.get("/")
+    assert browser.post("/modules/weather/run", {"token": "guessed"}).status == 403
+    assert browser.post("/modules/weather/pause", {"token": ""}).status == 403
+    assert 'data-state="paused"' not in browser.get("/").body  # the refused pause did nothing
+    reply = browser.post("/modules/weather/run", {"token": browser.token, "back": "/modules/weather"})
+    assert reply.status == 303 and reply.headers["Location"] == "/modules/weather"
+    settle(main, logs)
+    assert "sunny" in browser.get("/modules/weather").body  # it ran: its log line is on its page
+    reply = browser.post("/modules/weather/pause", {"token": browser.token},
+                         headers={"X-Requested-With": "fetch"})
+    assert reply.status == 200 and "paused" in reply.body
+    assert 'data-state="paused"' in browser.get("/").body
+
+
+def test_every_text_a_module_gives_is_escaped(browser: Browser, main: Main, logs: LogSetup) -> None:
+    for name in ("failing", "scripted"):
+        browser.get("/")
+        browser.post(f"/modules/{name}/run", {"token": browser.token})
+    settle(main, logs)
+    page = "".join(browser.get(path).body for path in ("/", "/modules/scripted", "/modules/failing"))
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>today</b>" not in page and "no network &lt;b&gt;today&lt;/b&gt;" in page
+
+
+def test_parts_that_did_not_change_are_not_sent_again(browser: Browser) -> None:
+    first = browser.get("/live?span=1h")
+    assert first.status == 200 and first.headers["ETag"]
+    again = browser.get("/live?span=1h", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status == 304 and again.body == ""
+
+
+def test_unknown_pages_and_files_are_404(browser: Browser) -> None:
+    assert browser.get("/modules/nothing").status == 404
+    assert browser.get("/static/../app.py").status == 404
+    assert browser.get("/static/style.css").headers["Content-Type"].startswith("text/css")
+
+
+def test_with_a_password_every_page_needs_a_login(console_factory: Callable[..., Main]) -> None:
+    main = console_factory(spec("weather", weather, 300), web_enabled=True, web_port=0,
+                           console_password="correct horse")
+    assert main.web is not None
+    browser = Browser(main.web.port)
+    reply = browser.get("/")
+    assert reply.status == 303 and reply.headers["Location"] == "/login"
+    assert browser.post("/modules/weather/run", {"token": "x"}).status == 403
+    assert browser.post("/login", {"password": "wrong"}).status == 403
+    reply = browser.post("/login", {"password": "correct horse"})
+    assert reply.status == 303 and "HttpOnly" in reply.headers["Set-Cookie"]
+    assert "SameSite=Strict" in reply.headers["Set-Cookie"]
+    assert browser.get("/").status == 200 and browser.token
+
+
+def test_a_non_loopback_address_without_a_password_is_refused(console_factory: Callable[..., Main]) -> None:
+    with log_seen("status page not started: AUTOHOME_WEB_HOST=0.0.0.0") as refused:
+        main = console_factory(web_enabled=True, web_host="0.0.0.0", web_port=0)
+        assert refused.wait()
+    assert main.web is None
+
+
+def test_a_port_in_use_is_one_line_and_the_daemon_runs(console_factory: Callable[..., Main]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with log_seen(f"status page not started: cannot listen on 127.0.0.1:{port}") as refused:
+            main = console_factory(spec("weather", weather, 300), web_enabled=True, web_port=port)
+            assert refused.wait()
+    assert main.web is None
+    assert "weather" in ConsoleClient(main.console.address[1]).command("modules")  # type: ignore[union-attr]
+
+
+def test_the_page_logs_where_it_is(console_factory: Callable[..., Main]) -> None:
+    with log_seen("status page at http://127.0.0.1:") as said:
+        console_factory(web_enabled=True, web_port=0)
+        assert said.wait()
