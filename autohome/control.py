@@ -129,9 +129,11 @@ class ControlPanel:
             return []
         return tail_entries(self.log_file, count)
 
-    def runs_since(self, since: datetime) -> list[tuple[str, RunRecord]]:
-        """Every module's stored runs that started at or after `since`, oldest first."""
-        return [(row.module, RunRecord.from_row(row)) for row in self.executor.db.runs_since(since)]
+    def runs_since(self, since: datetime, after_id: int = 0) -> list[tuple[int, str, RunRecord]]:
+        """Every module's stored runs that started at or after `since` (and were stored after
+        the run numbered `after_id`), oldest first: (number, module, run)."""
+        return [(row.id, row.module, RunRecord.from_row(row))
+                for row in self.executor.db.runs_since(since, after_id)]
 
     def sleeps(self) -> list[tuple[datetime, datetime]]:
         """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""

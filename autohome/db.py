@@ -195,11 +195,12 @@ class Database:
         )
         return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
 
-    def runs_since(self, since: datetime) -> list[RunRow]:
-        """Every module's runs that started at or after `since`, oldest first."""
+    def runs_since(self, since: datetime, after_id: int = 0) -> list[RunRow]:
+        """Every module's runs that started at or after `since` (and were stored after the run
+        `after_id`), oldest first."""
         rows = self.query(
             "SELECT id, module, started, finished, duration_s, error, outcome FROM runs "
-            "WHERE started >= ? ORDER BY started", (as_text(since),),
+            "WHERE started >= ? AND id > ? ORDER BY started", (as_text(since), after_id),
         )
         return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
 

@@ -5,17 +5,39 @@ from __future__ import annotations
 import threading
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from autohome import __version__
 from autohome.durations import format_duration
 from autohome.views import ModuleView, format_time, outcome_text
+from autohome.web.recent import RecentRuns
 from autohome.web.svg import durations_svg, timeline_svg
-from autohome.web.timeline import SPANS, WIDTH, Run, build_timeline
+from autohome.web.timeline import SPANS, WIDTH, build_timeline, make_run
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOG_ENTRIES = 40
 NOTIFICATIONS = 20
+
+
+class LastRun(NamedTuple):
+    time: str
+    duration: str
+    how: str
+    text: str
+
+
+class Row(NamedTuple):
+    """One module's row in the table (attributes: Jinja reads them fastest)."""
+
+    name: str
+    state: str
+    schedule: str
+    runs_in: str
+    last: LastRun | None
+    next: str
+    why: str  # why it is off or broken
+    paused: bool
+    running: bool
 
 
 class Pages:
@@ -32,6 +54,8 @@ class Pages:
         self.env.globals["version"] = __version__
         self._lock = threading.Lock()
         self._timelines: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self._recent = RecentRuns(controller, zone)
+        self._lanes: dict[str, dict[tuple[object, ...], str]] = {}  # each span's lanes, as drawn
 
     def index(self, span: str, token: str) -> str:
         """The main page: header, modules, timeline, notifications, log tail."""
@@ -86,19 +110,18 @@ class Pages:
             ("notifications waiting", str(status.outbox.get("pending", 0))), ("Pushover quota", quota),
         ]
 
-    def _row(self, view: ModuleView) -> dict[str, Any]:
+    def _row(self, view: ModuleView) -> Row:
         last = view.status.last_run
         quiet = view.state in ("paused", "off", "broken")
-        return {
-            "name": view.name, "state": view.state, "schedule": view.schedule,
-            "runs_in": "-" if view.state == "broken" else ("process" if view.isolated else "thread"),
-            "last": None if last is None else {
-                "time": format_time(last.started, self.zone), "duration": f"{last.duration_s:.2f}s",
-                "how": last.how, "text": outcome_text(last, 80)},
-            "next": view.state if quiet else format_time(view.next_run, self.zone),
-            "why": view.problem if view.state in ("off", "broken") else "",
-            "paused": view.status.paused, "running": view.state in ("running", "overrun"),
-        }
+        return Row(
+            view.name, view.state, view.schedule,
+            "-" if view.state == "broken" else ("process" if view.isolated else "thread"),
+            None if last is None else LastRun(format_time(last.started, self.zone), f"{last.duration_s:.2f}s",
+                                              last.how, outcome_text(last, 80)),
+            view.state if quiet else format_time(view.next_run, self.zone),
+            view.problem if view.state in ("off", "broken") else "",
+            view.status.paused, view.state in ("running", "overrun"),
+        )
 
     def _timeline(self, span: str, views: list[ModuleView], now: datetime) -> Any:
         pixel_s = SPANS[span].total_seconds() / WIDTH
@@ -110,15 +133,16 @@ class Pages:
             cached = self._timelines.get(span)
         if cached is not None and cached[0] == key:
             return cached[1]
-        runs = [Run(name, record.started, record.duration_s, record.how, record.error)
-                for name, record in self.controller.runs_since(now - SPANS[span])]
-        for view in views:
-            since = view.status.running_since
-            if since is not None:
-                runs.append(Run(view.name, since, max((now - since).total_seconds(), 0.0),
-                                "overrun" if view.state == "overrun" else "running"))
-        svg = timeline_svg(build_timeline([view.name for view in views], runs, self.controller.sleeps(),
-                                          now, span, self.zone))
+        runs = self._recent.since(now - SPANS[span] * 1.25, now)  # from before the lanes' origin
+        going = [make_run(view.name, since, max((now - since).total_seconds(), 0.0),
+                          "overrun" if view.state == "overrun" else "running", None, self.zone)
+                 for view in views if (since := view.status.running_since) is not None]
+        if going:
+            runs = sorted([*runs, *going], key=lambda run: run.start_s)
+        with self._lock:
+            kept = self._lanes.setdefault(span, {})
+            svg = timeline_svg(build_timeline([view.name for view in views], runs, self.controller.sleeps(),
+                                              now, span, self.zone, kept), kept)
         with self._lock:
             self._timelines[span] = (key, svg)
         return svg

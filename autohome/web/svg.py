@@ -11,12 +11,15 @@ from autohome.web.timeline import LABELS, LANE, Timeline
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 
 
-def timeline_svg(timeline: Timeline) -> Markup:
-    """The timeline: lanes, marks with their titles (shown on hover and focus), sleeps, axis."""
+def timeline_svg(timeline: Timeline, kept: dict[tuple[object, ...], str]) -> Markup:
+    """The timeline: lanes, marks with their titles (shown on hover and focus), sleeps, axis.
+    `kept` holds the lanes' marks as drawn before, by their key; it is brought up to date."""
     height = timeline.height
-    parts = [f'<svg class="timeline" viewBox="0 0 {timeline.width} {height}" role="img" '
-             f'aria-label="runs of the last {escape(timeline.span)}">']
     lanes_bottom = height - 20
+    parts = [f'<svg class="timeline" viewBox="0 0 {timeline.width} {height}" role="img" '
+             f'aria-label="runs of the last {escape(timeline.span)}">'
+             f'<clipPath id="lanes"><rect x="{LABELS}" y="0" width="{timeline.width - LABELS}" '
+             f'height="{lanes_bottom}"/></clipPath>']
     for x, width in timeline.sleeps:
         parts.append(f'<rect class="asleep" x="{x:.1f}" y="0" width="{width:.1f}" height="{lanes_bottom}">'
                      '<title>asleep or suspended: no ticks</title></rect>')
@@ -27,12 +30,21 @@ def timeline_svg(timeline: Timeline) -> Markup:
         middle = lane.y + LANE // 2
         parts.append(f'<text class="lane-name" x="4" y="{middle + 4}">{escape(lane.name)}</text>'
                      f'<line class="lane" x1="{LABELS}" x2="{timeline.width}" y1="{middle}" y2="{middle}"/>')
-        top = lane.y + 3
-        parts.extend(
-            f'<rect class="mark {mark.kind}" x="{mark.x:.1f}" y="{top}" width="{mark.width:.1f}" '
-            f'height="{LANE - 6}" tabindex="0"><title>{escape(mark.title)}</title></rect>'
-            for mark in lane.marks
-        )
+    parts.append(f'<g clip-path="url(#lanes)"><g transform="translate({-timeline.shift:.1f} 0)">')
+    drawn = {}
+    for lane in timeline.lanes:
+        marks = kept.get(lane.key) if lane.marks is None else None
+        if marks is None:
+            top = lane.y + 3
+            marks = "".join(
+                f'<rect class="mark {mark.kind}" x="{mark.x:.1f}" y="{top}" width="{mark.width:.1f}" '
+                f'height="{LANE - 6}" tabindex="0"><title>{mark.title}</title></rect>'
+                for mark in lane.marks or ())
+        drawn[lane.key] = marks
+        parts.append(marks)
+    kept.clear()
+    kept.update(drawn)  # only the lanes of this drawing are kept
+    parts.append("</g></g>")
     parts.append(f'<line class="now" x1="{timeline.now_x:.1f}" x2="{timeline.now_x:.1f}" y1="0" '
                  f'y2="{lanes_bottom}"><title>now</title></line>')
     if not timeline.lanes:
