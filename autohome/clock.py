@@ -148,8 +148,10 @@ class ClockBase:
                     remaining_s = None if deadline is None else (deadline - self.now()).total_seconds()
                     if remaining_s is not None and remaining_s <= 0:
                         return
-                    self._asleep[me] = self._moves
-                    self._changed.notify_all()  # for wait_for_waiters
+                    if self._asleep.get(me) != self._moves:  # newly asleep, or time moved
+                        self._asleep[me] = self._moves
+                        self._changed.notify_all()  # for wait_for_waiters
+                    # (Not on every wake-up: two waiters would wake each other for ever.)
                     if remaining_s is not None and self.max_wait_s is not None:
                         remaining_s = min(remaining_s, self.max_wait_s)
                     self._changed.wait(None if self.max_wait_s is None else remaining_s)

@@ -1,7 +1,9 @@
-"""Idle cost: the real daemon, console on, 50 modules due hourly, left alone for 60 s.
+"""Idle cost: the real daemon, console and status page on, 50 modules due hourly, left alone
+for 60 s.
 
 Counts CPU time and voluntary wake-ups summed over all its threads (/proc, Linux), beside
-a bare `python` process sleeping for the same time.
+a bare `python` process sleeping for the same time, and beside the same daemon with the
+status page off (AUTOHOME_WEB_PORT=off): a page nobody has open must cost (almost) nothing.
 
 Run: python benchmarks/idle.py [SECONDS]
 """
@@ -37,11 +39,12 @@ def idle_daemon(seconds: float, extra_env: dict[str, str] | None = None) -> tupl
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    ours_cpu, ours_wakes = idle_daemon(seconds)
+    ours_cpu, ours_wakes = idle_daemon(seconds, {"AUTOHOME_WEB_PORT": "0"})
+    off_cpu, off_wakes = idle_daemon(seconds, {"AUTOHOME_WEB_PORT": "off"})
     # Pushover configured (at a port where nothing listens: with nothing queued, nothing is sent).
     pushover = {"PUSHOVER_TOKEN": "a" * 30, "PUSHOVER_USER": "u" * 30,
                 "PUSHOVER_API_URL": f"http://127.0.0.1:{free_port()}/1/messages.json"}
-    _, notify_wakes = idle_daemon(seconds, pushover)
+    _, notify_wakes = idle_daemon(seconds, {**pushover, "AUTOHOME_WEB_PORT": "0"})
 
     bare = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(100000)"])
     threading.Event().wait(1.0)
@@ -49,11 +52,13 @@ def main() -> None:
     bare.kill()
     bare.wait()
     per_minute = 60.0 / seconds
-    report(f"idle: 50 hourly modules, console on, {seconds:g} s", [
+    report(f"idle: 50 hourly modules, console and status page on, {seconds:g} s", [
         ("CPU seconds per minute", ours_cpu * per_minute, base_cpu * per_minute, " s", "< 0.005 s"),
         ("wake-ups per minute", ours_wakes * per_minute, base_wakes * per_minute, "", "<= 10"),
         ("wake-ups per minute, Pushover set", notify_wakes * per_minute, base_wakes * per_minute, "",
          "<= 10"),
+        ("CPU s/min, page on vs off", ours_cpu * per_minute, off_cpu * per_minute, " s", "<= 1.10x"),
+        ("wake-ups/min, page on vs off", ours_wakes * per_minute, off_wakes * per_minute, "", "<= 1.10x"),
     ])
 
 

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from conftest import T0, WAIT_S, Answer, ConsoleClient, FakePushover, clean_env, free_port, write_module
 
 from autohome.clock import FakeClock
@@ -365,3 +366,36 @@ def test_test_mode_keeps_and_shows_notifications_but_sends_nothing(tmp_path: Pat
     daemon.close_stdin()
     assert daemon.wait() == 0
     assert pushover.requests == []  # virtual time never rang the phone
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+def test_two_threads_waiting_on_the_clock_sleep_and_do_not_wake_each_other() -> None:
+    # The notification sender and the run watchdog both wait on the daemon's clock; once each
+    # woke the other on every wake-up, so an idle AutoHome with Pushover set spun two cores.
+    clock = FakeClock(T0)
+    alarms = [clock.alarm(), clock.alarm()]
+    ids: list[int] = []
+
+    def wait(alarm) -> None:
+        ids.append(threading.get_native_id())
+        clock.wait_until(T0 + timedelta(hours=1), alarm)
+
+    threads = [threading.Thread(target=wait, args=(alarm,)) for alarm in alarms]
+    for thread in threads:
+        thread.start()
+    try:
+        assert clock.wait_for_waiters(2, WAIT_S)
+
+        def switches() -> int:
+            return sum(int(line.split()[1]) for tid in ids
+                       for line in Path(f"/proc/self/task/{tid}/status").read_text().splitlines()
+                       if line.startswith("voluntary_ctxt_switches"))
+
+        before = switches()
+        threading.Event().wait(0.2)  # a window to watch them in, not a synchronisation
+        assert switches() - before < 10  # asleep: spinning makes thousands
+    finally:
+        for alarm in alarms:
+            alarm.raise_()
+        for thread in threads:
+            thread.join(WAIT_S)
