@@ -44,18 +44,27 @@ class Pages:
     """Renders each page; the timeline's SVG is kept while nothing it shows has changed."""
 
     def __init__(self, controller: Any, zone: tzinfo) -> None:
-        from jinja2 import Environment, FileSystemLoader
-
         self.controller = controller
         self.zone = zone
-        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
-                               trim_blocks=True, lstrip_blocks=True)
-        self.env.filters["time"] = lambda moment: format_time(moment, zone)
-        self.env.globals["version"] = __version__
+        self._env: Any = None
         self._lock = threading.Lock()
         self._timelines: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self._recent = RecentRuns(controller, zone)
         self._lanes: dict[str, dict[tuple[object, ...], str]] = {}  # each span's lanes, as drawn
+
+    @property
+    def env(self) -> Any:
+        """The templates, loaded at the first request: Jinja2 is not imported before the
+        console listens, nor in a daemon whose page nobody opens."""
+        if self._env is None:
+            from jinja2 import Environment, FileSystemLoader
+
+            env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                              lstrip_blocks=True)
+            env.filters["time"] = lambda moment: format_time(moment, self.zone)
+            env.globals["version"] = __version__
+            self._env = env
+        return self._env
 
     def index(self, span: str, token: str) -> str:
         """The main page: header, modules, timeline, notifications, log tail."""

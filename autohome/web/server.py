@@ -1,5 +1,6 @@
 """Serving the status page with waitress on a thread of its own, started and stopped with
-the daemon. Idle, its loop sleeps: waitress wakes for a request or, at most, every 30 s."""
+the daemon. Idle, its loop sleeps: waitress wakes for a request, for shutdown (its trigger),
+and otherwise once an hour, to close connections a browser left half-open."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from autohome.console import is_loopback
 
 log = logging.getLogger("autohome.web")
 
-IDLE_WAKE_S = 30  # waitress's loop timeout; requests and shutdown wake it at once
+IDLE_WAKE_S = 3600  # waitress's loop timeout; requests and shutdown wake it at once
 THREADS = 2  # requests answered at once: a person with a tab or two
 
 
