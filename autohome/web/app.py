@@ -12,12 +12,14 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from autohome.penalties import Penalties
 from autohome.web.pages import Pages
 from autohome.web.sessions import Session, Sessions, cookie
 
@@ -65,6 +67,8 @@ class StatusPage:
                  port: int = 8023) -> None:
         self.pages = Pages(controller, zone)
         self.sessions = Sessions(password)
+        self.penalties = Penalties()  # wrong passwords: after three, each is answered later
+        self.stopping = threading.Event()  # set at shutdown: no answer waits any longer
         self.host = host
         self.port = port
 
@@ -185,9 +189,14 @@ class StatusPage:
         if method != "POST":
             return Response(self.pages.login(""))
         given = _form(environ).get("password", "")
+        address = str(environ.get("REMOTE_ADDR", "?"))
         if not self.sessions.is_password(given):
-            log.warning("status page: wrong password from %s", environ.get("REMOTE_ADDR", "?"))
+            failures = self.penalties.failed(address)
+            log.warning("status page: wrong password from %s (%d failed in a row from this source)",
+                        address, failures)
+            self.stopping.wait(self.penalties.delay_s(address))  # the guesser waits, as at the console
             return Response(self.pages.login("wrong password"), "403 Forbidden")
+        self.penalties.succeeded(address)
         if session is not None:
             self.sessions.end(session)
         fresh = self.sessions.new(is_logged_in=True)

@@ -60,6 +60,7 @@ class StatusServer:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Close every connection from the server's own thread, and wait for it to end."""
+        self.app.stopping.set()
         if self._server is None or self._thread is None:
             return
         from waitress import wasyncore
