@@ -195,3 +195,18 @@ def test_the_page_logs_where_it_is(console_factory: Callable[..., Main]) -> None
     with log_seen("status page at http://127.0.0.1:") as said:
         console_factory(web_enabled=True, web_port=0)
         assert said.wait()
+
+
+def test_wrong_passwords_are_counted_per_source_and_slowed(console_factory: Callable[..., Main]) -> None:
+    from autohome.penalties import Penalties
+
+    main = console_factory(web_enabled=True, web_port=0, console_password="correct horse")
+    assert main.web is not None
+    main.web.app.penalties = Penalties(base_s=0.01)  # 0.01 s, 0.02 s, ... here instead of 2 s, 4 s
+    browser = Browser(main.web.port)
+    with log_seen("status page: wrong password from 127.0.0.1 (4 failed in a row") as fourth:
+        for _ in range(4):
+            assert browser.post("/login", {"password": "guess"}).status == 403
+        assert fourth.wait()
+    assert browser.post("/login", {"password": "correct horse"}).status == 303
+    assert browser.get("/").status == 200
