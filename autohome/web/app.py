@@ -8,8 +8,6 @@ session's token; with a password set, every page but the login form needs a logi
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 import threading
@@ -33,8 +31,9 @@ _SECURITY = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosni
              ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")]
 _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".png": "image/png", ".svg": "image/svg+xml"}
-_ACTION = re.compile(r"^/modules/([A-Za-z0-9_]+)/(run|pause|resume|stop)$")
-_MODULE = re.compile(r"^/modules/([A-Za-z0-9_]+)$")
+# Compiled at first use (re caches them): start-up does not pay for them.
+_ACTION = r"^/modules/([^/]+)/(run|pause|resume|stop)$"
+_MODULE = r"^/modules/([^/]+)$"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -134,7 +133,7 @@ class StatusPage:
             return self._fresh(environ, self.pages.live(span, session.token))
         if path == "/log":
             return self._fresh(environ, self.pages.log_tail())
-        found = _MODULE.match(path)
+        found = re.match(_MODULE, path)
         if found:
             page = self.pages.module(found.group(1), session.token)
             return Response(page) if page is not None else Response.refused(
@@ -144,6 +143,8 @@ class StatusPage:
     @staticmethod
     def _fresh(environ: dict[str, Any], html: str) -> Response:
         """A part of the page that the script fetches again and again: unchanged, it is 304."""
+        import hashlib  # OpenSSL: loaded at the first request, not at start-up
+
         tag = '"' + hashlib.blake2b(html.encode("utf-8"), digest_size=12).hexdigest() + '"'
         if environ.get("HTTP_IF_NONE_MATCH") == tag:
             response = Response(b"", "304 Not Modified")
@@ -165,12 +166,14 @@ class StatusPage:
         if path == "/notify-test":
             message = self.pages.controller.notify_test("Test notification from AutoHome's status page")
         else:
-            found = _ACTION.match(path)
+            found = re.match(_ACTION, path)
             if found is None:
                 return Response.refused("404 Not Found", "no such action")
             message = self._act(found.group(1), found.group(2))
         log.info("status page: %s: %s", path, message)
         if environ.get("HTTP_X_REQUESTED_WITH") == "fetch":
+            import json
+
             return Response(json.dumps({"message": message}), content_type="application/json")
         back = form.get("back", "/")
         return Response.redirect(back if back.startswith("/") and not back.startswith("//") else "/")

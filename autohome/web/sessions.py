@@ -3,8 +3,6 @@ and, with a password, whether the session logged in."""
 
 from __future__ import annotations
 
-import hmac
-import secrets
 import threading
 from collections import OrderedDict
 from typing import NamedTuple
@@ -45,6 +43,8 @@ class Sessions:
 
     def new(self, is_logged_in: bool = False) -> Session:
         """A fresh session (a new id at login, so an id seen before login is worth nothing)."""
+        import secrets  # hashlib and OpenSSL: loaded at the first request, not at start-up
+
         session = Session(secrets.token_urlsafe(24), secrets.token_urlsafe(24), is_logged_in)
         with self._lock:
             self._sessions[session.id] = session
@@ -59,11 +59,15 @@ class Sessions:
 
     def is_password(self, given: str) -> bool:
         """Compared in constant time."""
+        import hmac
+
         return bool(self.password) and hmac.compare_digest(given.encode("utf-8"), self.password)
 
     @staticmethod
     def has_token(session: Session | None, given: str) -> bool:
         """Whether a POST carries its session's token."""
+        import hmac
+
         return session is not None and bool(given) and hmac.compare_digest(given, session.token)
 
 
