@@ -129,14 +129,14 @@ def test_wrong_passwords_slow_the_guesser_not_the_right_password(make_main: Make
 
 
 def test_a_silent_connection_is_closed_at_the_login_deadline_but_a_user_stays(make_main: MakeMain) -> None:
-    main = make_main(console_login=timedelta(seconds=0.5))
+    main = make_main(console_login=timedelta(seconds=0.25))
     port = console_port(main)
     silent = send_all_and_read(port)  # says nothing
-    assert silent.endswith(b"too slow to log in, closing\r\n")  # after 0.5 s, not ten minutes
+    assert silent.endswith(b"too slow to log in, closing\r\n")  # after 0.25 s, not ten minutes
     user = ConsoleClient(port)
     assert "help" in user.command("help")
     with log_seen("did not log in") as closed:
-        assert not closed.wait(0.8)  # a command worked: the login deadline no longer applies
+        assert not closed.wait(0.4)  # a command worked: the login deadline no longer applies
     assert "heartbeat" in user.command("modules")
     user.close()
 

@@ -74,6 +74,11 @@ def page(main: Main, driver: Any) -> Any:
     return driver
 
 
+def waiting(driver: Any) -> Any:
+    """A wait that looks often: the page changes within milliseconds of what causes it."""
+    return WebDriverWait(driver, WAIT_S, poll_frequency=0.02)
+
+
 def settle(main: Main, logs: LogSetup) -> None:
     """Wait until no run is going or waiting, and every finished one is stored and logged."""
     assert main.runner.wait_for(lambda now: not now.running and not now.queued, WAIT_S)
@@ -102,8 +107,8 @@ def test_a_run_started_with_the_button_appears_without_a_reload(page: Any, tmp_p
     page.execute_script("window.sameDocument = 'yes'")
     assert marks(page, "weather") == []
     page.find_element(By.CSS_SELECTOR, 'button[aria-label="run weather now"]').click()
-    WebDriverWait(page, WAIT_S).until(lambda driver: marks(driver, "weather"))
-    WebDriverWait(page, WAIT_S).until(lambda driver: "weather" in driver.find_element(By.ID, "flash").text)
+    waiting(page).until(lambda driver: marks(driver, "weather"))
+    waiting(page).until(lambda driver: "weather" in driver.find_element(By.ID, "flash").text)
     assert page.execute_script("return window.sameDocument") == "yes"  # the page was never reloaded
     page.save_screenshot(str(tmp_path / "main-page.png"))
     assert (tmp_path / "main-page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -111,7 +116,7 @@ def test_a_run_started_with_the_button_appears_without_a_reload(page: Any, tmp_p
 
 def test_a_paused_module_shows_paused(page: Any, main: Main) -> None:
     page.find_element(By.CSS_SELECTOR, 'button[aria-label="pause weather"]').click()
-    WebDriverWait(page, WAIT_S).until(lambda driver: driver.execute_script(
+    waiting(page).until(lambda driver: driver.execute_script(
         "const row = document.getElementById('module-weather');"
         "return row.dataset.state === 'paused' && row.querySelector('.badge').textContent === 'paused';"))
     assert "state:     paused" in ConsoleClient(console_port(main)).command("modules read weather")
@@ -121,7 +126,7 @@ def test_a_failing_run_shows_its_error_on_hover_and_focus(page: Any, main: Main,
     ConsoleClient(console_port(main)).command("modules run failing")
     settle(main, logs)
     page.refresh()
-    [title] = WebDriverWait(page, WAIT_S).until(lambda driver: marks(driver, "failing", "error"))
+    [title] = waiting(page).until(lambda driver: marks(driver, "failing", "error"))
     assert "RuntimeError: no network" in title
     # Focusing the mark (Tab, or a click) shows the same text beside it.
     hidden, tip = page.execute_script(

@@ -176,7 +176,8 @@ class StatusPage:
 
             return Response(json.dumps({"message": message}), content_type="application/json")
         back = form.get("back", "/")
-        return Response.redirect(back if back.startswith("/") and not back.startswith("//") else "/")
+        local = back.startswith("/") and not back.startswith("//") and "\\" not in back
+        return Response.redirect(back if local else "/")
 
     def _act(self, name: str, action: str) -> str:
         controller = self.pages.controller
