@@ -30,7 +30,7 @@ from autohome.app import Main, build
 from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.loader import BrokenModule, ModuleSpec
-from autohome.logs import LogSetup
+from autohome.logs import LogSetup, setup_logging
 from autohome.schedule import IntervalSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -440,6 +440,43 @@ def console_factory(clock: FakeClock) -> Iterator[Callable[..., Main]]:
     yield start
     for main in started:
         main.shutdown()
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Iterator[LogSetup]:
+    """AutoHome's logging, as the daemon sets it up, into the test's own logs/ folder."""
+    setup = setup_logging(tmp_path / "logs", "DEBUG")
+    yield setup
+    setup.close()
+
+
+def settle(main: Main, logs: LogSetup | None = None) -> None:
+    """Wait until no run is going or waiting, and every finished one is stored (and logged)."""
+    assert main.runner.wait_for(lambda now: not now.running and not now.queued, WAIT_S)
+    main.states.flush()
+    if logs is not None:
+        logs.flush()
+
+
+def sunny(log, notify):
+    log.info("sunny")
+
+
+def no_network(log, notify):
+    raise RuntimeError("no network <b>today</b>")
+
+
+def scripted(log, notify):
+    log.info("<script>alert(1)</script>")
+
+
+@pytest.fixture
+def web_main(console_factory: Callable[..., Main], logs: LogSetup) -> Main:
+    """A daemon with its console and status page on free ports: a module that works, one that
+    fails, and one whose log line is a script."""
+    return console_factory(spec("weather", sunny, 300, "Fetch the weather."),
+                           spec("failing", no_network, 3600), spec("scripted", scripted, 3600),
+                           logs=logs, web_enabled=True, web_port=0)
 
 
 def console_port(main: Main) -> int:

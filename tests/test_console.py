@@ -11,7 +11,7 @@ from conftest import T0, WAIT_S, ConsoleClient, spec
 
 from autohome.app import Main
 from autohome.loader import BrokenModule
-from autohome.logs import LogSetup, setup_logging
+from autohome.logs import LogSetup
 from autohome.telnet import DO, DONT, ECHO, IAC, SGA, TIMING_MARK, WILL, WONT
 
 
@@ -21,13 +21,6 @@ def weather(log, notify):
 
 def failing(log, notify):
     raise RuntimeError("no network")
-
-
-@pytest.fixture
-def logs(tmp_path: Path) -> Iterator[LogSetup]:
-    setup = setup_logging(tmp_path / "logs", "DEBUG")
-    yield setup
-    setup.close()
 
 
 @pytest.fixture

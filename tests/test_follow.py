@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from conftest import ConsoleClient, console_port, log_seen, spec
 
 from autohome.app import Main
 from autohome.follow import MAX_WAITING, LogFollowers
-from autohome.logs import LineFormatter, LogSetup, setup_logging
+from autohome.logs import LineFormatter, LogSetup
 from autohome.telnet import IAC, IP
 
 FOLLOWING = b"following the log; Ctrl-C or Enter stops\r\n"
@@ -19,13 +18,6 @@ FOLLOWING = b"following the log; Ctrl-C or Enter stops\r\n"
 
 def quiet(log, notify):
     log.info("quiet ran")
-
-
-@pytest.fixture
-def logs(tmp_path: Path) -> Iterator[LogSetup]:
-    setup = setup_logging(tmp_path / "logs", "INFO")
-    yield setup
-    setup.close()
 
 
 @pytest.fixture

@@ -5,28 +5,15 @@ from __future__ import annotations
 import http.client
 import re
 import socket
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import pytest
-from conftest import WAIT_S, ConsoleClient, log_seen, spec
+from conftest import ConsoleClient, log_seen, settle, spec, sunny
 
 from autohome.app import Main
-from autohome.logs import LogSetup, setup_logging
+from autohome.logs import LogSetup
 from autohome.web.app import CSP
-
-
-def weather(log, notify):
-    log.info("sunny")
-
-
-def failing(log, notify):
-    raise RuntimeError("no network <b>today</b>")
-
-
-def scripted(log, notify):
-    log.info("<script>alert(1)</script>")
 
 
 class Reply:
@@ -71,25 +58,9 @@ class Browser:
         return self.request("POST", path, body, **kwargs)  # type: ignore[arg-type]
 
 
-def settle(main: Main, logs: LogSetup) -> None:
-    """Wait until no run is going or waiting, and every finished one is stored and logged."""
-    assert main.runner.wait_for(lambda now: not now.running and not now.queued, WAIT_S)
-    main.states.flush()
-    logs.flush()
-
-
 @pytest.fixture
-def logs(tmp_path: Path) -> Iterator[LogSetup]:
-    setup = setup_logging(tmp_path / "logs", "INFO")
-    yield setup
-    setup.close()
-
-
-@pytest.fixture
-def main(console_factory: Callable[..., Main], logs: LogSetup) -> Main:
-    return console_factory(spec("weather", weather, 300, "Fetch the weather."),
-                           spec("failing", failing, 3600), spec("scripted", scripted, 3600),
-                           logs=logs, web_enabled=True, web_port=0)
+def main(web_main: Main) -> Main:
+    return web_main
 
 
 @pytest.fixture
@@ -158,7 +129,7 @@ def test_unknown_pages_and_files_are_404(browser: Browser) -> None:
 
 
 def test_with_a_password_every_page_needs_a_login(console_factory: Callable[..., Main]) -> None:
-    main = console_factory(spec("weather", weather, 300), web_enabled=True, web_port=0,
+    main = console_factory(spec("weather", sunny, 300), web_enabled=True, web_port=0,
                            console_password="correct horse")
     assert main.web is not None
     browser = Browser(main.web.port)
@@ -185,7 +156,7 @@ def test_a_port_in_use_is_one_line_and_the_daemon_runs(console_factory: Callable
         taken.listen()
         port = taken.getsockname()[1]
         with log_seen(f"status page not started: cannot listen on 127.0.0.1:{port}") as refused:
-            main = console_factory(spec("weather", weather, 300), web_enabled=True, web_port=port)
+            main = console_factory(spec("weather", sunny, 300), web_enabled=True, web_port=port)
             assert refused.wait()
     assert main.web is None
     assert "weather" in ConsoleClient(main.console.address[1]).command("modules")  # type: ignore[union-attr]

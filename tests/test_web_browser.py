@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WAIT_S, ConsoleClient, console_port, spec
+from conftest import WAIT_S, ConsoleClient, console_port, settle
 
 from autohome.app import Main
-from autohome.logs import LogSetup, setup_logging
+from autohome.logs import LogSetup
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -26,18 +26,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("browser")  # one Chromium per test run, on one worker
-
-
-def weather(log, notify):
-    log.info("sunny")
-
-
-def failing(log, notify):
-    raise RuntimeError("no network")
-
-
-def scripted(log, notify):
-    log.info("<script>alert(1)</script>")
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +42,8 @@ def driver() -> Iterator[Any]:
 
 
 @pytest.fixture
-def logs(tmp_path: Path) -> Iterator[LogSetup]:
-    setup = setup_logging(tmp_path / "logs", "INFO")
-    yield setup
-    setup.close()
-
-
-@pytest.fixture
-def main(console_factory: Callable[..., Main], logs: LogSetup) -> Main:
-    return console_factory(spec("weather", weather, 300, "Fetch the weather."),
-                           spec("failing", failing, 3600), spec("scripted", scripted, 3600),
-                           logs=logs, web_enabled=True, web_port=0)
+def main(web_main: Main) -> Main:
+    return web_main
 
 
 @pytest.fixture
@@ -77,13 +56,6 @@ def page(main: Main, driver: Any) -> Any:
 def waiting(driver: Any) -> Any:
     """A wait that looks often: the page changes within milliseconds of what causes it."""
     return WebDriverWait(driver, WAIT_S, poll_frequency=0.02)
-
-
-def settle(main: Main, logs: LogSetup) -> None:
-    """Wait until no run is going or waiting, and every finished one is stored and logged."""
-    assert main.runner.wait_for(lambda now: not now.running and not now.queued, WAIT_S)
-    main.states.flush()
-    logs.flush()
 
 
 def marks(driver: Any, name: str, kind: str = "") -> list[str]:
