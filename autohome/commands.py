@@ -236,10 +236,15 @@ class Commands:
         if len(numbers) > 1 or (numbers and not numbers[0].isdigit()):
             return Reply(f"usage: log [N] [-f], N a whole number up to {MAX_LOG_LINES}")
         count = min(int(numbers[0]) if numbers else 20, MAX_LOG_LINES)
+        # Following starts before the tail is read: an entry written in between comes in
+        # both, and the follower drops it, rather than in neither.
+        follower = self.controller.follow_log() if follow else None
         lines = self.controller.log_tail(count) if count else []
         if follow:
+            if follower is not None:
+                follower.skip(lines)
             header = "following the log; Ctrl-C or Enter stops"
-            return Reply("\n".join([*lines, header]), follow=self.controller.follow_log)
+            return Reply("\n".join([*lines, header]), follow=lambda: follower)
         return Reply("\n".join(lines) if lines else "the log is empty")
 
     def _notifications(self, args: list[str]) -> Reply:

@@ -24,6 +24,7 @@ class Follower:
         self._lost = 0
         self._lock = threading.Lock()
         self._signalled = False
+        self._shown: set[str] = set()  # lines the reader has already seen (the tail)
         self._wake_in, self._wake_out = socket.socketpair()
         self._wake_in.setblocking(False)
         self._wake_out.setblocking(False)
@@ -46,6 +47,12 @@ class Follower:
         except OSError:
             pass  # closed meanwhile; nobody reads any more
 
+    def skip(self, shown: list[str]) -> None:
+        """The reader has these lines already (the tail it was sent): the first entries that
+        begin with one of them are not sent again."""
+        with self._lock:
+            self._shown = set(shown)
+
     def take(self) -> tuple[list[str], int]:
         """The entries waiting, oldest first, and how many were lost since the last take."""
         with self._lock:
@@ -53,11 +60,20 @@ class Follower:
             self._entries.clear()
             self._lost = 0
             self._signalled = False
+            if self._shown:
+                entries = self._unseen(entries)
         try:
             self._wake_in.recv(64)
         except OSError:
             pass  # nothing to read: the entries came without a wake-up byte
         return entries, lost
+
+    def _unseen(self, entries: list[str]) -> list[str]:
+        for number, entry in enumerate(entries):
+            if entry.split("\n", 1)[0] not in self._shown:
+                self._shown = set()  # from here on, everything is new
+                return entries[number:]
+        return []
 
     def close(self) -> None:
         """Stop following."""

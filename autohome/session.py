@@ -109,7 +109,7 @@ class Session:
                             reply.then()
                     return
                 if reply.follow is not None:
-                    follower = reply.follow()  # before the answer goes out: no entry falls between
+                    follower = reply.follow()
                     self.sock.sendall(bytes(out))
                     out.clear()
                     if not self._follow(follower):

@@ -81,3 +81,18 @@ def test_a_follower_that_falls_behind_loses_the_oldest_and_is_told() -> None:
     follower.close()
     followers.emit(logging.LogRecord("autohome.x", logging.INFO, __file__, 1, "unseen", (), None))
     assert follower.take() == ([], 0)
+
+
+def test_an_entry_in_the_tail_is_not_sent_again_by_the_follower() -> None:
+    followers = LogFollowers(LineFormatter())
+    follower = followers.follow()
+
+    def entry(text: str) -> logging.LogRecord:
+        return logging.LogRecord("autohome.x", logging.INFO, __file__, 1, text, (), None)
+
+    early = entry("written before the tail was read")
+    follower.skip([LineFormatter().format(early)])  # the tail had it
+    followers.emit(early)  # and it reaches the follower after the tail was read
+    followers.emit(entry("new"))
+    entries, _ = follower.take()
+    assert [text.rsplit(": ", 1)[1] for text in entries] == ["new"]
