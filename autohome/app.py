@@ -24,6 +24,8 @@ from autohome.outbox import Notifier, Outbox
 from autohome.registry import ModuleRegistry
 from autohome.runs import RunExecutor, RunPolicy
 from autohome.scheduler import Runner, Submission, due_modules
+from autohome.sleeps import KEEP as KEEP_SLEEPS
+from autohome.sleeps import SleepLog
 from autohome.state import ModuleStates
 from autohome.web.server import StatusServer, start_web
 
@@ -146,7 +148,7 @@ class Main:
                     format_duration(expected - now), f" ({', '.join(moved)})" if moved else "")
 
     def _log_gap(self, last_tick: datetime, now: datetime) -> None:
-        self.times.sleeps.append((last_tick, now))
+        self.times.slept(last_tick, now)
         overdue = self._due(now)
         log.warning("woke after a gap of %s (asleep or suspended); overdue, running once each: %s",
                     format_duration(now - last_tick), ", ".join(spec.name for spec in overdue) or "none")
@@ -244,6 +246,9 @@ def build(
     stop.on_request(clock.wake)
     stop.on_request(runner.wake_waiters)
     times = LoopTimes(clock.now())
+    sleeps = SleepLog(db)
+    times.sleeps.extend(sleeps.since(times.started_at - KEEP_SLEEPS))
+    times.remember = sleeps.record
     panel = ControlPanel(registry, executor, outbox, clock, config.settings, config.tick, times, stop,
                          recent_lines=logs.recent.lines if logs else lambda name, count: [],
                          log_file=logs.log_file if logs else None,

@@ -86,3 +86,13 @@ class LoopTimes:
         self.started_at = started_at
         self.next_tick_at: datetime | None = None
         self.sleeps: deque[tuple[datetime, datetime]] = deque(maxlen=MAX_SLEEPS_KEPT)
+        self.remember: Callable[[datetime, datetime], None] = lambda asleep, awake: None
+
+    def slept(self, asleep: datetime, awake: datetime) -> None:
+        """The loop woke after a gap: keep it for the timeline, and in the database."""
+        self.sleeps.append((asleep, awake))
+        try:
+            self.remember(asleep, awake)
+        except Exception:  # noqa: BLE001 - a full disk, say: the timeline loses the gray, nothing else
+            log.exception("could not store the gap from %s to %s in the state database",
+                          asleep.isoformat(timespec="seconds"), awake.isoformat(timespec="seconds"))

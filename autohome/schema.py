@@ -52,4 +52,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX runs_by_started ON runs (started);
     """,
+    # When the laptop slept while AutoHome ran: the status page's timeline shows it.
+    """
+    CREATE TABLE sleeps (
+        asleep TEXT NOT NULL,
+        awake TEXT NOT NULL
+    );
+    """,
 ]

@@ -237,3 +237,22 @@ def test_modules_read_lists_the_store_keys(tmp_path: Path, daemon_factory) -> No
     client.close()
     daemon.close_stdin()
     assert daemon.wait() == 0
+
+
+def test_a_laptop_sleep_is_kept_for_the_timeline_across_a_restart(tmp_path: Path) -> None:
+    from autohome.app import build
+    from autohome.clock import FakeClock
+    from autohome.config import Config
+    from autohome.db import TEST_DB_FILE, open_database
+
+    says(tmp_path / "modules", "counter", "counted")
+    env = clean_env(TZ="UTC", AUTOHOME_TIMEZONE="UTC")
+    result = run_autohome(tmp_path, "-t", "--no-console", "--start", "2031-05-06T07:00",
+                          stdin="sleep 2h\n", env=env)
+    assert result.returncode == 0, result.stderr
+    db = open_database(tmp_path / "data", TEST_DB_FILE)
+    later = datetime(2031, 5, 6, 12, 0, tzinfo=ZoneInfo("UTC"))
+    restarted = build(Config(console_enabled=False, web_enabled=False), FakeClock(later), [], db=db)
+    [(asleep, awake)] = restarted.panel.sleeps()
+    assert (asleep.hour, awake.hour) == (7, 9)
+    db.close()
