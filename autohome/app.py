@@ -262,9 +262,6 @@ def build(
                                 limits, config.console_password)
     web = None
     if config.web_enabled:
-        from autohome.web.app import StatusPage
-
-        page = StatusPage(panel, zone, config.console_password, config.web_host, config.web_port)
-        web = StatusServer(page, config.web_host, config.web_port, config.console_password)
+        web = StatusServer(panel, zone, config.web_host, config.web_port, config.console_password)
     return Main(config, clock, registry, executor, outbox, panel, stop, times, console,
                 settle_each_tick, zone, web)

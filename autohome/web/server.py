@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import tzinfo
 from typing import Any
 
 from autohome.console import is_loopback
@@ -19,8 +20,10 @@ THREADS = 2  # requests answered at once: a person with a tab or two
 class StatusServer:
     """The page's waitress server and its thread."""
 
-    def __init__(self, app: Any, host: str, port: int, password: str) -> None:
-        self.app = app
+    def __init__(self, controller: Any, zone: tzinfo, host: str, port: int, password: str) -> None:
+        self.controller = controller
+        self.zone = zone
+        self.app: Any = None  # the StatusPage, made at start: after the console listens
         self.host = host
         self.port = port
         self.password = password
@@ -37,6 +40,9 @@ class StatusServer:
             return None
         from waitress.server import create_server  # only a daemon with the page needs it
 
+        from autohome.web.app import StatusPage
+
+        self.app = StatusPage(self.controller, self.zone, self.password, self.host, self.port)
         try:
             self._server = create_server(self.app, host=self.host, port=self.port, threads=THREADS,
                                          asyncore_loop_timeout=IDLE_WAKE_S, ident="AutoHome",
@@ -60,9 +66,9 @@ class StatusServer:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Close every connection from the server's own thread, and wait for it to end."""
-        self.app.stopping.set()
         if self._server is None or self._thread is None:
             return
+        self.app.stopping.set()
         from waitress import wasyncore
 
         server = self._server
