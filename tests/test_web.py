@@ -181,3 +181,13 @@ def test_wrong_passwords_are_counted_per_source_and_slowed(console_factory: Call
         assert fourth.wait()
     assert browser.post("/login", {"password": "correct horse"}).status == 303
     assert browser.get("/").status == 200
+
+
+def test_a_module_page_shows_its_description_runs_and_timeout(browser: Browser, main: Main, logs) -> None:
+    browser.get("/")
+    browser.post("/modules/weather/run", {"token": browser.token})
+    settle(main, logs)
+    page = browser.get("/modules/weather").body
+    assert "Fetch the weather." in page and "every 5m" in page
+    assert "<dt>timeout</dt><dd>10m</dd>" in page  # AUTOHOME_MODULE_TIMEOUT, said as a person would
+    assert '<svg class="durations"' in page and "sunny" in page

@@ -62,6 +62,7 @@ class Pages:
             env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
                               lstrip_blocks=True)
             env.filters["time"] = lambda moment: format_time(moment, self.zone)
+            env.filters["duration"] = format_duration
             env.globals["version"] = __version__
             self._env = env
         return self._env
