@@ -9,7 +9,7 @@ from autohome import __version__
 from autohome.capture import OutputCapture
 from autohome.clock import Clock
 from autohome.commands import Commands
-from autohome.config import Config
+from autohome.config import CONSOLE_PORT, FALLBACK_CONSOLE_PORT, Config
 from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
 from autohome.control import ControlPanel
 from autohome.db import Database
@@ -30,9 +30,6 @@ from autohome.state import ModuleStates
 from autohome.web.server import StatusServer, start_web
 
 log = logging.getLogger("autohome.main")
-
-DEFAULT_PORT, FALLBACK_PORT = 23, 2323
-
 
 class Main:
     """The daemon: every tick, start the modules that are due; everything else is a part."""
@@ -197,11 +194,11 @@ def start_console(console: ConsoleServer | None, config: Config) -> ConsoleServe
         try:
             host, port = console.start()
         except PermissionError:
-            if config.console_port_given or console.port != DEFAULT_PORT:
+            if config.console_port_given or console.port != CONSOLE_PORT:
                 raise
-            console.port = FALLBACK_PORT  # the design's port 23 needs rights most users lack
+            console.port = FALLBACK_CONSOLE_PORT  # the design's port 23 needs rights most users lack
             host, port = console.start()
-            log.info("console on %s:%d: port %d needs administrator rights", host, port, DEFAULT_PORT)
+            log.info("console on %s:%d: port %d needs administrator rights", host, port, CONSOLE_PORT)
     except OSError as exc:
         log.error(
             "console cannot listen on %s:%s (%s); modules keep running without it. "

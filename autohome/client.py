@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from autohome.config import Config
+from autohome import session
+from autohome.config import CONSOLE_PORT, FALLBACK_CONSOLE_PORT, Config
+from autohome.telnet import DO, DONT, IAC, IP, SB, SE, WILL, WONT
 
-PROMPT, PASSWORD_PROMPT = b"autohome> ", b"password: "
+PROMPT, PASSWORD_PROMPT = session.PROMPT.encode(), session.PASSWORD_PROMPT.encode()
 CONNECT_TIMEOUT_S = 5.0
 ANSWER_TIMEOUT_S = 60.0  # a command's answer; following the log waits without end
-IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
-DEFAULT_PORT, FALLBACK_PORT = 23, 2323  # as app.py: the daemon moves to 2323 without rights to 23
 
 
 class NoDaemon(Exception):
@@ -39,7 +39,7 @@ def addresses(config: Config) -> list[tuple[str, int]]:
         host = "::1"
     if config.console_port_given:
         return [(host, config.console_port)]
-    return [(host, DEFAULT_PORT), (host, FALLBACK_PORT)]
+    return [(host, CONSOLE_PORT), (host, FALLBACK_CONSOLE_PORT)]
 
 
 class _Unwrap:
@@ -120,7 +120,7 @@ class ConsoleConnection:
     def _receive(self) -> bytes:
         chunk = self.sock.recv(65536)
         if not chunk:
-            raise ConsoleGone(self._buffer.decode("utf-8", errors="replace"))
+            raise ConsoleGone(_text(self._buffer))  # what it said last (`bye`, `shutting down`)
         text, reply = self._unwrap.feed(chunk)
         if reply:
             self.sock.sendall(reply)
@@ -151,7 +151,7 @@ class ConsoleConnection:
 
     def interrupt(self) -> None:
         """Ctrl-C: stop following the log."""
-        self.sock.sendall(bytes((IAC, 244)))  # IAC IP
+        self.sock.sendall(bytes((IAC, IP)))
 
     def close(self) -> None:
         """Leave politely."""

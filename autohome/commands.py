@@ -24,7 +24,7 @@ class Reply(NamedTuple):
     text: str
     close: bool = False
     then: Callable[[], None] | None = None
-    follow: Callable[[], Follower | None] | None = None  # after the text, follow the log
+    follow: Follower | None = None  # after the text, send the log's new entries
 
 
 class Commands:
@@ -240,12 +240,13 @@ class Commands:
         # both, and the follower drops it, rather than in neither.
         follower = self.controller.follow_log() if follow else None
         lines = self.controller.log_tail(count) if count else []
-        if follow:
-            if follower is not None:
-                follower.skip(lines)
-            header = "following the log; Ctrl-C or Enter stops"
-            return Reply("\n".join([*lines, header]), follow=lambda: follower)
-        return Reply("\n".join(lines) if lines else "the log is empty")
+        if not follow:
+            return Reply("\n".join(lines) if lines else "the log is empty")
+        header = "following the log; Ctrl-C or Enter stops"
+        if follower is None:
+            return Reply("\n".join([*lines, header, "there is no log to follow"]))
+        follower.skip(lines)
+        return Reply("\n".join([*lines, header]), follow=follower)
 
     def _notifications(self, args: list[str]) -> Reply:
         if args:

@@ -18,6 +18,10 @@ from autohome.errors import ConfigError
 PUSHOVER_MESSAGES_URL = "https://api.pushover.net/1/messages.json"
 
 
+# The design's console port, and where the console goes when 23 needs rights the user lacks.
+CONSOLE_PORT, FALLBACK_CONSOLE_PORT = 23, 2323
+
+
 class Config(NamedTuple):
     """Every setting AutoHome reads, with its default. (A NamedTuple rather than a frozen
     dataclass: dataclasses brings inspect and ast, a sixth of start-up.)"""
@@ -34,7 +38,7 @@ class Config(NamedTuple):
     import_timeout: timedelta = timedelta(seconds=10)
     timezone: str = ""
     console_host: str = "127.0.0.1"
-    console_port: int = 23
+    console_port: int = CONSOLE_PORT
     console_port_given: bool = False  # set by .env, the environment or --port: never replaced
     console_enabled: bool = True
     log_max_mb: float = 10.0

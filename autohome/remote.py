@@ -12,6 +12,7 @@ from typing import IO
 
 from autohome.arguments import EXIT_USAGE, Parser
 from autohome.client import ConsoleConnection, ConsoleGone, NoDaemon, history_file
+from autohome.commands import MAX_LOG_LINES
 from autohome.config import Config, load_config
 from autohome.errors import AutoHomeError
 
@@ -64,8 +65,8 @@ def log_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], err:
     parser.add_argument("-f", "--follow", action="store_true",
                         help="then show each new entry as it is written, until Ctrl-C")
     args = parser.parse_args(argv)
-    if not 0 <= args.lines <= 1000:
-        parser.error(f"-n {args.lines}: give a number from 0 to 1000")
+    if not 0 <= args.lines <= MAX_LOG_LINES:
+        parser.error(f"-n {args.lines}: give a number from 0 to {MAX_LOG_LINES}")
     connection = _connected("log", args, environ, err, workdir)
     if isinstance(connection, int):
         return connection
@@ -76,7 +77,7 @@ def log_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], err:
         _follow(connection, f"log {args.lines} -f", out)
         return EXIT_OK
     except ConsoleGone as gone:
-        out.write(str(gone).replace("\r\n", "\n"))
+        out.write(str(gone))
         err.write("autohome log: AutoHome closed the connection (it is shutting down)\n")
         return EXIT_OK
     finally:
@@ -119,7 +120,7 @@ def console_main(argv: Sequence[str], environ: Mapping[str, str], stdin: IO[str]
             else:
                 out.write(connection.exchange(line))
     except ConsoleGone as gone:
-        out.write(str(gone).replace("\r\n", "\n"))
+        out.write(str(gone))
         return EXIT_OK
     finally:
         save_history()

@@ -109,25 +109,21 @@ class Session:
                             reply.then()
                     return
                 if reply.follow is not None:
-                    follower = reply.follow()
-                    self.sock.sendall(bytes(out))
-                    out.clear()
-                    if not self._follow(follower):
+                    if not self._follow(reply.follow, bytes(out)):
                         return
+                    out.clear()
                     break  # what was typed after `log -f` went by while following
                 out += escape(self._prompt())
             if out:
                 self.sock.sendall(bytes(out))
 
-    def _follow(self, follower: Follower | None) -> bool:
-        """Send the log's new entries as they come until the client presses Ctrl-C or Enter;
-        False when the client left meanwhile. A client that reads too slowly loses the
-        oldest entries and is told how many."""
-        if follower is None:
-            self.sock.sendall(escape("there is no log to follow\n" + self._prompt()))
-            return True
-        self.sock.settimeout(self.server.limits.idle_timeout_s)  # for sending only
+    def _follow(self, follower: Follower, answer: bytes) -> bool:
+        """Send the answer, then the log's new entries as they come until the client presses
+        Ctrl-C or Enter; False when the client left meanwhile. A client that reads too slowly
+        loses the oldest entries and is told how many. The follower is closed whatever happens."""
         try:
+            self.sock.settimeout(self.server.limits.idle_timeout_s)  # for sending only
+            self.sock.sendall(answer)
             outcome = self._relay(follower)
         finally:
             follower.close()

@@ -104,3 +104,13 @@ def test_an_env_file_that_is_a_folder_is_an_error(tmp_path: Path) -> None:
     (tmp_path / ".env").mkdir()
     with pytest.raises(ConfigError, match="is a folder"):
         load_config({}, base=tmp_path)
+
+
+def test_the_status_page_port_may_be_off_and_a_flag_turns_it_on_again(tmp_path: Path) -> None:
+    assert load_config({}, base=tmp_path).web_enabled
+    off = load_config({"AUTOHOME_WEB_PORT": "off"}, base=tmp_path)
+    assert not off.web_enabled
+    on = load_config({"AUTOHOME_WEB_PORT": "off"}, overrides={"AUTOHOME_WEB_PORT": "9000"}, base=tmp_path)
+    assert on.web_enabled and on.web_port == 9000
+    with pytest.raises(ConfigError, match=r"AUTOHOME_WEB_PORT='of' is not allowed.*or off"):
+        load_config({"AUTOHOME_WEB_PORT": "of"}, base=tmp_path)

@@ -12,7 +12,7 @@ from autohome.durations import format_duration
 from autohome.views import ModuleView, format_time, outcome_text
 from autohome.web.recent import RecentRuns
 from autohome.web.svg import durations_svg, timeline_svg
-from autohome.web.timeline import SPANS, WIDTH, build_timeline, make_run
+from autohome.web.timeline import SPANS, WIDTH, build_timeline, earliest, make_run
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOG_ENTRIES = 40
@@ -137,13 +137,14 @@ class Pages:
         pixel_s = SPANS[span].total_seconds() / WIDTH
         running = tuple(sorted((view.name, view.status.running_since) for view in views
                                if view.status.running_since is not None))
+        sleeps = self.controller.sleeps()
         key = (self.controller.views_version(), int(now.timestamp() // pixel_s), running,
-               tuple(view.name for view in views), len(self.controller.sleeps()))
+               tuple(view.name for view in views), len(sleeps))
         with self._lock:
             cached = self._timelines.get(span)
         if cached is not None and cached[0] == key:
             return cached[1]
-        runs = self._recent.since(now - SPANS[span] * 1.25, now)  # from before the lanes' origin
+        runs = self._recent.since(earliest(now, span), now)
         going = [make_run(view.name, since, max((now - since).total_seconds(), 0.0),
                           "overrun" if view.state == "overrun" else "running", None, self.zone)
                  for view in views if (since := view.status.running_since) is not None]
@@ -151,8 +152,8 @@ class Pages:
             runs = sorted([*runs, *going], key=lambda run: run.start_s)
         with self._lock:
             kept = self._lanes.setdefault(span, {})
-            svg = timeline_svg(build_timeline([view.name for view in views], runs, self.controller.sleeps(),
-                                              now, span, self.zone, kept), kept)
+            svg = timeline_svg(build_timeline([view.name for view in views], runs, sleeps, now, span,
+                                              self.zone, kept), kept)
         with self._lock:
             self._timelines[span] = (key, svg)
         return svg

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import bisect
 import threading
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
-from autohome.web.timeline import Run, make_run
+from autohome.web.timeline import SPANS, Run, earliest, make_run
 
-LONGEST = timedelta(days=9)  # the longest span the page shows, and its lanes' origin: older runs go
+LONGEST = max(SPANS, key=lambda span: SPANS[span])  # runs older than its timeline draws are let go
 
 
 class RecentRuns:
@@ -34,7 +34,7 @@ class RecentRuns:
                 run = make_run(name, record.started, record.duration_s, record.how, record.error, self.zone)
                 bisect.insort(self._runs, run, key=lambda held: held.start_s)
                 self._newest_id = max(self._newest_id, number)
-            self._forget_before(now - LONGEST)
+            self._forget_before(earliest(now, LONGEST))
             first = bisect.bisect_left(self._runs, moment.timestamp(), key=lambda held: held.start_s)
             return self._runs[first:]
 

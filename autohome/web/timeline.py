@@ -81,6 +81,13 @@ class Timeline(NamedTuple):
     shift: float  # the lanes are drawn this far to the left: their origin is before the start
 
 
+def earliest(now: datetime, span: str) -> datetime:
+    """The first moment a timeline of `span` at `now` draws: its lanes' origin, which lies up
+    to a step before its start."""
+    length = SPANS[span]
+    return now + length * AHEAD - length - length / ORIGIN_STEPS
+
+
 def build_timeline(names: list[str], runs: Iterable[Run], sleeps: Iterable[tuple[datetime, datetime]],
                    now: datetime, span: str, zone: tzinfo, kept: Container[object] = ()) -> Timeline:
     """Lay out the runs (in order of their start) of the `span` before `now`, a lane per name,
