@@ -1,5 +1,5 @@
-"""The status page's timeline: one lane per module, a mark per run, as plain values for the
-SVG template.
+"""The status page's timeline: one lane per module, marks for its runs, as plain values that
+svg.py writes out.
 
 Many runs fall on one pixel over a day or a week, so runs that end within `MERGE_PX` of the
 next one and ended the same way become one mark ("12 runs, ok"); every mark keeps a title
