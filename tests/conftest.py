@@ -368,6 +368,12 @@ class Terminal:
             assert ok, f"never saw {text!r} x{count}; screen:\n{self.output.decode(errors='replace')}"
             return self.output
 
+    def await_prompt(self, prompt: bytes) -> None:
+        """Wait until the screen ends with the prompt: the program is waiting for keys."""
+        with self.changed:
+            ok = self.changed.wait_for(lambda: self.output.endswith(prompt), WAIT_S)
+            assert ok, f"never came back to {prompt!r}; screen:\n{self.output.decode(errors='replace')}"
+
     def type(self, line: str) -> None:
         os.write(self.master, line.encode() + b"\n")
 

@@ -122,13 +122,18 @@ def test_the_console_client_has_history_and_completion(tmp_path: Path, daemon) -
                     TERM="dumb", INPUTRC=str(tmp_path / "no-inputrc"))
     terminal = Terminal(sys.executable, "-m", "autohome", "console", cwd=tmp_path, env=env)
     try:
+        # Keys go only to a waiting prompt: typed ahead, readline may meet them while the
+        # terminal is still in cooked mode, where Ctrl-D is taken by the line discipline.
         terminal.expect(b"autohome> ")
         terminal.press(b"help log\r")
         terminal.expect(b"then follow it until Ctrl-C or Enter")
+        terminal.await_prompt(b"autohome> ")
         terminal.press(b"\x1b[A\r")  # up-arrow, Enter: the same command again
         terminal.expect(b"then follow it until Ctrl-C or Enter", count=2)
+        terminal.await_prompt(b"autohome> ")
         terminal.press(b"modules read cou\t\r")
         terminal.expect(b"counter: Counts.")
+        terminal.await_prompt(b"autohome> ")
         terminal.press(b"\x04")  # Ctrl-D leaves
         assert terminal.process.wait(15) == 0
     finally:
