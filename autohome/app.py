@@ -239,6 +239,8 @@ def build(
                        config.notify_on_failure)
     executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings, policy, lines,
                            Deadlines(clock), run_clock, capture)
+    executor.prepare(registry.specs())  # a registry of given modules is loaded already
+    registry.on_change = executor.prepare
     stop = StopRequest()
     stop.on_request(clock.wake)
     stop.on_request(runner.wake_waiters)

@@ -81,12 +81,13 @@ class LogWriter:
     burst of lines up to MAX_LINGERS times that."""
 
     _STOP = object()
-    BATCH = 4096
+    BATCH = 16384
     LINGER_S = 0.02
     # While a burst goes on (this many lines or more came in during one linger), linger again,
-    # up to this many times: the burst's runs then do not compete with the writer for the GIL.
+    # up to this many times (a second): the burst's runs then do not compete with the writer
+    # for the GIL, and its lines are written once it is over.
     BURST_LINES = 64
-    MAX_LINGERS = 10
+    MAX_LINGERS = 50
 
     def __init__(self, records: queue.SimpleQueue[logging.LogRecord],
                  handlers: list[logging.Handler]) -> None:

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 
@@ -125,6 +126,8 @@ class ModuleRegistry:
         # happen outside the lock, so a slow one never stalls the console.
         self._lock = threading.RLock()
         self._refreshing = threading.Lock()
+        # Told the runnable modules whenever they change (RunExecutor.prepare).
+        self.on_change: Callable[[list[ModuleSpec]], None] | None = None
 
     @classmethod
     def of(cls, items: list[ModuleSpec | BrokenModule]) -> ModuleRegistry:
@@ -201,8 +204,8 @@ class ModuleRegistry:
                                  if helpers_changed or name not in entries or entries[name].stamp != stamp)
             if not changed:
                 if changes:
-                    self._specs = self._sorted = None
-                    self.revision.bump()
+                    with self._lock:
+                        self._changed()
                 return changes
             results = _import_off_the_tick({name: self.folder / f"{name}.py" for name in changed},
                                            self.zone, self.import_timeout_s)
@@ -210,9 +213,15 @@ class ModuleRegistry:
                 for name in changed:
                     self._apply(name, modules[name], results[name], changes)
                 if changes:
-                    self._specs = self._sorted = None
-                    self.revision.bump()
+                    self._changed()
         return changes
+
+    def _changed(self) -> None:
+        # Called with the lock held, after a change of any entry.
+        self._specs = self._sorted = None
+        self.revision.bump()
+        if self.on_change is not None:
+            self.on_change(self.specs())
 
     def _use_helpers(self, helpers: dict[str, tuple[int, int]]) -> None:
         """`import _helpers` in a module finds the folder's helpers, as they are now (called
@@ -257,8 +266,7 @@ class ModuleRegistry:
             if entry is None or entry.spec is None:
                 return
             entry.spec, entry.problem = None, problem
-            self._specs = self._sorted = None
-            self.revision.bump()
+            self._changed()
         log.error("module %s is broken and will not run: %s (fix %s)", name, problem, entry.path)
 
 

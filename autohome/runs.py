@@ -112,11 +112,20 @@ class RunExecutor:
         """What the module's run() may ask for, made once per module rather than per run."""
         kit = self._kits.get(spec.name)
         if kit is None:
-            module_log = logging.getLogger(f"{MODULE_LOGGER}.{spec.name}")
-            kit = self._kits[spec.name] = ModuleKit(
-                module_log, self.notifier.for_module(module_log), ModuleStore(self.db, spec.name),
-                self.settings)
+            kit = self._kits[spec.name] = self._make_kit(spec.name)
         return kit
+
+    def prepare(self, specs: Iterable[ModuleSpec]) -> None:
+        """Make the kits of the modules just loaded and forget those of modules gone: a
+        module's first run then costs what every later one does (a burst of first runs,
+        benchmarks/dispatch.py, spent a tenth of its time making loggers)."""
+        kits = self._kits
+        self._kits = {spec.name: kits.get(spec.name) or self._make_kit(spec.name) for spec in specs}
+
+    def _make_kit(self, name: str) -> ModuleKit:
+        module_log = logging.getLogger(f"{MODULE_LOGGER}.{name}")
+        return ModuleKit(module_log, self.notifier.for_module(module_log), ModuleStore(self.db, name),
+                         self.settings)
 
     def _begin(self, run: _Run) -> None:
         """A run's bookkeeping before its thread starts, on the thread that starts it."""

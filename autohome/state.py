@@ -1,11 +1,8 @@
 """What AutoHome knows about each module: schedule position, pause, runs. Kept in the database.
 
 Reads come from an in-memory copy (a tick reads every module). Schedule positions and
-pauses are written through at once. A finished run is handed to the `state-writer`
-thread; while runs of the same tick are still going it waits GROUP_WAIT_S for them, so a
-burst of runs costs a few transactions instead of one each. The writer logs each run's
-"finished" line once the run is stored: a killed process loses only runs whose end was
-never logged, and the log itself knows nothing of the database.
+pauses are written through at once; finished runs go to the database through the
+`state-writer` thread (runwriter.py), which logs each run's "finished" line once it is stored.
 """
 
 from __future__ import annotations
@@ -18,18 +15,9 @@ from typing import Any, NamedTuple
 
 from autohome.db import Database, ModuleRow, RunRow
 from autohome.revision import Revision
+from autohome.runwriter import RETRY_S, RunWriter
 
 log = logging.getLogger(__name__)
-
-# Trimming old runs costs a DELETE; doing it every this many runs keeps history within
-# HISTORY_PER_MODULE + TRIM_EVERY rows while most runs cost one small INSERT.
-TRIM_EVERY = 20
-# While other runs are still going, the writer waits this long for their records too.
-GROUP_WAIT_S = 0.02
-# After a failed write (a full disk), the records are kept and tried again this much later;
-# at most MAX_UNSAVED are kept, the oldest are given up first.
-RETRY_S = 5.0
-MAX_UNSAVED = 10_000
 
 
 # NamedTuples: immutable like frozen dataclasses, several times cheaper to make (by the thousand).
@@ -80,20 +68,10 @@ class ModuleStates:
     def __init__(self, db: Database, retry_s: float = RETRY_S, revision: Revision | None = None,
                  announce: Callable[[Any], object] | None = None) -> None:
         self.db = db
-        self.retry_s = retry_s
         self.revision = revision or Revision()  # bumped with every change of any status
-        self._announce = announce or _handle
+        self.runs = RunWriter(db, announce, retry_s)
         self._lock = threading.Lock()
-        self._to_write = threading.Condition(self._lock)  # the writer waits: runs to write, or closing
-        self._stored = threading.Condition(self._lock)  # flush() waits: runs written (or given up)
         self._status: dict[str, ModuleStatus] = {}
-        self._since_trim: dict[str, int] = {}
-        self._tick_runs_left = 0  # runs the latest tick started that have not finished
-        self._unsaved: list[_Finished] = []
-        self._handed_over = 0  # finished runs given to the writer, ever
-        self._written = 0  # ... and written (or given up)
-        self._writer: threading.Thread | None = None
-        self._closing = threading.Event()
         latest = db.latest_runs()
         rows = {row.name: row for row in db.modules()}
         for name in rows.keys() | latest.keys():
@@ -122,8 +100,8 @@ class ModuleStates:
 
     def start_tick(self, now: datetime, seen: list[str], due: list[str]) -> None:
         """One tick's bookkeeping in one transaction: first sightings, and the runs it starts."""
+        self.runs.expect(len(due))
         with self._lock:
-            self._tick_runs_left = len(due)
             if not seen and not due:
                 return
             due_names = set(due)
@@ -175,106 +153,22 @@ class ModuleStates:
         `announcement` (the "finished" line) to `announce` once the run is stored.
 
         Returns the run it replaces as the last result."""
-        with self._lock:
+        how = record.outcome or ("ok" if record.error is None else "error")  # record.how, inline
+        row = RunRow(0, name, record.started, finished, record.duration_s, record.error, how)
+        with self._lock:  # handed over under the lock: a flush() that sees the result stores it
             was = self._status.get(name, UNKNOWN)
             self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, None, record)
-            self.revision.bump()
-            self._tick_runs_left = max(0, self._tick_runs_left - 1)
-            stored = not self._closing.is_set()  # else a run abandoned at shutdown that ended after all
-            if stored:
-                how = record.outcome or ("ok" if record.error is None else "error")  # record.how, inline
-                row = RunRow(0, name, record.started, finished, record.duration_s, record.error, how)
-                self._unsaved.append((row, announcement))
-                self._handed_over += 1
-                if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_runs, name="state-writer", daemon=True)
-                    self._writer.start()
-                self._to_write.notify()
-        if not stored and announcement is not None:
-            self._announce(announcement)
+            self.runs.add(row, announcement)
+        self.revision.bump()
         return was.last_run
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every run finished so far is in the database; return whether it is."""
-        with self._lock:
-            target = self._handed_over
-            return self._stored.wait_for(lambda: self._written >= target, timeout_s)
+        return self.runs.flush(timeout_s)
 
     def close(self, timeout_s: float = 5.0) -> bool:
         """Write the finished runs still waiting, then stop the writer; return whether it ended."""
-        with self._lock:
-            self._closing.set()
-            writer = self._writer
-            self._to_write.notify_all()
-        if writer is not None:
-            writer.join(timeout_s)
-        return writer is None or not writer.is_alive()
-
-    def _write_runs(self) -> None:
-        try:
-            while self._write_batch():
-                pass
-        except Exception:  # a bug here must not silently stop storing runs
-            log.exception("the state writer stopped; finished runs are no longer stored")
-
-    def _write_batch(self) -> bool:
-        with self._lock:
-            self._to_write.wait_for(lambda: self._unsaved or self._closing.is_set())
-            in_burst = self._tick_runs_left > 0 and not self._closing.is_set()
-        if in_burst:  # the tick's other runs will end soon: let them join this batch
-            self._closing.wait(GROUP_WAIT_S)
-        with self._lock:
-            batch, self._unsaved = self._unsaved, []
-        if not batch:
-            return False  # closed, and nothing left
-        rows = [row for row, _ in batch]
-        try:
-            self.db.add_runs(rows, self._due_for_trim(rows))
-        except Exception:  # noqa: BLE001 - a full or vanished disk: keep the runs, retry
-            self._announce_all(batch)  # the lines must not wait for a disk that may not come back
-            self._keep_for_retry([(row, None) for row in rows])
-            return True
-        self._announce_all(batch)
-        with self._lock:
-            self._written += len(batch)
-            self._stored.notify_all()
-        return True
-
-    def _announce_all(self, batch: list[_Finished]) -> None:
-        for _, announcement in batch:
-            if announcement is not None:
-                self._announce(announcement)
-
-    def _due_for_trim(self, batch: list[RunRow]) -> set[str]:
-        # Only the writer thread counts, so the count needs no lock.
-        trim = set()
-        for row in batch:
-            count = self._since_trim.get(row.module, 0) + 1
-            if count >= TRIM_EVERY:
-                trim.add(row.module)
-                count = 0
-            self._since_trim[row.module] = count
-        return trim
-
-    def _keep_for_retry(self, batch: list[_Finished]) -> None:
-        log.exception("could not store %d finished run(s) in %s; they are kept and retried in %gs",
-                      len(batch), self.db.path, self.retry_s)
-        with self._lock:
-            self._unsaved[:0] = batch
-            dropped = len(self._unsaved) - MAX_UNSAVED
-            if dropped > 0:
-                del self._unsaved[:dropped]
-                self._written += dropped
-                log.error("gave up %d unstored run record(s): more than %d waited", dropped, MAX_UNSAVED)
-                self._stored.notify_all()
-            if not self._closing.is_set():
-                self._to_write.wait_for(self._closing.is_set, self.retry_s)
-            elif self._unsaved:  # shutting down, and still failing: give them up, and say so
-                log.error("shutting down: %d finished run(s) could not be stored in %s and are lost",
-                          len(self._unsaved), self.db.path)
-                self._written += len(self._unsaved)
-                self._unsaved = []
-                self._stored.notify_all()
+        return self.runs.close(timeout_s)
 
     def history(self, name: str, limit: int) -> list[RunRecord]:
         """The module's stored runs, newest first (waiting for the runs just finished)."""
@@ -289,11 +183,3 @@ class ModuleStates:
             self.db.save_module(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))
         self.revision.bump()
         return status
-
-
-# A finished run on its way to the database, and the line to log once it is there (a plain tuple).
-_Finished = tuple[RunRow, object]
-
-
-def _handle(record: logging.LogRecord) -> None:
-    logging.getLogger(record.name).handle(record)

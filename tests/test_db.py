@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import T0, WAIT_S
 
+from autohome import runwriter
 from autohome.db import (
     HISTORY_PER_MODULE,
     MIGRATIONS,
@@ -163,6 +164,23 @@ def test_closing_stores_every_finished_run_even_in_a_burst(tmp_path: Path) -> No
     latest = open_database(tmp_path).latest_runs()
     assert len(latest) == count
     assert latest["m300"].error == "error 300" and latest["m301"].error is None
+
+
+def test_a_flush_does_not_wait_for_a_burst_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # While a tick's runs keep ending, the writer gathers them so that it does not compete
+    # with them; someone waiting for the runs (`modules read`, a test) is served at once.
+    monkeypatch.setattr(runwriter, "GROUP_WAIT_S", 3600.0)  # gathering alone would take an hour
+    announced: list[object] = []
+    states = ModuleStates(open_database(tmp_path), announce=announced.append)
+    states.start_tick(T0, [], ["a", "b", "c"])
+    states.record_start("a", T0)
+    states.record_finish("a", RunRecord(T0, 0.1), T0, "module a finished")
+    assert states.flush(timeout_s=WAIT_S)
+    assert [run.started for run in states.history("a", 10)] == [T0] and announced == ["module a finished"]
+    states.record_start("b", T0)
+    states.record_finish("b", RunRecord(T0, 0.1), T0, "module b finished")
+    assert states.close(timeout_s=WAIT_S)  # closing does not wait for the gathering either
+    assert announced == ["module a finished", "module b finished"]
 
 
 def test_closing_while_writes_fail_says_what_is_lost_and_does_not_hang(tmp_path: Path) -> None:
