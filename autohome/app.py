@@ -105,7 +105,7 @@ class Main:
                           "next tick", now.astimezone(self.zone).isoformat())
         if self.settle_each_tick:  # test mode: time moves once the tick's runs are over (or overrunning)
             self.runner.wait_for(lambda now: self.stop.is_requested or (not now.queued and all(
-                self.states.get(name).is_overrunning for name in now.running)), None)
+                self.executor.is_overrunning(name) for name in now.running)), None)
 
     def request_stop(self) -> None:
         """Ask the loop to stop; safe from any thread."""

@@ -174,8 +174,8 @@ class Commands:
             lines.append(f"runs in:   {'a child process (ISOLATE)' if view.isolated else 'a thread'}")
         if view.timeout is not None:
             lines.append(f"timeout:   {format_duration(view.timeout)}")
-        if view.status.running_since is not None:
-            lines.append(f"running since {format_time(view.status.running_since, self.zone)}")
+        if view.running_since is not None:
+            lines.append(f"running since {format_time(view.running_since, self.zone)}")
         if view.problem:
             lines.append(f"problem:   {view.problem}")
         if view.state == "overrun":

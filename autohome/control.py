@@ -61,14 +61,16 @@ class ControlPanel:
         views = []
         for entry in self.registry.entries():
             status = self.states.get(entry.name)
+            current = self.executor.current(entry.name)
+            since = current[0] if current else None
             spec = entry.spec
             if spec is None:
                 views.append(ModuleView(entry.name, "broken", "-", status, None,
-                                        problem=entry.problem, path=str(entry.path)))
+                                        problem=entry.problem, path=str(entry.path), running_since=since))
                 continue
             off = why_off(spec, self.settings)
             if entry.name in snapshot.running:
-                state = "overrun" if status.is_overrunning else "running"
+                state = "overrun" if current and current[1] else "running"
             elif off:
                 state = "off"
             elif entry.name in snapshot.queued:
@@ -86,6 +88,7 @@ class ControlPanel:
                 entry.name, state, spec.schedule.describe(), status, next_run,
                 description=spec.description, problem=off or entry.problem, path=str(entry.path),
                 timeout=self.executor.timeout(spec), isolated=self.executor.is_isolated(spec),
+                running_since=since,
             ))
         return views
 

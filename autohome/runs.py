@@ -77,6 +77,7 @@ class RunExecutor:
         self.outputs: dict[str, Iterable[str]] = {}  # each module's last run's output
         self._kits: dict[str, ModuleKit] = {}
         self._isolated: dict[str, IsolatedRun] = {}  # isolated runs going on now (isolation.py)
+        self._current: dict[str, _Run] = {}  # every run going on now, from just before its thread starts
         self._lines = lines or RunLines(log)
 
     def submit(self, spec: ModuleSpec, attempt: int = 1) -> Submission:
@@ -132,11 +133,11 @@ class RunExecutor:
         spec = run.spec
         run.kit = self.kit(spec)
         run.started = self.clock.now()
-        self.states.record_start(spec.name, run.started)
         self._lines.log("module %s started", spec.name, thread_name=f"module:{spec.name}")
         run.elapsed = stopwatch()
         run.watched = self.watchdog.started(spec.name, self.watchdog.clock.now() + self.timeout(spec), spec)
         run.output = RunOutput(run.kit.log)
+        self._current[spec.name] = run
 
     def _execute(self, run: _Run) -> None:
         """One run of one module, on its own thread."""
@@ -153,7 +154,22 @@ class RunExecutor:
             self.watchdog.ended(watched)
         self.outputs[spec.name] = output.lines
         record = RunRecord(run.started, run.elapsed(), error, outcome or watched.overran)
-        self._finish(spec, record, run.attempt)
+        try:
+            self._finish(spec, record, run.attempt)
+        finally:
+            self._current.pop(spec.name, None)
+
+    def current(self, name: str) -> tuple[datetime, bool] | None:
+        """When the module's run going on now started, and whether it is past its TIMEOUT."""
+        run = self._current.get(name)
+        if run is None or run.watched is None:
+            return None
+        return run.started, run.watched.overran == "overrun"
+
+    def is_overrunning(self, name: str) -> bool:
+        """Whether the module's run going on now is past its TIMEOUT (a thread run: it cannot be stopped)."""
+        current = self.current(name)
+        return current is not None and current[1]
 
     def _run_in_thread(self, spec: ModuleSpec, kit: ModuleKit) -> str | None:
         try:
@@ -219,14 +235,14 @@ class RunExecutor:
                         "after %gs)", spec.name, timeout, self.policy.stop_grace_s)
             isolated.stop("timeout", f"timeout after {timeout}")
             return
-        run.overran = "overrun"
-        if self.states.flag_overrun(spec.name):  # what `modules` shows
-            self.runner.wake_waiters()  # test mode moves time on past an overrunning run
-            log.warning("module %s is overrunning: running for more than its TIMEOUT of %s; it still "
-                        "holds one of the %d threads, and Python cannot stop a thread: %s",
-                        spec.name, timeout, self.runner.max_threads, STOP_HINT)
-            self.alert(f"{spec.name} is still running after its TIMEOUT of {timeout}; {STOP_HINT}",
-                       "AutoHome: module overrunning")
+        run.overran = "overrun"  # what `modules` shows; the watchdog fires once per run
+        self.runner.revision.bump()
+        self.runner.wake_waiters()  # test mode moves time on past an overrunning run
+        log.warning("module %s is overrunning: running for more than its TIMEOUT of %s; it still "
+                    "holds one of the %d threads, and Python cannot stop a thread: %s",
+                    spec.name, timeout, self.runner.max_threads, STOP_HINT)
+        self.alert(f"{spec.name} is still running after its TIMEOUT of {timeout}; {STOP_HINT}",
+                   "AutoHome: module overrunning")
 
     def stop(self, name: str, why: str = "stopped from the console") -> str:
         """Stop a module's isolated run now; say why a thread run cannot be."""

@@ -48,14 +48,13 @@ class RunRecord(NamedTuple):
 
 
 class ModuleStatus(NamedTuple):
-    """A snapshot of one module's state, safe to read without the lock."""
+    """A snapshot of one module's state, safe to read without the lock. A run going on is
+    not here: the executor owns it (RunExecutor.current)."""
 
     paused: bool = False
     first_seen: datetime | None = None
     last_due_at: datetime | None = None
-    running_since: datetime | None = None
     last_run: RunRecord | None = None
-    is_overrunning: bool = False  # the current run passed its TIMEOUT
 
 
 UNKNOWN = ModuleStatus()  # a module not seen before (made once: `dict.get`'s default is made every call)
@@ -129,24 +128,6 @@ class ModuleStates:
             self._update(name, last_due_at=now)
         return names
 
-    def record_start(self, name: str, at: datetime) -> None:
-        """Note that a run started (in memory only: the run is stored when it ends)."""
-        with self._lock:
-            was = self._status.get(name, UNKNOWN)
-            # Spelled out rather than _replace: every run does this, under the lock.
-            self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, at, was.last_run)
-        self.revision.bump()
-
-    def flag_overrun(self, name: str) -> bool:
-        """Mark the module's current run as past its TIMEOUT; return whether it was not yet."""
-        with self._lock:
-            was = self._status.get(name)
-            if was is None or was.running_since is None or was.is_overrunning:
-                return False
-            self._status[name] = was._replace(is_overrunning=True)
-        self.revision.bump()
-        return True
-
     def record_finish(self, name: str, record: RunRecord, finished: datetime,
                       announcement: object = None) -> RunRecord | None:
         """Make the run the module's last result and hand it to the writer, which hands the
@@ -157,7 +138,8 @@ class ModuleStates:
         row = RunRow(0, name, record.started, finished, record.duration_s, record.error, how)
         with self._lock:  # handed over under the lock: a flush() that sees the result stores it
             was = self._status.get(name, UNKNOWN)
-            self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, None, record)
+            # Spelled out rather than _replace: every run does this, under the lock.
+            self._status[name] = ModuleStatus(was.paused, was.first_seen, was.last_due_at, record)
             self.runs.add(row, announcement)
         self.revision.bump()
         return was.last_run

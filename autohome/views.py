@@ -25,6 +25,7 @@ class ModuleView(NamedTuple):
     path: str = ""
     timeout: timedelta | None = None
     isolated: bool = False  # runs in a child process
+    running_since: datetime | None = None  # when the run going on now started
 
 
 class StatusView(NamedTuple):

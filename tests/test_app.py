@@ -11,6 +11,7 @@ import pytest
 from conftest import T0, WAIT_S, log_seen, make_main, spec
 
 from autohome.clock import FakeClock
+from autohome.commands import Commands
 from autohome.loader import BrokenModule
 
 
@@ -197,9 +198,13 @@ def test_a_run_past_its_timeout_is_flagged_at_the_timeout_and_stored_as_overrun(
     [warning] = flagged.records
     assert "set ISOLATE = True in its file to let AutoHome stop it" in warning.getMessage()
     assert [v.state for v in main.panel.module_views()] == ["overrun"]
+    started_at = clock.now() - timedelta(seconds=61)
+    read = Commands(main.panel).execute("modules read slow").text
+    assert f"running since {started_at:%Y-%m-%d %H:%M:%S}" in read
     release.set()
     assert main.runner.wait_idle(timeout_s=WAIT_S)
     assert [v.state for v in main.panel.module_views()] == ["idle"]
+    assert "running since" not in Commands(main.panel).execute("modules read slow").text
     [run] = main.states.history("slow", 10)
     assert run.how == "overrun" and run.is_ok
 

@@ -49,9 +49,7 @@ def test_runs_are_kept_for_a_week_and_at_least_the_newest_hundred() -> None:
     young = [T0 + timedelta(minutes=number) for number in range(150)]
     moments = old + young
     for number, started in enumerate(moments):
-        states.record_start("busy", started)
         states.record_finish("busy", RunRecord(started, 0.1, None if number % 2 else "bad"), started)
-    states.record_start("quiet", T0)
     states.record_finish("quiet", RunRecord(T0, 0.1), T0)
     states.flush()
     kept = [row.started for row in states.db.runs_since(T0 - timedelta(days=1000)) if row.module == "busy"]
@@ -61,27 +59,23 @@ def test_runs_are_kept_for_a_week_and_at_least_the_newest_hundred() -> None:
     # With only old runs, the newest 100 stay.
     states = ModuleStates(Database.in_memory())
     for started in old:
-        states.record_start("old", started)
         states.record_finish("old", RunRecord(started, 0.1), started)
     states.flush()
     assert len(states.db.runs_since(old[0])) == HISTORY_PER_MODULE
 
 
-def test_state_survives_reopening_and_only_runs_in_flight_are_lost(tmp_path: Path) -> None:
+def test_state_and_finished_runs_survive_reopening(tmp_path: Path) -> None:
     db = open_database(tmp_path)
     states = ModuleStates(db)
     states.set_paused("a", True)
     states.mark_due("a", T0)
-    states.record_start("b", T0)
     states.record_finish("b", RunRecord(T0, 0.5, "ValueError: x"), T0)
-    states.record_start("b", T0 + timedelta(hours=1))  # the process dies during this run
     assert states.flush()
     db.close()
 
     reopened = ModuleStates(open_database(tmp_path))
     assert reopened.get("a").paused and reopened.get("a").last_due_at == T0
     assert reopened.get("b").last_run == RunRecord(T0, 0.5, "ValueError: x")
-    assert reopened.get("b").running_since is None
 
 
 def test_a_failed_commit_leaves_the_database_usable(tmp_path: Path) -> None:
@@ -136,7 +130,6 @@ def test_runs_that_cannot_be_stored_are_kept_and_stored_once_writing_works(tmp_p
     with _watching("could not store 1 finished run(s)") as (failed,):
         announced = threading.Event()
         states = ModuleStates(db, retry_s=0.05, announce=lambda record: announced.set())
-        states.record_start("a", T0)
         line = logging.LogRecord("autohome.main", logging.INFO, "", 0, "module a finished", (), None)
         states.record_finish("a", RunRecord(T0, 0.5), T0, line)
         assert failed.event.wait(WAIT_S), "the failed write was not logged"
@@ -157,7 +150,6 @@ def test_closing_stores_every_finished_run_even_in_a_burst(tmp_path: Path) -> No
     states.start_tick(T0, [], [f"m{number}" for number in range(count)])
     for number in range(count):
         name = f"m{number}"
-        states.record_start(name, T0)
         states.record_finish(name, RunRecord(T0, 0.1, None if number % 3 else f"error {number}"), T0)
     states.close()
     db.close()
@@ -173,11 +165,9 @@ def test_a_flush_does_not_wait_for_a_burst_to_end(tmp_path: Path, monkeypatch: p
     announced: list[object] = []
     states = ModuleStates(open_database(tmp_path), announce=announced.append)
     states.start_tick(T0, [], ["a", "b", "c"])
-    states.record_start("a", T0)
     states.record_finish("a", RunRecord(T0, 0.1), T0, "module a finished")
     assert states.flush(timeout_s=WAIT_S)
     assert [run.started for run in states.history("a", 10)] == [T0] and announced == ["module a finished"]
-    states.record_start("b", T0)
     states.record_finish("b", RunRecord(T0, 0.1), T0, "module b finished")
     assert states.close(timeout_s=WAIT_S)  # closing does not wait for the gathering either
     assert announced == ["module a finished", "module b finished"]
@@ -189,7 +179,6 @@ def test_closing_while_writes_fail_says_what_is_lost_and_does_not_hang(tmp_path:
     watched = ("could not store 1 finished run(s)", "1 finished run(s) could not be stored")
     with _watching(*watched) as (failed, lost):
         states = ModuleStates(db, retry_s=3600)
-        states.record_start("a", T0)
         states.record_finish("a", RunRecord(T0, 0.5), T0)
         assert failed.event.wait(WAIT_S)
         assert states.close(timeout_s=WAIT_S)  # wakes the writer from its hour-long retry wait

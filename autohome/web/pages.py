@@ -135,8 +135,8 @@ class Pages:
 
     def _timeline(self, span: str, views: list[ModuleView], now: datetime) -> Any:
         pixel_s = SPANS[span].total_seconds() / WIDTH
-        running = tuple(sorted((view.name, view.status.running_since) for view in views
-                               if view.status.running_since is not None))
+        running = tuple(sorted((view.name, view.running_since) for view in views
+                               if view.running_since is not None))
         sleeps = self.controller.sleeps()
         key = (self.controller.views_version(), int(now.timestamp() // pixel_s), running,
                tuple(view.name for view in views), len(sleeps))
@@ -147,7 +147,7 @@ class Pages:
         runs = self._recent.since(earliest(now, span), now)
         going = [make_run(view.name, since, max((now - since).total_seconds(), 0.0),
                           "overrun" if view.state == "overrun" else "running", None, self.zone)
-                 for view in views if (since := view.status.running_since) is not None]
+                 for view in views if (since := view.running_since) is not None]
         if going:
             runs = sorted([*runs, *going], key=lambda run: run.start_s)
         with self._lock:
