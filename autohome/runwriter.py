@@ -59,6 +59,7 @@ class RunWriter:
         self._handed_over = 0  # finished runs given to the writer, ever
         self._written = 0  # ... and written (or given up)
         self._writer: threading.Thread | None = None
+        self._writer_waits = False  # for runs to write: only then does a new run wake it
         self._closing = threading.Event()
         self._write_now = threading.Event()  # set by flush() and close(): stop gathering, write now
 
@@ -78,7 +79,8 @@ class RunWriter:
                 if self._writer is None:
                     self._writer = threading.Thread(target=self._write_runs, name="state-writer", daemon=True)
                     self._writer.start()
-                self._to_write.notify()
+                if self._writer_waits:
+                    self._to_write.notify()
         if not stored and announcement is not None:
             self._announce(announcement)
 
@@ -110,7 +112,9 @@ class RunWriter:
 
     def _write_batch(self) -> bool:
         with self._lock:
+            self._writer_waits = True
             self._to_write.wait_for(lambda: self._unsaved or self._closing.is_set())
+            self._writer_waits = False
             in_burst = self._runs_to_come > 0 and not self._closing.is_set()
         if in_burst:  # the tick's other runs will end soon: let them join this batch
             self._gather()

@@ -84,7 +84,11 @@ class Runner:
     def __init__(self, max_threads: int, revision: Revision | None = None) -> None:
         self.max_threads = max_threads
         self.revision = revision or Revision()  # bumped whenever what runs or waits changes
-        self._cond = threading.Condition()
+        # A plain lock with a condition on it, rather than Condition()'s RLock and its
+        # Python-level `with`: every run takes it twice, and a burst's runs are thousands.
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._waiting = 0  # threads waiting on _changed: a change is announced only to listeners
         self._running: dict[str, threading.Thread | None] = {}  # None: starting
         self._backlog: deque[tuple[str, Callable[[], None], Callable[[], None] | None]] = deque()
         self._queued: set[str] = set()  # the backlog's names, for O(1) "is it queued?"
@@ -98,7 +102,7 @@ class Runner:
         `prepare` is called on the thread that starts the job, just before: the first steps
         of a new thread cost several times what they cost in a warm one (benchmarks/), so
         the bookkeeping of a run is better done there."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return Submission.CLOSED
             if name in self._running or name in self._queued:
@@ -119,12 +123,12 @@ class Runner:
 
     def is_busy(self, name: str) -> bool:
         """Whether the name is running or waiting in the backlog."""
-        with self._cond:
+        with self._lock:
             return name in self._running or name in self._queued
 
     def snapshot(self) -> RunnerSnapshot:
         """Running and queued names, and whether the drainer is alive."""
-        with self._cond:
+        with self._lock:
             return self._snapshot()
 
     def _snapshot(self) -> RunnerSnapshot:
@@ -138,13 +142,13 @@ class Runner:
 
     def wait_for(self, condition: Callable[[RunnerSnapshot], bool], timeout_s: float | None) -> bool:
         """Block until `condition` holds for what runs and waits; return whether it does."""
-        with self._cond:
-            return self._cond.wait_for(lambda: condition(self._snapshot()), timeout_s)
+        with self._lock:
+            return self._wait(lambda: condition(self._snapshot()), timeout_s)
 
     def wait_idle(self, stop: threading.Event | None = None, timeout_s: float | None = None) -> bool:
         """Block until nothing runs or waits (or `stop` is set); return whether idle."""
-        with self._cond:
-            return self._cond.wait_for(
+        with self._lock:
+            return self._wait(
                 lambda: (not self._running and not self._backlog)
                 or (stop is not None and stop.is_set()),
                 timeout=timeout_s,
@@ -152,29 +156,42 @@ class Runner:
 
     def wake_waiters(self) -> None:
         """Let `wait_idle` re-check its stop event."""
-        with self._cond:
-            self._cond.notify_all()
+        with self._lock:
+            self._notify()
 
     def close(self, grace_s: float) -> tuple[list[str], list[str]]:
         """Refuse new jobs, drop the backlog, give running jobs `grace_s` to end.
 
         Returns the names dropped from the backlog and the names still running.
         """
-        with self._cond:
+        with self._lock:
             self._closed = True
             dropped = [name for name, _, _ in self._backlog]
             self._backlog.clear()
             self._queued.clear()
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: not self._running, timeout=grace_s)
+            self._notify()
+            self._wait(lambda: not self._running, timeout=grace_s)
             return dropped, list(self._running)
+
+    def _notify(self) -> None:
+        # Called with the lock held.
+        if self._waiting:
+            self._changed.notify_all()
+
+    def _wait(self, predicate: Callable[[], object], timeout: float | None = None) -> bool:
+        # Called with the lock held.
+        self._waiting += 1
+        try:
+            return bool(self._changed.wait_for(predicate, timeout))
+        finally:
+            self._waiting -= 1
 
     def _reserve(self, name: str) -> None:
         # Called with the lock held: the slot is taken now, the thread starts after release,
         # so nobody waits on the lock while a thread is being started.
         self._running[name] = None
         self.revision.bump()
-        self._cond.notify_all()
+        self._notify()
 
     def _launch(self, name: str, job: Callable[[], None], prepare: Callable[[], None] | None) -> None:
         thread = threading.Thread(target=self._run, args=(name, job), name=f"module:{name}", daemon=True)
@@ -185,10 +202,10 @@ class Runner:
             thread.start()
         except Exception:  # a thread refused (RuntimeError), or the bookkeeping failed
             log.exception("cannot start a thread for %s; it will be retried when due", name)
-            with self._cond:
+            with self._lock:
                 self._running.pop(name, None)
                 self.revision.bump()
-                self._cond.notify_all()
+                self._notify()
 
     def _run(self, name: str, job: Callable[[], None]) -> None:
         try:
@@ -196,24 +213,24 @@ class Runner:
         except Exception:
             log.exception("internal error while running %s", name)
         finally:
-            with self._cond:
+            with self._lock:
                 self._running.pop(name, None)
                 self.revision.bump()
-                self._cond.notify_all()
+                self._notify()
 
     def _drain(self) -> None:
         # Seeing the backlog empty and marking the drainer gone happen under one hold of
         # the lock: a submit can never queue work behind a drainer on its way out.
         try:
             while True:
-                with self._cond:
-                    self._cond.wait_for(
+                with self._lock:
+                    self._wait(
                         lambda: len(self._running) < self.max_threads or self._closed
                         or not self._backlog
                     )
                     if self._closed or not self._backlog:
                         self._drainer = None
-                        self._cond.notify_all()
+                        self._notify()
                         return
                     name, job, prepare = self._backlog.popleft()
                     self._queued.discard(name)
@@ -221,6 +238,6 @@ class Runner:
                 self._launch(name, job, prepare)
         except Exception:
             log.exception("backlog drainer failed")
-            with self._cond:
+            with self._lock:
                 self._drainer = None
-                self._cond.notify_all()
+                self._notify()
