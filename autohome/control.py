@@ -61,7 +61,7 @@ class ControlPanel:
         views = []
         for entry in self.registry.entries():
             status = self.states.get(entry.name)
-            current = self.executor.current(entry.name)
+            current = self.executor.current(entry.name) if entry.name in snapshot.running else None
             since = current[0] if current else None
             spec = entry.spec
             if spec is None:

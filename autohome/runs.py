@@ -118,8 +118,8 @@ class RunExecutor:
 
     def prepare(self, specs: Iterable[ModuleSpec]) -> None:
         """Make the kits of the modules just loaded and forget those of modules gone: a
-        module's first run then costs what every later one does (a burst of first runs,
-        benchmarks/dispatch.py, spent a tenth of its time making loggers)."""
+        module's first run then costs what every later one does (in a burst of first runs,
+        benchmarks/dispatch.py, making the loggers was a large part of the extra time)."""
         kits = self._kits
         self._kits = {spec.name: kits.get(spec.name) or self._make_kit(spec.name) for spec in specs}
 
