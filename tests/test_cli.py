@@ -104,14 +104,18 @@ def test_test_mode_waits_for_every_run_before_moving_time(tmp_path: Path) -> Non
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX-only")
 def test_at_a_terminal_the_prompt_comes_after_the_ticks_lines(workdir: Path) -> None:
-    # Log lines reach the terminal through the log writer; the prompt must wait for them.
-    write_module(workdir / "modules", "counter", COUNTER.format(interval=30))
+    # Log lines reach the terminal through the log writer, and a run's "finished" line only
+    # once the state writer stored the run; the prompt must wait for both, also when a tick
+    # runs several modules (the state writer then waits for the others' runs).
+    for name in ("counter", "counter2", "counter3"):
+        write_module(workdir / "modules", name, COUNTER.format(interval=30))
     terminal = Terminal(sys.executable, str(MAIN), "-t", "--no-console", cwd=workdir, env=clean_env())
     try:
         for tick in (1, 2):
             screen = terminal.expect(b"] > ", count=tick).decode(errors="replace")
             before_prompt = screen.split("] > ")[tick - 1]
-            assert "module counter finished" in before_prompt, screen
+            for name in ("counter", "counter2", "counter3"):
+                assert f"module {name} finished" in before_prompt, screen
             terminal.type("")
         terminal.expect(b"] > ", count=3)
     finally:
