@@ -106,7 +106,7 @@ class Main:
         if self.settle_each_tick:  # test mode: time moves once the tick's runs are over (or overrunning)
             self.runner.wait_for(lambda now: self.stop.is_requested or (not now.queued and all(
                 self.executor.is_overrunning(name) for name in now.running)), None)
-            self.states.flush()  # and stored, their "finished" lines logged: they come above the prompt
+            self.states.flush_lines()  # and their "finished" lines logged: they come above the prompt
 
     def request_stop(self) -> None:
         """Ask the loop to stop; safe from any thread."""

@@ -58,6 +58,8 @@ class RunWriter:
         self._unsaved: list[_Finished] = []
         self._handed_over = 0  # finished runs given to the writer, ever
         self._written = 0  # ... and written (or given up)
+        self._lines_due = 0  # "finished" lines handed over with their runs, ever
+        self._lines_out = 0  # ... and logged (once stored, or at once while writes fail)
         self._writer: threading.Thread | None = None
         self._writer_waits = False  # for runs to write: only then does a new run wake it
         self._closing = threading.Event()
@@ -76,6 +78,7 @@ class RunWriter:
             if stored:
                 self._unsaved.append((row, announcement))
                 self._handed_over += 1
+                self._lines_due += announcement is not None
                 if self._writer is None:
                     self._writer = threading.Thread(target=self._write_runs, name="state-writer", daemon=True)
                     self._writer.start()
@@ -91,6 +94,15 @@ class RunWriter:
             if self._written < target:
                 self._write_now.set()
             return self._stored.wait_for(lambda: self._written >= target, timeout_s)
+
+    def flush_lines(self, timeout_s: float = 5.0) -> bool:
+        """Wait until the "finished" line of every run handed over so far is logged: once the
+        run is stored, or at once while writes fail. Return whether they are."""
+        with self._lock:
+            target = self._lines_due
+            if self._lines_out < target:
+                self._write_now.set()
+            return self._stored.wait_for(lambda: self._lines_out >= target, timeout_s)
 
     def close(self, timeout_s: float = 5.0) -> bool:
         """Write the runs still waiting, then stop the writer; return whether it ended."""
@@ -149,9 +161,13 @@ class RunWriter:
                 return
 
     def _announce_all(self, batch: list[_Finished]) -> None:
-        for _, announcement in batch:
-            if announcement is not None:
-                self._announce(announcement)
+        lines = [announcement for _, announcement in batch if announcement is not None]
+        for announcement in lines:
+            self._announce(announcement)
+        if lines:
+            with self._lock:
+                self._lines_out += len(lines)
+                self._stored.notify_all()
 
     def _due_for_trim(self, batch: list[RunRow]) -> set[str]:
         # Only the writer thread counts, so the count needs no lock.

@@ -148,6 +148,10 @@ class ModuleStates:
         """Wait until every run finished so far is in the database; return whether it is."""
         return self.runs.flush(timeout_s)
 
+    def flush_lines(self, timeout_s: float = 5.0) -> bool:
+        """Wait until the "finished" line of every run ended so far is logged."""
+        return self.runs.flush_lines(timeout_s)
+
     def close(self, timeout_s: float = 5.0) -> bool:
         """Write the finished runs still waiting, then stop the writer; return whether it ended."""
         return self.runs.close(timeout_s)

@@ -135,7 +135,7 @@ def test_runs_that_cannot_be_stored_are_kept_and_stored_once_writing_works(tmp_p
         assert failed.event.wait(WAIT_S), "the failed write was not logged"
         assert not states.flush(timeout_s=0)
         # The "finished" line does not wait for a disk that may not come back.
-        assert announced.wait(WAIT_S)
+        assert states.flush_lines(timeout_s=WAIT_S) and announced.is_set()
         with db.transaction() as conn:
             conn.execute("DROP TRIGGER full")
         assert states.flush(timeout_s=WAIT_S)
