@@ -89,20 +89,20 @@ class RunWriter:
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every run handed over so far is in the database; return whether it is."""
-        with self._lock:
-            target = self._handed_over
-            if self._written < target:
-                self._write_now.set()
-            return self._stored.wait_for(lambda: self._written >= target, timeout_s)
+        return self._catch_up(lambda: (self._written, self._handed_over), timeout_s)
 
     def flush_lines(self, timeout_s: float = 5.0) -> bool:
         """Wait until the "finished" line of every run handed over so far is logged: once the
         run is stored, or at once while writes fail. Return whether they are."""
+        return self._catch_up(lambda: (self._lines_out, self._lines_due), timeout_s)
+
+    def _catch_up(self, counts: Callable[[], tuple[int, int]], timeout_s: float) -> bool:
+        # Stop the writer's gathering, and wait until the count done reaches the count due now.
         with self._lock:
-            target = self._lines_due
-            if self._lines_out < target:
+            done, target = counts()
+            if done < target:
                 self._write_now.set()
-            return self._stored.wait_for(lambda: self._lines_out >= target, timeout_s)
+            return self._stored.wait_for(lambda: counts()[0] >= target, timeout_s)
 
     def close(self, timeout_s: float = 5.0) -> bool:
         """Write the runs still waiting, then stop the writer; return whether it ended."""
