@@ -8,7 +8,7 @@ from datetime import timezone, tzinfo
 from typing import NamedTuple
 
 from autohome import __version__
-from autohome.completion import complete
+from autohome.completion import FOLLOW_FLAGS, complete, is_following
 from autohome.durations import format_duration
 from autohome.follow import Follower
 from autohome.views import Controller, ModuleView, format_table, format_time, nearest, outcome_text
@@ -231,8 +231,8 @@ class Commands:
         return Reply(format_table(["STATUS", ""], rows).split("\n", 1)[1])
 
     def _log(self, args: list[str]) -> Reply:
-        follow = "-f" in args or "--follow" in args
-        numbers = [arg for arg in args if arg not in ("-f", "--follow")]
+        follow = is_following(["log", *args])
+        numbers = [arg for arg in args if arg not in FOLLOW_FLAGS]
         if len(numbers) > 1 or (numbers and not numbers[0].isdigit()):
             return Reply(f"usage: log [N] [-f], N a whole number up to {MAX_LOG_LINES}")
         count = min(int(numbers[0]) if numbers else 20, MAX_LOG_LINES)

@@ -7,6 +7,12 @@ from collections.abc import Callable
 
 # The module actions that take a module's name.
 _TAKE_A_NAME = ("read", "run", "pause", "start", "stop")
+FOLLOW_FLAGS = ("-f", "--follow")  # `log N -f`: go on following the log
+
+
+def is_following(words: list[str]) -> bool:
+    """Whether a command line's words ask `log` to follow."""
+    return bool(words) and words[0].lower() == "log" and any(word in FOLLOW_FLAGS for word in words)
 
 
 def complete(text: str, commands: list[str], actions: list[str],
@@ -26,7 +32,7 @@ def complete(text: str, commands: list[str], actions: list[str],
         choices = ["test"]
     elif before == ["notifications"]:
         choices = ["read", "resend"]
-    elif before[0] == "log" and "-f" not in before:
+    elif before[0] == "log" and not is_following(before):
         choices = ["-f"]
     elif before == ["modules"]:
         choices = actions

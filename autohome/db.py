@@ -188,30 +188,24 @@ class Database:
 
     def history(self, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
         """The module's runs, newest first."""
-        rows = self.query(
-            "SELECT id, module, started, finished, duration_s, error, outcome FROM runs "
-            "WHERE module = ? ORDER BY id DESC LIMIT ?",
-            (module, min(limit, HISTORY_PER_MODULE)),
-        )
-        return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
+        return self._runs("WHERE module = ? ORDER BY id DESC LIMIT ?",
+                          (module, min(limit, HISTORY_PER_MODULE)))
 
     def runs_since(self, since: datetime, after_id: int = 0) -> list[RunRow]:
         """Every module's runs that started at or after `since` (and were stored after the run
         `after_id`), oldest first."""
-        rows = self.query(
-            "SELECT id, module, started, finished, duration_s, error, outcome FROM runs "
-            "WHERE started >= ? AND id > ? ORDER BY started", (as_text(since), after_id),
-        )
-        return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
+        return self._runs("WHERE started >= ? AND id > ? ORDER BY started", (as_text(since), after_id))
 
     def latest_runs(self) -> dict[str, RunRow]:
         """Each module's newest stored run."""
-        rows = self.query(
-            "SELECT id, module, started, finished, duration_s, error, outcome FROM runs "
-            "WHERE id IN (SELECT MAX(id) FROM runs GROUP BY module)"
-        )
-        return {m: RunRow(i, m, as_time(s), as_time(f), d, e, o)  # type: ignore[arg-type]
-                for i, m, s, f, d, e, o in rows}
+        rows = self._runs("WHERE id IN (SELECT MAX(id) FROM runs GROUP BY module)")
+        return {row.module: row for row in rows}
+
+    def _runs(self, where: str, params: tuple[Any, ...] = ()) -> list[RunRow]:
+        # `where` is one of the clauses above, never text from outside.
+        columns = "id, module, started, finished, duration_s, error, outcome"
+        rows = self.query(f"SELECT {columns} FROM runs {where}", params)
+        return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
 
     # --- the modules' key-value store ------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import IO
 from autohome.arguments import EXIT_USAGE, Parser
 from autohome.client import ConsoleConnection, ConsoleGone, NoDaemon, history_file
 from autohome.commands import MAX_LOG_LINES
+from autohome.completion import is_following
 from autohome.config import Config, load_config
 from autohome.errors import AutoHomeError
 
@@ -114,8 +115,7 @@ def console_main(argv: Sequence[str], environ: Mapping[str, str], stdin: IO[str]
                 return EXIT_OK
             if not line.strip():
                 continue
-            words = line.split()
-            if words[0] == "log" and ("-f" in words or "--follow" in words):
+            if is_following(line.split()):
                 _follow(connection, line, out)
             else:
                 out.write(connection.exchange(line))
