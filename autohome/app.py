@@ -17,6 +17,7 @@ from autohome.deadlines import Deadlines
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleSpec
 from autohome.logs import LogSetup
+from autohome.logtree import get_logger
 from autohome.logwriter import RunLines
 from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, last_tick, next_tick, wall_clock_anchor
 from autohome.notify import PushoverClient
@@ -29,7 +30,7 @@ from autohome.sleeps import SleepLog
 from autohome.state import ModuleStates
 from autohome.web.server import StatusServer, start_web
 
-log = logging.getLogger("autohome.main")
+log = get_logger("autohome.main")
 
 class Main:
     """The daemon: every tick, start the modules that are due; everything else is a part."""
@@ -232,14 +233,15 @@ def build(
     revision = registry.revision  # one revision for everything the console shows
     db = db if db is not None else Database.in_memory()
     # Each run's "started" and "finished" lines go straight onto the log's queue.
-    lines = RunLines(logging.getLogger("autohome.main"), logs)
+    lines = RunLines(get_logger("autohome.main"), logs)
     states = ModuleStates(db, revision=revision, announce=lines.emit)
     outbox = Outbox(db, client, clock, is_test_mode=not send_notifications)
     runner = Runner(config.max_threads, revision)
     policy = RunPolicy(config.module_timeout, config.isolation, config.stop_grace.total_seconds(),
                        config.notify_on_failure)
     executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings, policy, lines,
-                           Deadlines(clock), run_clock, capture)
+                           Deadlines(clock), run_clock, capture,
+                           after_run=logs.guard.check if logs is not None and logs.guard else None)
     executor.prepare(registry.specs())  # a registry of given modules is loaded already
     registry.on_change = executor.prepare
     stop = StopRequest()

@@ -131,6 +131,11 @@ class OutputCapture:
             sys.stdout, sys.stderr = self._saved
             self._saved = None
 
+    def current_logger(self) -> logging.Logger | None:
+        """The logger of the module whose run is on this thread (None: not a run's thread)."""
+        output = self._runs.get(threading.get_ident())
+        return None if output is None else output.logger
+
     def begin(self, output: RunOutput) -> None:
         """From now on, what this thread prints goes to `output`..."""
         self._runs[threading.get_ident()] = output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import signal
 import sys
@@ -26,11 +25,12 @@ from autohome.db import DB_FILE, TEST_DB_FILE, Database, open_database
 from autohome.errors import AutoHomeError, ConfigError
 from autohome.instance import InstanceLock
 from autohome.logs import LogSetup, setup_logging
+from autohome.logtree import get_logger
 from autohome.notify import PushoverClient
 from autohome.registry import ModuleRegistry
 from autohome.virtual import TEST_MODE_HELP, VirtualClock, typed_lines
 
-log = logging.getLogger("autohome.cli")
+log = get_logger("autohome.cli")
 
 EXIT_OK = 0
 
@@ -175,12 +175,14 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
         return EXIT_USAGE
 
     terminal = _own_stream(stderr)
+    capture = OutputCapture()  # what a module prints goes to its own log
     logging_setup = setup_logging(
         config.log_dir, config.log_level, terminal=terminal, colour=_wants_colour(stderr, environ),
         max_bytes=int(config.log_max_mb * 1024 * 1024), keep=config.log_keep, file_name=_log_name(args),
+        module_logger=capture.current_logger,
     )
     try:
-        return _run(args, config, environ, stdin, stderr, db, logging_setup, archived)
+        return _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture)
     finally:
         db.close()
         logging_setup.close()
@@ -201,7 +203,8 @@ def _own_stream(stream: IO[str]) -> IO[str]:
 
 
 def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
-         stderr: IO[str], db: Database, logging_setup: LogSetup, archived: Path | None) -> int:
+         stderr: IO[str], db: Database, logging_setup: LogSetup, archived: Path | None,
+         capture: OutputCapture) -> int:
     if archived is not None:
         log.info("archived the previous log as %s", archived)
     if config.env_file is not None:
@@ -226,7 +229,6 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
         clock = SystemClock(waker)
     registry = ModuleRegistry(config.modules_dir, zone,
                               import_timeout_s=config.import_timeout.total_seconds())
-    capture = OutputCapture()  # what a module prints goes to its own log
     daemon = build(config, clock, registry, db=db, client=client, logs=logging_setup, zone=zone,
                    settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
                    capture=capture, send_notifications=not args.test or args.notify)

@@ -7,7 +7,6 @@ so time in test mode is virtual for every thread.
 
 from __future__ import annotations
 
-import logging
 import os
 import select
 import socket
@@ -19,7 +18,9 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-log = logging.getLogger(__name__)
+from autohome.logtree import get_logger
+
+log = get_logger(__name__)
 
 
 

@@ -7,7 +7,6 @@ session.py; this file accepts clients, counts them, and hangs up on them at shut
 from __future__ import annotations
 
 import ipaddress
-import logging
 import selectors
 import socket
 import socketserver
@@ -16,11 +15,12 @@ from typing import NamedTuple
 
 from autohome.clock import monotonic_s
 from autohome.commands import Commands
+from autohome.logtree import get_logger
 from autohome.penalties import PENALTY_BASE_S, Penalties
 from autohome.session import Connection
 from autohome.telnet import escape
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # A full console makes room by closing a connection that has neither logged in nor sent a
 # command once it has had this long to do so (a burst of real clients evicts no one).

@@ -6,7 +6,6 @@ them; it never reaches into the main loop.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from autohome.archive import tail_entries
 from autohome.clock import Clock
 from autohome.follow import Follower
+from autohome.logtree import get_logger
 from autohome.loop import LoopTimes, StopRequest
 from autohome.outbox import Outbox
 from autohome.outbox_table import OutboxRow
@@ -23,7 +23,7 @@ from autohome.scheduler import Submission, why_off
 from autohome.state import RunRecord
 from autohome.views import ModuleView, StatusView
 
-log = logging.getLogger("autohome.main")
+log = get_logger("autohome.main")
 
 
 class ControlPanel:

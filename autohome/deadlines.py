@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from autohome.clock import Clock
+from autohome.logtree import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class _ClockThread:

@@ -19,8 +19,9 @@ from typing import IO, Any
 
 from autohome.capture import RunOutput
 from autohome.loader import ModuleKit, ModuleSpec
+from autohome.logtree import get_logger
 
-log = logging.getLogger("autohome.main")
+log = get_logger("autohome.main")
 
 _CHILD = str(Path(__file__).resolve().with_name("child.py"))  # run as a script: see child.py
 

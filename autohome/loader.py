@@ -16,9 +16,10 @@ from typing import Any, NamedTuple
 
 from autohome.clock import utc_now
 from autohome.durations import parse_duration
+from autohome.logtree import get_logger
 from autohome.schedule import IntervalSchedule, Schedule, parse_at, parse_cron
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MODULE_CONTRACT = 'define INTERVAL (e.g. "5m"), AT (e.g. "08:00") or CRON, and def run(log, notify)'
 SCHEDULE_NAMES = ("INTERVAL", "AT", "CRON")

@@ -15,9 +15,11 @@ from autohome.archive import CURRENT_LOG
 from autohome.clock import epoch_s
 from autohome.follow import LogFollowers
 from autohome.logfile import ArchivingFileHandler
+from autohome.logguard import LoggingGuard, ModuleLogRouter
+from autohome.logtree import MODULE_LOGGER, get_logger
 from autohome.logwriter import Line, LogWriter, QueueFront
+from autohome.text import escape_controls
 
-MODULE_LOGGER = "autohome.modules"
 _MODULE_PREFIX = MODULE_LOGGER + "."
 LINE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -33,19 +35,21 @@ class LineFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__(LINE_FORMAT, DATE_FORMAT)
+        self.converter = time.localtime  # its own: a module may set logging.Formatter.converter
         self._second: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
-        """The line, followed by the traceback or stack if the record has one."""
+        """The line, followed by the traceback or stack if the record has one; control
+        characters shown escaped (see text.py), in the file as on a terminal."""
         record.message = record.getMessage()
-        line = (f"{self._date(record.created)}.{int(record.msecs):03d} {record.levelname:<7} "
-                f"[{record.threadName}] {record.name}: {record.message}")
+        line = escape_controls(f"{self._date(record.created)}.{int(record.msecs):03d} {record.levelname:<7} "
+                               f"[{record.threadName}] {record.name}: {record.message}")
         if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
+            record.exc_text = escape_controls(self.formatException(record.exc_info))
         if record.exc_text:
             line = f"{line}\n{record.exc_text}"
         if record.stack_info:
-            line = f"{line}\n{self.formatStack(record.stack_info)}"
+            line = f"{line}\n{escape_controls(self.formatStack(record.stack_info))}"
         return line
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
@@ -112,13 +116,16 @@ class LogSetup:
     """The logging AutoHome set up, so that `close()` can flush it and take it off again."""
 
     def __init__(self, logger: logging.Logger, front: logging.Handler, writer: LogWriter,
-                 recent: RecentLines, log_file: Path, followers: LogFollowers) -> None:
+                 recent: RecentLines, log_file: Path, followers: LogFollowers,
+                 guard: LoggingGuard | None = None, root_level: int = logging.WARNING) -> None:
         self.logger = logger
         self.followers = followers  # `log -f`
         self.front = front
         self.writer = writer
         self.recent = recent
         self.log_file = log_file
+        self.guard = guard
+        self._root_level = root_level  # the `logging` root's level before AutoHome set it
         self.now: Callable[[], float] = epoch_s  # the time lines carry (see stamp_with)
 
     def put(self, line: Line) -> None:
@@ -142,6 +149,9 @@ class LogSetup:
 
     def close(self) -> None:
         """Write out every queued line, then detach and close the handlers."""
+        if self.guard is not None:
+            logging.root.removeHandler(self.guard.router)
+            logging.root.setLevel(self._root_level)
         self.logger.removeHandler(self.front)
         self.writer.stop()
         for handler in self.writer.handlers:
@@ -169,13 +179,15 @@ def setup_logging(
     max_bytes: int = 0,
     keep: int = 20,
     file_name: str = CURRENT_LOG,
+    module_logger: Callable[[], logging.Logger | None] = lambda: None,
 ) -> LogSetup:
     """Send the `autohome` logger tree to `current.log` (or `file_name`) and, if given, to the
-    terminal."""
+    terminal; route what modules log through `logging` itself into it (`module_logger`: the
+    logger of the module whose run is on this thread, None on other threads)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger("autohome")
+    logger = get_logger("autohome")
     logger.setLevel(level)
-    logging.getLogger(MODULE_LOGGER).setLevel(logging.DEBUG)  # for `modules read`
+    get_logger(MODULE_LOGGER).setLevel(logging.DEBUG)  # for `modules read`
     plain = LineFormatter()
 
     file_handler = ArchivingFileHandler(log_dir, max_bytes, keep, file_name)
@@ -205,5 +217,10 @@ def setup_logging(
     writer = LogWriter(records, handlers)
     writer.start()
     front = QueueFront(records)
-    logger.addHandler(front)
-    return LogSetup(logger, front, writer, recent, file_handler.log_file, followers)
+    logger.handlers[:] = [front]
+    router = ModuleLogRouter(module_logger, logger)
+    root_level = logging.root.level
+    logging.root.setLevel(logging.INFO)  # a module's logging.info() shows, as in a script
+    logging.root.addHandler(router)
+    guard = LoggingGuard(router, front, logger.level)
+    return LogSetup(logger, front, writer, recent, file_handler.log_file, followers, guard, root_level)

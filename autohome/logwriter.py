@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from autohome.clock import epoch_s
+from autohome.logtree import get_logger
 
 
 class Line(NamedTuple):
@@ -40,7 +41,7 @@ class Line(NamedTuple):
     thread_name: str
 
     def record(self) -> logging.LogRecord:
-        """The record `logging.getLogger(name).info(msg, *args)` would have made. It is
+        """The record `get_logger(name).info(msg, *args)` would have made. It is
         filled in from a template, not by LogRecord(): the writer makes one per run line, and
         the constructor looks up the process and the source file for each."""
         record = logging.LogRecord.__new__(logging.LogRecord)
@@ -209,7 +210,7 @@ class _ThroughLogger:
 
     @staticmethod
     def put(line: Line) -> None:
-        logging.getLogger(line.name).handle(line.record())
+        get_logger(line.name).handle(line.record())
 
 
 _THROUGH_LOGGER = _ThroughLogger()

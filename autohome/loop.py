@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 
-log = logging.getLogger("autohome.main")
+from autohome.logtree import get_logger
+
+log = get_logger("autohome.main")
 
 
 def next_tick(anchor: datetime, tick: timedelta, now: datetime) -> datetime:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autohome.errors import NotifyError
+from autohome.logtree import get_logger
 
 if TYPE_CHECKING:  # requests is imported when a client is made: most start-ups never need it
     import requests
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 REQUEST_TIMEOUT_S = 10.0
 # Pushover's documented limits, in characters.

@@ -17,10 +17,11 @@ from autohome.clock import Clock
 from autohome.db import Database
 from autohome.durations import format_duration
 from autohome.errors import NotifyError
+from autohome.logtree import get_logger
 from autohome.notify import NOT_CONFIGURED, Message, PushoverClient, Quota, build_message
 from autohome.outbox_table import OutboxRow, OutboxTable
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 FIRST_RETRY = timedelta(seconds=5)  # Pushover: never sooner than 5 s after a failed request
 MAX_RETRY = timedelta(hours=1)

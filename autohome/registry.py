@@ -6,7 +6,6 @@ at each tick, and keeps the last good version of a module whose edit broke it.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -16,9 +15,10 @@ from pathlib import Path
 
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleLoadError, ModuleSpec, load_module
+from autohome.logtree import get_logger
 from autohome.revision import Revision
 
-log = logging.getLogger("autohome.loader")
+log = get_logger("autohome.loader")
 
 
 IMPORT_TIMEOUT_S = 10.0

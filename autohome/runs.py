@@ -3,7 +3,6 @@ that can be stopped), what is recorded, retries, and AutoHome's alerts about it.
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from autohome.deadlines import Deadlines, Watchdog, WatchedRun
 from autohome.durations import format_duration
 from autohome.loader import ModuleKit, ModuleSpec
 from autohome.logs import MODULE_LOGGER
+from autohome.logtree import get_logger
 from autohome.logwriter import RunLines
 from autohome.outbox import Notifier
 from autohome.scheduler import Runner, Submission
@@ -25,7 +25,7 @@ from autohome.store import ModuleStore
 if TYPE_CHECKING:
     from autohome.isolation import IsolatedRun
 
-log = logging.getLogger("autohome.main")
+log = get_logger("autohome.main")
 
 STOP_HINT = "set ISOLATE = True in its file to let AutoHome stop it"
 
@@ -61,7 +61,8 @@ class RunExecutor:
     def __init__(self, runner: Runner, states: ModuleStates, notifier: Notifier, clock: Clock,
                  db: Database, settings: Mapping[str, str], policy: RunPolicy | None = None,
                  lines: RunLines | None = None, timers: Deadlines | None = None,
-                 run_clock: Clock | None = None, capture: OutputCapture | None = None) -> None:
+                 run_clock: Clock | None = None, capture: OutputCapture | None = None,
+                 after_run: Callable[[str], None] | None = None) -> None:
         self.runner = runner
         self.states = states
         self.notifier = notifier
@@ -79,6 +80,8 @@ class RunExecutor:
         self._isolated: dict[str, IsolatedRun] = {}  # isolated runs going on now (isolation.py)
         self._current: dict[str, _Run] = {}  # every run going on now, from just before its thread starts
         self._lines = lines or RunLines(log)
+        # Told each module's name after its thread run (logs.LoggingGuard.check: what it did to logging).
+        self._after_run = after_run or (lambda name: None)
 
     def submit(self, spec: ModuleSpec, attempt: int = 1) -> Submission:
         """Run the module on a thread of its own, or queue it while all threads are busy."""
@@ -124,7 +127,7 @@ class RunExecutor:
         self._kits = {spec.name: kits.get(spec.name) or self._make_kit(spec.name) for spec in specs}
 
     def _make_kit(self, name: str) -> ModuleKit:
-        module_log = logging.getLogger(f"{MODULE_LOGGER}.{name}")
+        module_log = get_logger(f"{MODULE_LOGGER}.{name}")
         return ModuleKit(module_log, self.notifier.for_module(module_log), ModuleStore(self.db, name),
                          self.settings)
 
@@ -149,6 +152,7 @@ class RunExecutor:
                 error, outcome = self._run_isolated(spec, kit, output)
             else:
                 error, outcome = self._run_in_thread(spec, kit), ""
+                self._after_run(spec.name)
         finally:
             self.capture.end(output)
             self.watchdog.ended(watched)

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from autohome.db import Database, RunRow
+from autohome.logtree import get_logger
 
-log = logging.getLogger("autohome.state")
+log = get_logger("autohome.state")
 
 # Trimming old runs costs a DELETE; doing it every this many runs keeps history within
 # HISTORY_PER_MODULE + TRIM_EVERY rows while most runs cost one small INSERT.
@@ -38,7 +39,7 @@ _Finished = tuple[RunRow, object]
 
 
 def _handle(record: logging.LogRecord) -> None:
-    logging.getLogger(record.name).handle(record)
+    get_logger(record.name).handle(record)
 
 
 class RunWriter:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -11,11 +10,12 @@ from datetime import datetime
 from typing import NamedTuple
 
 from autohome.loader import ModuleSpec
+from autohome.logtree import get_logger
 from autohome.revision import Revision
 from autohome.schedule import is_due
 from autohome.state import UNKNOWN, ModuleStatus
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def missing_settings(spec: ModuleSpec, settings: Mapping[str, str]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import selectors
 import socket
@@ -15,12 +14,13 @@ from autohome.clock import monotonic_s
 from autohome.commands import Reply
 from autohome.editor import Echo, LineEditor
 from autohome.follow import Follower
+from autohome.logtree import get_logger
 from autohome.telnet import Event, TelnetReader, escape
 
 if TYPE_CHECKING:
     from autohome.console import _TCPServer
 
-log = logging.getLogger("autohome.console")
+log = get_logger("autohome.console")
 
 PROMPT = "autohome> "
 PASSWORD_PROMPT = "password: "

@@ -7,17 +7,17 @@ pauses are written through at once; finished runs go to the database through the
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from autohome.db import Database, ModuleRow, RunRow
+from autohome.logtree import get_logger
 from autohome.revision import Revision
 from autohome.runwriter import RETRY_S, RunWriter
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 # NamedTuples: immutable like frozen dataclasses, several times cheaper to make (by the thousand).

@@ -17,6 +17,7 @@ from autohome.db import open_database
 from autohome.errors import AutoHomeError, NotifyError
 from autohome.loader import ModuleKit, ModuleLoadError, load_module
 from autohome.logs import MODULE_LOGGER, LineFormatter
+from autohome.logtree import get_logger
 from autohome.notify import NOT_CONFIGURED, PushoverClient, build_message
 from autohome.registry import ModuleRegistry
 from autohome.scheduler import why_off
@@ -118,7 +119,7 @@ def run_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], work
     except (AutoHomeError, ModuleLoadError, OSError) as exc:
         out.write(f"autohome run: error: {exc}\n")
         return EXIT_USAGE
-    log = logging.getLogger(f"{MODULE_LOGGER}.{spec.name}")
+    log = get_logger(f"{MODULE_LOGGER}.{spec.name}")
     handler = logging.StreamHandler(out)
     handler.setFormatter(LineFormatter())
     log.addHandler(handler)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import queue
 import sys
 import threading
@@ -12,8 +11,9 @@ from typing import IO
 
 from autohome.clock import ClockBase, Waker
 from autohome.durations import parse_duration
+from autohome.logtree import get_logger
 
-log = logging.getLogger("autohome.clock")
+log = get_logger("autohome.clock")
 
 MAX_TICKS = 100_000
 QUOTE_LIMIT = 200  # characters of a rejected line that the log repeats

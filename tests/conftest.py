@@ -31,6 +31,7 @@ from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.loader import BrokenModule, ModuleSpec
 from autohome.logs import LogSetup, setup_logging
+from autohome.logtree import get_logger, tree_root
 from autohome.schedule import IntervalSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +95,7 @@ class LogSeen(logging.Handler):
 def log_seen(text: str, logger: str = "autohome") -> Iterator[LogSeen]:
     """Watch a logger (and those below it) for a line containing `text`."""
     handler = LogSeen(text)
-    target = logging.getLogger(logger)
+    target = get_logger(logger)
     level = target.level
     target.setLevel(logging.DEBUG)
     target.addHandler(handler)
@@ -103,6 +104,35 @@ def log_seen(text: str, logger: str = "autohome") -> Iterator[LogSeen]:
     finally:
         target.removeHandler(handler)
         target.setLevel(level)
+
+
+class _ToCaplog(logging.Handler):
+    """Hands AutoHome's records (its own logger tree, apart from logging's) to pytest's caplog."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        super().__init__(logging.NOTSET)
+        self.caplog = caplog
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.caplog.handler.handle(record)
+
+
+@pytest.fixture(autouse=True)
+def _caplog_sees_autohome(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that asks for caplog sees AutoHome's lines, as it would the logging module's."""
+    if "caplog" not in request.fixturenames:
+        yield
+        return
+    bridge = _ToCaplog(request.getfixturevalue("caplog"))
+    root = tree_root()
+    level = root.level
+    root.setLevel(logging.DEBUG)  # caplog's handler has the level (caplog.at_level sets it)
+    root.addHandler(bridge)
+    try:
+        yield
+    finally:
+        root.removeHandler(bridge)
+        root.setLevel(level)
 
 
 @pytest.fixture

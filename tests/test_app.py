@@ -13,6 +13,7 @@ from conftest import T0, WAIT_S, log_seen, make_main, spec
 from autohome.clock import FakeClock
 from autohome.commands import Commands
 from autohome.loader import BrokenModule
+from autohome.logtree import get_logger
 
 
 def test_a_failing_module_is_logged_with_traceback_and_others_still_run(
@@ -239,12 +240,12 @@ def test_a_failing_tick_is_logged_and_the_loop_goes_on(clock: FakeClock,
                     main.request_stop()
 
     stopper = StopAfterThree()
-    logging.getLogger("autohome.main").addHandler(stopper)
+    get_logger("autohome.main").addHandler(stopper)
     try:
         with caplog.at_level(logging.ERROR):
             main.run()
     finally:
-        logging.getLogger("autohome.main").removeHandler(stopper)
+        get_logger("autohome.main").removeHandler(stopper)
     failures = [r for r in caplog.records if "keeps running and tries again" in r.getMessage()]
     assert len(failures) == 3 and all(r.exc_info for r in failures)
     assert clock.now() >= T0 + timedelta(seconds=60)  # the clock went on ticking between them

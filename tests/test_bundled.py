@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from conftest import Answer, FakePushover, clean_env, free_port, run_autohome
 
 from autohome.db import Database
 from autohome.loader import load_module
+from autohome.logtree import get_logger
 from autohome.store import ModuleStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ class Module:
         self.config = config
         self.store = ModuleStore(Database.in_memory(), name)
         self.sent: list[str] = []
-        self.log = logging.getLogger(f"autohome.modules.{name}")
+        self.log = get_logger(f"autohome.modules.{name}")
 
     def notify(self, message: str, **fields: object) -> bool:
         self.sent.append(message)

@@ -22,6 +22,7 @@ from autohome.db import (
     DatabaseError,
     open_database,
 )
+from autohome.logtree import get_logger
 from autohome.state import ModuleStates, RunRecord
 
 
@@ -110,12 +111,12 @@ def _watching(*texts: str) -> Iterator[list[_Seen]]:
     """Handlers on autohome.state that each set an event when their text is logged."""
     seen = [_Seen(text) for text in texts]
     for handler in seen:
-        logging.getLogger("autohome.state").addHandler(handler)
+        get_logger("autohome.state").addHandler(handler)
     try:
         yield seen
     finally:
         for handler in seen:
-            logging.getLogger("autohome.state").removeHandler(handler)
+            get_logger("autohome.state").removeHandler(handler)
 
 
 def _disk_full(db: Database) -> None:

@@ -11,6 +11,7 @@ from conftest import ConsoleClient, console_port, log_seen, spec
 from autohome.app import Main
 from autohome.follow import MAX_WAITING, LogFollowers
 from autohome.logs import LineFormatter, LogSetup
+from autohome.logtree import get_logger
 from autohome.telnet import IAC, IP
 
 FOLLOWING = b"following the log; Ctrl-C or Enter stops\r\n"
@@ -31,12 +32,12 @@ def client(console_factory: Callable[..., Main], logs: LogSetup) -> Iterator[Con
 @pytest.mark.parametrize("stop", [b"\x03", bytes((IAC, IP)), b"\r\n"], ids=["ctrl-c", "iac-ip", "enter"])
 def test_log_f_sends_new_entries_until_ctrl_c_or_enter(client: ConsoleClient, logs: LogSetup,
                                                        stop: bytes) -> None:
-    logging.getLogger("autohome.test").info("before following")
+    get_logger("autohome.test").info("before following")
     logs.flush()
     client.sock.sendall(b"log 1 -f\r\n")
     before = client.read_until(FOLLOWING)
     assert b"before following" in before  # the tail comes first
-    logger = logging.getLogger("autohome.test")
+    logger = get_logger("autohome.test")
     logger.info("first <new> entry")
     try:
         raise ValueError("broken on purpose")

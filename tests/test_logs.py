@@ -12,6 +12,7 @@ from conftest import ConsoleClient, run_autohome, write_module
 
 from autohome.archive import archive_current_log, first_timestamp
 from autohome.logs import setup_logging
+from autohome.logtree import get_logger
 
 
 @pytest.fixture
@@ -142,7 +143,7 @@ def test_terminal_colour_only_when_asked(tmp_path: Path) -> None:
         stream = io.StringIO()
         setup = setup_logging(tmp_path, terminal=stream, colour=colour)
         try:
-            logging.getLogger("autohome.test").error("red alert")
+            get_logger("autohome.test").error("red alert")
         finally:
             setup.close()
         assert ("\x1b[" in stream.getvalue()) is colour
@@ -160,7 +161,7 @@ def test_the_fast_line_formatter_writes_what_line_format_would(kind: str) -> Non
 
     from autohome.logs import DATE_FORMAT, LINE_FORMAT, LineFormatter
 
-    logger = logging.getLogger("autohome.modules.x")
+    logger = get_logger("autohome.modules.x")
     exc_info, stack = None, None
     if kind == "exception":
         try:
@@ -196,7 +197,7 @@ def test_the_log_writer_survives_a_handler_that_raises(tmp_path: Path) -> None:
 
     setup = setup_logging(tmp_path / "logs")
     setup.writer.handlers.append(Broken())
-    logger = logging.getLogger("autohome.test")
+    logger = get_logger("autohome.test")
     try:
         logger.info("first")
         setup.writer.flush()
@@ -213,7 +214,7 @@ def test_a_log_folder_that_vanishes_does_not_stop_the_log_writer(tmp_path: Path)
 
     log_dir = tmp_path / "logs"
     setup = setup_logging(log_dir, max_bytes=200, keep=2)
-    logger = logging.getLogger("autohome.test")
+    logger = get_logger("autohome.test")
     try:
         logger.info("before")
         assert setup.writer.flush()
@@ -236,7 +237,7 @@ def test_a_full_disk_loses_only_its_lines_and_says_so_when_space_returns(tmp_pat
     current = log_dir / "current.log"
     current.symlink_to("/dev/full")  # every write: No space left on device
     setup = setup_logging(log_dir)
-    logger = logging.getLogger("autohome.test")
+    logger = get_logger("autohome.test")
     try:
         for number in range(3):
             logger.info("lost line %d", number)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
 from datetime import timedelta
@@ -14,6 +13,7 @@ from autohome.app import build
 from autohome.archive import archives
 from autohome.clock import FakeClock
 from autohome.config import Config
+from autohome.logtree import get_logger
 from autohome.notify import PushoverClient
 
 
@@ -47,7 +47,7 @@ def test_sent_notifications_older_than_30_days_are_pruned(pushover: FakePushover
     clock = FakeClock(T0)
     client = PushoverClient("a" * 30, "u" * 30, pushover.url)
     main = build(Config(console_enabled=False, web_enabled=False), clock, [], client=client)
-    notify = main.notifier.for_module(logging.getLogger("autohome.modules.test"))
+    notify = main.notifier.for_module(get_logger("autohome.modules.test"))
     notify("old news")
     main.outbox.deliver_due(clock.now())
     assert main.outbox.prune_if_due(clock.now()) == clock.now() + timedelta(days=1)

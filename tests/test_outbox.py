@@ -12,6 +12,7 @@ from conftest import T0, WAIT_S, Answer, ConsoleClient, FakePushover, clean_env,
 
 from autohome.clock import FakeClock
 from autohome.db import Database, open_database
+from autohome.logtree import get_logger
 from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox, retry_delay
 
@@ -21,7 +22,7 @@ ALARM = '''
     def run(log, notify):
         notify("the cellar is flooding", title="Alarm")
 '''  # a module that notifies once a day
-log = logging.getLogger("autohome.modules.test")
+log = get_logger("autohome.modules.test")
 
 
 def make_outbox(url: str | None, clock: FakeClock, db: Database | None = None,

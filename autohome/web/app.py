@@ -8,7 +8,6 @@ session's token; with a password set, every page but the login form needs a logi
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -17,11 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from autohome.logtree import get_logger
 from autohome.penalties import Penalties
 from autohome.web.pages import Pages
 from autohome.web.sessions import Session, Sessions, cookie
 
-log = logging.getLogger("autohome.web")
+log = get_logger("autohome.web")
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 16 * 1024

@@ -4,14 +4,14 @@ and otherwise once an hour, to close connections a browser left half-open."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from datetime import tzinfo
 from typing import Any
 
 from autohome.console import is_loopback
+from autohome.logtree import get_logger
 
-log = logging.getLogger("autohome.web")
+log = get_logger("autohome.web")
 
 IDLE_WAKE_S = 3600  # waitress's loop timeout; requests and shutdown wake it at once
 THREADS = 2  # requests answered at once: a person with a tab or two

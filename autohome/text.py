@@ -1,0 +1,53 @@
+"""Text that AutoHome shows people: control characters made visible, long text cut.
+
+What modules log, print and store, and what the outside world hands them (a web page's
+reason phrase, a file name), reaches terminals and the console. A terminal acts on
+control characters: ESC sequences move the cursor, set the window title (OSC 0) or write
+the clipboard (OSC 52). So everything AutoHome writes for people goes through
+`escape_controls`, and only AutoHome's own colours are sent raw.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls but tab and line feed, DEL, C1 controls, and the Unicode marks that reorder
+# what follows them on the screen (bidirectional overrides and isolates, "Trojan source").
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NEWLINES_TOO = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control characters shown as `\\x1b` and the like; line ends and tabs kept."""
+    if _CONTROLS.search(text) is None:  # nearly always: no new string
+        return text
+    return _CONTROLS.sub(_escaped, text)
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: control characters, line ends included, shown escaped."""
+    if _NEWLINES_TOO.search(text) is None:
+        return text
+    return _NEWLINES_TOO.sub(_escaped, text)
+
+
+def printable_name(name: str) -> str:
+    """A file name as text a person can read: bytes that were not UTF-8 (kept by Python as
+    lone surrogates) shown as `\\xe9`, control characters escaped."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return one_line(name)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and how many more there were."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... {len(text) - limit:,} more characters not kept]"
