@@ -15,10 +15,42 @@ from collections import deque
 from typing import IO
 
 KEEP_LINES = 200  # of one run's output, for `modules read`
-MAX_LINE = 8192  # a longer line without an end is logged in pieces
+MAX_LINE = 8192  # characters of one line that are kept; the rest of a longer line is counted
 _NO_LINES: deque[str] = deque(maxlen=0)
-_NOTHING_PARTIAL: dict[int, str] = {}
 _FIRST_WRITE = threading.Lock()
+
+
+class _Partial:
+    """The line being written to one stream: its first MAX_LINE characters, and how many
+    more there were. Text is taken in pieces as it comes, so a line of any length costs
+    time in proportion to its length and memory of at most MAX_LINE."""
+
+    __slots__ = ("pieces", "length", "dropped")
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.length = 0
+        self.dropped = 0
+
+    def add(self, text: str, start: int, end: int) -> None:
+        """Take text[start:end] (without copying what is not kept)."""
+        room = MAX_LINE - self.length
+        if end - start > room:
+            self.dropped += end - start - max(room, 0)
+            end = start + max(room, 0)
+        if end > start:
+            self.pieces.append(text[start:end])
+            self.length += end - start
+
+    def take(self) -> str:
+        line = "".join(self.pieces).rstrip("\r")
+        if self.dropped:
+            line = f"{line} [... {self.dropped:,} more characters of this line not kept]"
+        self.pieces, self.length, self.dropped = [], 0, 0
+        return line
+
+    def __bool__(self) -> bool:
+        return bool(self.length or self.dropped)
 
 
 class RunOutput:
@@ -31,36 +63,38 @@ class RunOutput:
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
         self.lines: deque[str] = _NO_LINES
-        self._partial = _NOTHING_PARTIAL
+        self._partial: dict[int, _Partial] = {}
         self._lock = _FIRST_WRITE  # replaced by a lock of its own at the first write
 
     def _start(self) -> None:
         with _FIRST_WRITE:
             if self._lock is _FIRST_WRITE:
                 self.lines = deque(maxlen=KEEP_LINES)
-                self._partial = {logging.INFO: "", logging.WARNING: ""}
+                self._partial = {logging.INFO: _Partial(), logging.WARNING: _Partial()}
                 self._lock = threading.Lock()  # a child's two pipes are read on two threads
 
     def write(self, text: str, level: int = logging.INFO) -> None:
         """Take text as it comes; log the lines it completes."""
         if self._lock is _FIRST_WRITE:
             self._start()
+        complete = []
         with self._lock:
-            *complete, rest = (self._partial[level] + text).split("\n")
-            while len(rest) > MAX_LINE:
-                complete.append(rest[:MAX_LINE])
-                rest = rest[MAX_LINE:]
-            self._partial[level] = rest
+            partial = self._partial[level]
+            start = 0
+            while (end := text.find("\n", start)) >= 0:
+                partial.add(text, start, end)
+                complete.append(partial.take())
+                start = end + 1
+            partial.add(text, start, len(text))
         for line in complete:
-            self._line(line.rstrip("\r"), level)
+            self._line(line, level)
 
     def close(self) -> None:
         """Log what is left without a line end."""
         if self._lock is _FIRST_WRITE:
             return  # nothing was written
         with self._lock:
-            left = [(level, text) for level, text in self._partial.items() if text]
-            self._partial = dict.fromkeys(self._partial, "")
+            left = [(level, partial.take()) for level, partial in self._partial.items() if partial]
         for level, text in left:
             self._line(text, level)
 

@@ -1,9 +1,19 @@
 """Isolated runs: one run of one module in a child Python process (autohome/child.py), which
-its run thread supervises and can stop: SIGTERM to the child's whole process group, then
-SIGKILL after the grace period (on Windows: terminate, then kill)."""
+its run thread supervises and can stop.
+
+The channel between them is a socket pair made here: the child's end is handed over when
+it starts (an inherited descriptor on POSIX, `socket.share` through its standard input on
+Windows), so no other process can connect, and no secret is on a command line. Whatever
+the child sends is checked: a malformed or unknown call is answered with an error that the
+child raises where the call was made, and nothing it sends ends the supervision.
+
+Stopping it stops what it started too (processtree.py): SIGTERM, then SIGKILL after the
+grace period.
+"""
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -18,12 +28,24 @@ from pathlib import Path
 from typing import IO, Any
 
 from autohome.capture import RunOutput
+from autohome.childcalls import ChildMessages
 from autohome.loader import ModuleKit, ModuleSpec
 from autohome.logtree import get_logger
+from autohome.processtree import KILL, PipeStop, ProcessTree, read_chunks
 
 log = get_logger("autohome.main")
 
 _CHILD = str(Path(__file__).resolve().with_name("child.py"))  # run as a script: see child.py
+# After the module returned, what processes it left behind still print is read this long.
+OUTPUT_DRAIN_S = 0.2
+READ_BYTES = 65536
+# AutoHome's own secrets: never in an isolated child's environment or config.
+SECRET_SETTINGS = ("AUTOHOME_CONSOLE_PASSWORD", "PUSHOVER_TOKEN", "PUSHOVER_USER")
+
+
+def child_settings(settings: Mapping[str, str]) -> dict[str, str]:
+    """The settings an isolated module's `config` holds: all but AutoHome's own secrets."""
+    return {key: value for key, value in settings.items() if key not in SECRET_SETTINGS}
 
 
 class IsolatedRun:
@@ -35,79 +57,113 @@ class IsolatedRun:
         self.spec = spec
         self.kit = kit
         self.output = output
-        self.settings = dict(settings)
+        self.settings = child_settings(settings)
         self.grace_s = grace_s
         self.stopped_as: tuple[str, str] | None = None  # (outcome, error) once stop() was called
         self._process: subprocess.Popen[bytes] | None = None
-        self._connection: socket.socket | None = None
+        self._ours: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
+        self._output_done = PipeStop()  # stop reading the child's pipes
+        self._tree: ProcessTree | None = None  # the child and what it started, for stopping
         self._lock = threading.Lock()
 
     def run(self) -> str | None:
-        """Start the child, serve its calls until it is done; return its error (None: ok)."""
-        listener = socket.create_server(("127.0.0.1", 0))
-        token = os.urandom(16).hex()
+        """Start the child, serve its calls until it is done; return its error (None: ok).
+        Raises OSError if no child can be started; once one is, whatever goes wrong here, it
+        is stopped before this returns."""
+        readers: list[threading.Thread] = []
+        with self._lock:
+            if self.stopped_as is not None:
+                return self.stopped_as[1]
+            self._ours, theirs = socket.socketpair()
+            try:
+                self._process = self._start(theirs)
+            except BaseException:
+                self._close()
+                raise
+            finally:
+                theirs.close()
+            self._tree = ProcessTree(self._process)
         try:
-            with self._lock:
-                if self.stopped_as is not None:
-                    return self.stopped_as[1]
-                self._process = self._start(listener.getsockname()[1], token)
             readers = [self._read_output(self._process.stdout, logging.INFO),
                        self._read_output(self._process.stderr, logging.WARNING)]
             threading.Thread(target=self._wake_when_exited, name=f"module:{self.spec.name}:wait",
                              daemon=True).start()
-            error = self._serve(listener, token)
-            for reader in readers:  # the child ends its pipes before it says it is done
-                reader.join(self.grace_s if self.stopped_as is None else 0.2)
-            self._end_process()
+            self._send({"name": self.spec.name, "wants": list(self.spec.wants),
+                        "folder": str(self.spec.path.parent),
+                        **({"config": self.settings} if "config" in self.spec.wants else {})})
+            error = self._serve()
+        except Exception as exc:  # the one catch of the supervision: the child never outlives it
+            log.exception("module %s: supervising its child process failed", self.spec.name)
+            self.stop("error", f"internal error supervising the child process: {type(exc).__name__}: {exc}")
+            error = None
         finally:
-            listener.close()
-            self._wake_r.close()
-            self._wake_w.close()
+            self._end(readers)
         if self.stopped_as is not None:
             return self.stopped_as[1]
         return error
 
     def stop(self, outcome: str, error: str) -> None:
-        """Ask the child to end now (SIGTERM); the run thread kills it after the grace period.
-        The first call decides how the run is recorded."""
+        """Ask the child and what it started to end now (SIGTERM); the run thread kills them
+        after the grace period. The first call decides how the run is recorded."""
         with self._lock:
             if self.stopped_as is not None:
                 return
             self.stopped_as = (outcome, error)
-            process, connection = self._process, self._connection
-        if process is not None and process.poll() is None:
-            _signal_group(process, signal.SIGTERM)
-        if connection is not None:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)  # ends the run thread's read
-            except OSError:
-                pass  # closed already
+            process, tree = self._process, self._tree
+        if process is not None and tree is not None and process.poll() is None:
+            tree.signal(signal.SIGTERM)
         self._wake()
 
-    def _start(self, port: int, token: str) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
+    # --- starting ------------------------------------------------------------------
+
+    def _start(self, theirs: socket.socket) -> subprocess.Popen[bytes]:
+        env = {key: value for key, value in os.environ.items() if key not in SECRET_SETTINGS}
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # the child starts at every run: let it use the cache
         options: dict[str, Any] = {}
         if sys.platform == "win32":
             options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+            argv = ["--share", str(self.spec.path)]
+            options["stdin"] = subprocess.PIPE
         else:
             options["start_new_session"] = True  # its own process group: stopped with its children
-        return subprocess.Popen(
-            [sys.executable, _CHILD, str(port), token, str(self.spec.path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(self.spec.path.parent), env=env, **options)
+            options["pass_fds"] = (theirs.fileno(),)
+            argv = ["--fd", str(theirs.fileno()), str(self.spec.path)]
+            options["stdin"] = subprocess.DEVNULL
+        process = subprocess.Popen([sys.executable, _CHILD, *argv], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, cwd=str(self.spec.path.parent), env=env, **options)
+        if sys.platform == "win32":
+            assert process.stdin is not None
+            with process.stdin:
+                process.stdin.write(theirs.share(process.pid))
+        return process
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self._ours is not None
+        try:
+            self._ours.sendall(json.dumps(message).encode() + b"\n")
+        except OSError:
+            pass  # the child is gone: its end of the run is seen by the reader
+
+    # --- the child's output ----------------------------------------------------------
 
     def _read_output(self, stream: IO[bytes] | None, level: int) -> threading.Thread:
+        """A thread that hands what the child writes to the run's output, in chunks (a line
+        without an end costs no more than its first MAX_LINE characters)."""
+
         def read() -> None:
             assert stream is not None
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
             with stream:
-                for raw in iter(stream.readline, b""):
-                    self.output.write(raw.decode("utf-8", "replace"), level)
+                for chunk in read_chunks(stream, self._output_done, READ_BYTES):
+                    self.output.write(decoder.decode(chunk), level)
+                self.output.write(decoder.decode(b"", final=True), level)
 
         thread = threading.Thread(target=read, name=f"module:{self.spec.name}:output", daemon=True)
         thread.start()
         return thread
+
+    # --- serving the child's calls ------------------------------------------------------
 
     def _wake_when_exited(self) -> None:
         assert self._process is not None
@@ -120,32 +176,31 @@ class IsolatedRun:
         except OSError:
             pass  # the run is over and closed its sockets
 
-    def _serve(self, listener: socket.socket, token: str) -> str | None:
+    def _serve(self) -> str | None:
         """Answer the child's calls until it says it is done, exits, or is stopped."""
+        ours = self._ours
+        assert ours is not None and self._process is not None
+        ours.setblocking(False)
+        messages = ChildMessages(self.spec, self.kit, self._send)
         with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
+            selector.register(ours, selectors.EVENT_READ)
             selector.register(self._wake_r, selectors.EVENT_READ)
-            ready = [key.fileobj for key, _ in selector.select()]
-        if listener not in ready:  # exited or stopped before it connected
-            return self._ended_without_word()
-        connection, _ = listener.accept()
-        with self._lock:
-            self._connection = connection
-            if self.stopped_as is not None:
-                connection.shutdown(socket.SHUT_RDWR)
-        try:
-            with connection.makefile("rb") as reader:
-                for line in reader:  # ends when the child exits, or stop() shuts the socket down
-                    message = json.loads(line)
-                    if message.get("op") == "done":
-                        return message.get("error")
-                    answer = self._answer(message, token)
-                    if answer is not None:
-                        connection.sendall(json.dumps(answer).encode() + b"\n")
-        except OSError:
-            pass  # stopped while a call was answered
-        finally:
-            connection.close()
+            while self.stopped_as is None:
+                exited = self._process.poll() is not None
+                try:
+                    chunk = ours.recv(READ_BYTES)
+                except (BlockingIOError, InterruptedError):
+                    if exited:  # everything it sent is read (a process it forked may hold the socket)
+                        break
+                    selector.select()
+                    _drain(self._wake_r)
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                if messages.feed(chunk):
+                    return messages.error
         return self._ended_without_word()
 
     def _ended_without_word(self) -> str:
@@ -155,63 +210,35 @@ class IsolatedRun:
             try:
                 code = process.wait(self.grace_s)
             except subprocess.TimeoutExpired:  # it closed its end but lives on: it is ended here
-                _signal_group(process, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+                self._kill()
                 code = process.wait()
         return f"the child process ended without finishing the run (exit code {code})"
 
-    def _answer(self, message: dict[str, Any], token: str) -> dict[str, Any] | None:
-        op = message.get("op")
-        if op == "hello":
-            import hmac  # hashlib: loaded only where isolated runs are used
+    # --- ending -------------------------------------------------------------------------
 
-            if not hmac.compare_digest(str(message.get("token", "")), token):
-                raise ConnectionError("a process that is not the child connected")
-            return {"name": self.spec.name, "wants": list(self.spec.wants),
-                    "settings": self.settings, "folder": str(self.spec.path.parent)}
-        if op == "log":
-            self._log(message)
-            return None
-        if op == "notify":
-            fields = message.get("fields") or {}
-            return {"result": bool(self.kit.notify(message.get("message"), **fields))}
-        if op == "store_get":
-            missing = object()
-            value = self.kit.store.get(message["key"], missing)
-            return {"found": value is not missing, "value": None if value is missing else value}
-        if op == "store_set":
-            try:
-                self.kit.store.set(message["key"], message["value"])
-            except ValueError as exc:
-                return {"error": str(exc)}
-            return {}
-        if op == "store_delete":
-            self.kit.store.delete(message["key"])
-            return {}
-        raise ConnectionError(f"the child sent {op!r}, which AutoHome does not know")
-
-    def _log(self, message: dict[str, Any]) -> None:
-        logger = self.kit.log
-        level = int(message.get("level", logging.INFO))
-        if not logger.isEnabledFor(level):
-            return
-        record = logger.makeRecord(logger.name, level, str(self.spec.path), 0, str(message.get("msg", "")),
-                                   None, None)
-        record.exc_text = message.get("exc")
-        record.threadName = f"module:{self.spec.name}"
-        logger.handle(record)
-
-    def _end_process(self) -> None:
-        """A stopped child is killed with its children after the grace period. A child that
-        finished its run exits by itself: it is waited for on a thread of its own, so the run
-        ends when the module's work does, and killed if it lingers past the grace period."""
+    def _end(self, readers: list[threading.Thread]) -> None:
+        """Stop the child if it was stopped (after the grace period), let its output be read
+        for a moment more, then close everything of this run."""
         process = self._process
-        if process is None:
-            return
-        if self.stopped_as is not None:
-            self._wait_or_kill(process)
-        else:
-            threading.Thread(target=self._wait_or_kill, args=(process,), daemon=True,
-                             name=f"module:{self.spec.name}:exit").start()
+        if process is not None:
+            if self.stopped_as is not None:
+                self._wait_or_kill(process)
+            else:  # it exits by itself; killed if it lingers past the grace period
+                threading.Thread(target=self._wait_or_kill, args=(process,), daemon=True,
+                                 name=f"module:{self.spec.name}:exit").start()
+        for reader in readers:  # the child ends its pipes before it says it is done
+            reader.join(OUTPUT_DRAIN_S)
+        self._output_done.set()  # a process it left behind holds them open: read no more
+        for reader in readers:
+            reader.join(OUTPUT_DRAIN_S)
+        self._close(readers_done=not any(reader.is_alive() for reader in readers))
+
+    def _close(self, readers_done: bool = True) -> None:
+        for sock in (self._ours, self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+        if readers_done:  # (a reader still waiting on it ends at its pipe's end, and leaves it)
+            self._output_done.close()
 
     def _wait_or_kill(self, process: subprocess.Popen[bytes]) -> None:
         try:
@@ -221,16 +248,18 @@ class IsolatedRun:
                 log.warning("module %s: its child process did not exit after the run; killed",
                             self.spec.name)
         if self.stopped_as is not None or process.poll() is None:
-            _signal_group(process, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+            self._kill()
         process.wait()
 
+    def _kill(self) -> None:
+        if self._tree is not None:
+            self._tree.signal(KILL)
 
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    """Send the signal to the child's whole process group (POSIX), or end the child (Windows)."""
+
+def _drain(sock: socket.socket) -> None:
     try:
-        if sys.platform == "win32":
-            process.kill() if signum != signal.SIGTERM else process.terminate()
-        else:
-            os.killpg(process.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass  # already gone
+        sock.setblocking(False)
+        while sock.recv(4096):
+            pass
+    except OSError:
+        pass  # nothing more to read

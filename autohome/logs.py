@@ -17,8 +17,8 @@ from autohome.follow import LogFollowers
 from autohome.logfile import ArchivingFileHandler
 from autohome.logguard import LoggingGuard, ModuleLogRouter
 from autohome.logtree import MODULE_LOGGER, get_logger
-from autohome.logwriter import Line, LogWriter, QueueFront
-from autohome.text import escape_controls
+from autohome.logwriter import MAX_MESSAGE_CHARS, Line, LogWriter, QueueFront
+from autohome.text import cut, escape_controls
 
 _MODULE_PREFIX = MODULE_LOGGER + "."
 LINE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
@@ -45,7 +45,7 @@ class LineFormatter(logging.Formatter):
         line = escape_controls(f"{self._date(record.created)}.{int(record.msecs):03d} {record.levelname:<7} "
                                f"[{record.threadName}] {record.name}: {record.message}")
         if record.exc_info and not record.exc_text:
-            record.exc_text = escape_controls(self.formatException(record.exc_info))
+            record.exc_text = escape_controls(cut(self.formatException(record.exc_info), MAX_MESSAGE_CHARS))
         if record.exc_text:
             line = f"{line}\n{record.exc_text}"
         if record.stack_info:

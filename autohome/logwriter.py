@@ -23,6 +23,9 @@ from typing import NamedTuple, Protocol
 
 from autohome.clock import epoch_s
 from autohome.logtree import get_logger
+from autohome.text import cut
+
+MAX_MESSAGE_CHARS = 65536  # of one log message; the rest is counted in the line
 
 
 class Line(NamedTuple):
@@ -68,8 +71,9 @@ class QueueFront(logging.handlers.QueueHandler):
     in this process, so the copy that QueueHandler makes for other processes is waste."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        """The record with its message made final."""
-        record.msg = record.getMessage()
+        """The record with its message made final, and cut to MAX_MESSAGE_CHARS: one huge
+        message must not be copied through the writer, the file and every follower."""
+        record.msg = cut(record.getMessage(), MAX_MESSAGE_CHARS)
         record.args = None
         return record
 

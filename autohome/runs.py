@@ -21,12 +21,14 @@ from autohome.outbox import Notifier
 from autohome.scheduler import Runner, Submission
 from autohome.state import ModuleStates, RunRecord
 from autohome.store import ModuleStore
+from autohome.text import cut
 
 if TYPE_CHECKING:
     from autohome.isolation import IsolatedRun
 
 log = get_logger("autohome.main")
 
+MAX_ERROR_CHARS = 2000  # of a run's error, as stored and shown
 STOP_HINT = "set ISOLATE = True in its file to let AutoHome stop it"
 
 
@@ -180,7 +182,7 @@ class RunExecutor:
             spec.run(*[getattr(kit, wanted) for wanted in spec.wants])
         except BaseException as exc:  # noqa: BLE001 - the module boundary: even Ctrl-C or exit is its own
             kit.log.exception("run failed")
-            return f"{type(exc).__name__}: {exc}"
+            return cut(f"{type(exc).__name__}: {exc}", MAX_ERROR_CHARS)
         return None
 
     def _run_isolated(self, spec: ModuleSpec, kit: ModuleKit, output: RunOutput) -> tuple[str | None, str]:

@@ -1,0 +1,168 @@
+"""An isolated run's channel is private, whatever the child sends it stays supervised, and
+stopping it stops everything it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import WAIT_S, clean_env, run_autohome, run_process, write_module
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: pidfds, subreaper")
+
+
+def log_text(folder: Path) -> str:
+    return (folder / "logs" / "test.log").read_text(encoding="utf-8")
+
+
+def runs(folder: Path, module: str) -> list[tuple[str, str | None, float]]:
+    with sqlite3.connect(folder / "data" / "autohome-test.db") as db:
+        return db.execute("SELECT outcome, error, duration_s FROM runs WHERE module = ? ORDER BY id",
+                          (module,)).fetchall()
+
+
+def wait_until_gone(pid: int) -> bool:
+    """Wait (on the kernel's word, not by polling) until the process has exited."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([handle], [], [], WAIT_S)[0])
+    finally:
+        os.close(handle)
+
+
+def test_the_child_gets_no_secret_on_its_command_line_and_no_secret_settings(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "nosy", """
+        import json, os, sys
+        ISOLATE = True
+        INTERVAL = "1d"
+        def run(log, config):
+            log.info("argv %s", json.dumps(sys.argv[1:]))
+            log.info("config %s", json.dumps(sorted(config)))
+            log.info("environment %s", json.dumps(sorted(key for key in os.environ if "PUSHOVER" in key
+                                                          or "AUTOHOME" in key)))
+    """)
+    env = clean_env(PUSHOVER_TOKEN="t" * 30, PUSHOVER_USER="u" * 30, AUTOHOME_CONSOLE_PASSWORD="hunter2",
+                    MY_SETTING="mine")
+    result = run_process(tmp_path, "-t", "--no-console", env=env)
+    assert result.returncode == 0, result.stderr
+    log = log_text(tmp_path)
+    argv = json.loads(log.split("argv ", 1)[1].splitlines()[0])
+    assert argv[0] == "--fd" and argv[1].isdigit() and argv[2].endswith("nosy.py") and len(argv) == 3
+    keys = json.loads(log.split("config ", 1)[1].splitlines()[0])
+    assert "MY_SETTING" in keys
+    assert not {"PUSHOVER_TOKEN", "PUSHOVER_USER", "AUTOHOME_CONSOLE_PASSWORD"} & set(keys)
+    environment = json.loads(log.split("environment ", 1)[1].splitlines()[0])
+    assert environment == ["AUTOHOME_WEB_PORT"]
+
+
+def test_malformed_calls_are_errors_raised_in_the_child_and_the_run_stays_supervised(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "sloppy", """
+        import threading
+        ISOLATE = True
+        INTERVAL = "1d"
+        def run(log, notify, store):
+            try:
+                notify("hi", colour="red")
+            except TypeError as exc:
+                log.info("notify refused: %s", exc)
+            channel = store._channel
+            for call in (lambda: channel.call("store_get"), lambda: channel.call("store_set", key="k"),
+                         lambda: channel.call("launch_missiles"),
+                         lambda: channel.call("notify", message=None)):
+                try:
+                    log.info("answered: %r", call())
+                except Exception as exc:
+                    log.info("refused: %s: %s", type(exc).__name__, exc)
+            channel.send({"op": "log", "level": "loud", "msg": "an odd level"})
+            channel.send({"op": "teleport"})
+            channel.send(["not", "a", "message"])
+            channel._writer.write(b"not json at all\\n")
+            channel._writer.write(b"x" * (2 * 1024 * 1024) + b"\\n")
+            channel._writer.flush()
+            log.info("still here")
+    """)
+    write_module(tmp_path / "modules", "hangs_after", """
+        import threading
+        ISOLATE = True
+        INTERVAL = "1d"
+        TIMEOUT = 1
+        def run(log, notify, store):
+            try:
+                store._channel.call("store_get")
+            except TypeError:
+                pass
+            threading.Event().wait()
+    """)
+    env = clean_env(AUTOHOME_STOP_GRACE_SECONDS="1")
+    result = run_autohome(tmp_path, "-t", "--no-console", env=env)
+    assert result.returncode == 0, result.stderr
+    log = log_text(tmp_path)
+    assert "notify refused: " in log and "unexpected keyword argument 'colour'" in log
+    assert "refused: TypeError: the store needs a key" in log
+    assert "refused: TypeError: store.set() needs a key and a value" in log
+    assert "refused: RuntimeError: AutoHome offers no 'launch_missiles' to isolated runs" in log
+    assert "answered: False" in log  # a blank message is invalid, as in a thread: False, logged
+    assert "(level 'loud' is not a logging level) an odd level" in log
+    assert "sent 'teleport', which AutoHome does not know" in log
+    assert "which is not a message; ignored" in log and "not json at all" in log
+    assert "a message of more than 1048576 bytes; it was dropped" in log
+    assert "still here" in log and "internal error" not in log
+    assert runs(tmp_path, "sloppy")[0][:2] == ("ok", None)
+    assert runs(tmp_path, "hangs_after")[0][:2] == ("timeout", "timeout after 1s")
+
+
+@linux_only
+def test_stopping_a_run_stops_processes_that_left_its_group(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "escaper", """
+        import subprocess, sys, threading
+        ISOLATE = True
+        INTERVAL = "1d"
+        TIMEOUT = 1
+        def run(log):
+            session = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                       start_new_session=True)
+            daemon = subprocess.run(["sh", "-c", "setsid sleep 600 >/dev/null 2>&1 & echo $!"],
+                                    capture_output=True, text=True).stdout.strip()
+            log.info("escaped %d %s", session.pid, daemon)
+            threading.Event().wait()
+    """)
+    result = run_autohome(tmp_path, "-t", "--no-console", env=clean_env(AUTOHOME_STOP_GRACE_SECONDS="1"))
+    assert result.returncode == 0, result.stderr
+    log = log_text(tmp_path)
+    pids = [int(pid) for pid in log.split("escaped ", 1)[1].splitlines()[0].split()]
+    assert len(pids) == 2
+    for pid in pids:
+        assert wait_until_gone(pid), f"process {pid} outlived its run's TIMEOUT"
+    assert runs(tmp_path, "escaper")[0][:2] == ("timeout", "timeout after 1s")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX sessions")
+def test_a_run_ends_when_the_module_returns_whatever_its_leftovers_keep_open(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "leaver", """
+        import subprocess, sys
+        ISOLATE = True
+        INTERVAL = "1d"
+        def run(log):
+            # stdout and stderr inherited: it holds the run's pipes open for ten minutes
+            left = subprocess.Popen([sys.executable, "-c", "import time; print('left', flush=True); "
+                                     "time.sleep(600)"], start_new_session=True)
+            log.info("left %d behind", left.pid)
+    """)
+    result = run_autohome(tmp_path, "-t", "--no-console", env=clean_env(AUTOHOME_STOP_GRACE_SECONDS="5"))
+    try:
+        assert result.returncode == 0, result.stderr
+        [(outcome, error, duration_s)] = runs(tmp_path, "leaver")
+        assert (outcome, error) == ("ok", None)
+        assert duration_s < 2.5  # not the 5 s stop grace (before: twice that)
+    finally:
+        pid = int(log_text(tmp_path).split("left ", 1)[1].split()[0])
+        os.kill(pid, signal.SIGKILL)
