@@ -22,7 +22,7 @@ from autohome.logwriter import RunLines
 from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, last_tick, next_tick, wall_clock_anchor
 from autohome.notify import PushoverClient
 from autohome.outbox import Notifier, Outbox
-from autohome.registry import ModuleRegistry
+from autohome.registry import TICK_WAIT_S, ModuleRegistry
 from autohome.runs import RunExecutor, RunPolicy
 from autohome.scheduler import Runner, Submission, due_modules
 from autohome.sleeps import KEEP as KEEP_SLEEPS
@@ -160,7 +160,7 @@ class Main:
         """Reload changed module files, flag overruns, submit every module due at `now`."""
         if log.isEnabledFor(logging.DEBUG):
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
-        self.panel.reload()
+        self.panel.reload(TICK_WAIT_S)  # imports that take longer join a later tick
         specs, statuses = self.registry.specs(), self.states.snapshot()
         unseen = [spec.name for spec in specs
                   if (status := statuses.get(spec.name)) is None or status.first_seen is None]

@@ -228,7 +228,8 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     else:
         clock = SystemClock(waker)
     registry = ModuleRegistry(config.modules_dir, zone,
-                              import_timeout_s=config.import_timeout.total_seconds())
+                              import_timeout_s=config.import_timeout.total_seconds(),
+                              after_import=logging_setup.guard.check if logging_setup.guard else None)
     daemon = build(config, clock, registry, db=db, client=client, logs=logging_setup, zone=zone,
                    settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
                    capture=capture, send_notifications=not args.test or args.notify)

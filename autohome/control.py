@@ -160,9 +160,10 @@ class ControlPanel:
         """Queue a failed notification again."""
         return self.outbox.resend(message_id)
 
-    def reload(self) -> str:
-        """Pick up edited, added and removed module files; alert about newly broken ones."""
-        changes = self.registry.refresh()
+    def reload(self, wait_s: float | None = None) -> str:
+        """Pick up edited, added and removed module files, waiting up to `wait_s` for their
+        imports (the import timeout: the console asked); alert about newly broken ones."""
+        changes = self.registry.refresh(self.registry.import_timeout_s if wait_s is None else wait_s)
         for name in changes.broken:
             entry = self.registry.get(name)
             self.executor.alert(f"{name}.py is broken: {entry.problem if entry else ''}",

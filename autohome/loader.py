@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import timedelta, timezone, tzinfo
+from importlib.machinery import ModuleSpec as ModuleSpecType
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -199,6 +200,36 @@ def _requires(module: Any) -> tuple[str, ...]:
     if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
         raise ModuleLoadError('REQUIRES must name settings, such as REQUIRES = ["AUTOHOME_WATCH_URLS"]')
     return tuple(items)
+
+
+class HelperFinder:
+    """Finds `import _helpers` in the modules folder, and nothing else there. The folder is
+    never put on sys.path, so a module file named like one of Python's own (`inspect.py`,
+    `secrets.py`) hides nothing from AutoHome or from other modules. It comes last on
+    sys.meta_path: a helper can never hide Python's own modules either."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpecType | None:
+        """A spec for a top-level `_name` found in the folder, as `_name.py` or `_name/`."""
+        import importlib.util
+
+        if path is not None or not name.startswith("_"):
+            return None
+        package = self.folder / name / "__init__.py"
+        if package.is_file():
+            return importlib.util.spec_from_file_location(name, package,
+                                                          submodule_search_locations=[str(package.parent)])
+        file = self.folder / f"{name}.py"
+        return importlib.util.spec_from_file_location(name, file) if file.is_file() else None
+
+
+def use_helpers(folder: Path) -> None:
+    """Let modules `import _name` from `folder` (once per folder and process)."""
+    folder = folder.resolve()
+    if not any(isinstance(finder, HelperFinder) and finder.folder == folder for finder in sys.meta_path):
+        sys.meta_path.append(HelperFinder(folder))  # type: ignore[arg-type]
 
 
 def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:

@@ -21,7 +21,7 @@ class ArchivingFileHandler(logging.FileHandler):
     keep the name of their first timestamp, the same as `-n` gives them."""
 
     def __init__(self, log_dir: Path, max_bytes: int, keep: int, name: str = CURRENT_LOG) -> None:
-        super().__init__(log_dir / name, encoding="utf-8")
+        super().__init__(log_dir / name, encoding="utf-8", errors="backslashreplace")
         self.log_dir = log_dir
         self.log_file = log_dir / name
         self.max_bytes = max_bytes

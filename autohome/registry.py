@@ -6,7 +6,7 @@ at each tick, and keeps the last good version of a module whose edit broke it.
 
 from __future__ import annotations
 
-import os
+import importlib.machinery
 import sys
 import threading
 from collections.abc import Callable
@@ -14,7 +14,9 @@ from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 
 from autohome.durations import format_duration
-from autohome.loader import BrokenModule, ModuleLoadError, ModuleSpec, load_module
+from autohome.folder import Changes, scan_folder
+from autohome.importer import Importer, ImportJob
+from autohome.loader import BrokenModule, ModuleLoadError, ModuleSpec, load_module, use_helpers
 from autohome.logtree import get_logger
 from autohome.revision import Revision
 
@@ -22,51 +24,7 @@ log = get_logger("autohome.loader")
 
 
 IMPORT_TIMEOUT_S = 10.0
-
-
-def _file_stamps(folder: Path) -> dict[str, tuple[int, int]]:
-    """File name -> (modification time, size) of each .py file: one directory read and one
-    stat per file, since this runs at every tick. Names starting with `_` are helpers."""
-    stamps = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.endswith(".py") and entry.name != "__init__.py" and entry.is_file():
-                try:
-                    info = entry.stat()
-                except OSError:
-                    continue  # removed while listing: the next tick sees it
-                stamps[entry.name] = (info.st_mtime_ns, info.st_size)
-    return stamps
-
-
-def _import_off_the_tick(paths: dict[str, Path], zone: tzinfo,
-                         timeout_s: float) -> dict[str, ModuleSpec | ModuleLoadError]:
-    """Import the files each on a thread of its own, waiting for all of them together at most
-    `timeout_s`: an import that never ends (a loop or a long sleep at top level) leaves its
-    module broken, and neither the tick nor shutdown waits for it (the thread is a daemon)."""
-    results: dict[str, ModuleSpec | ModuleLoadError] = {}
-    done = threading.Condition()
-
-    def load(name: str, path: Path) -> None:
-        try:
-            result: ModuleSpec | ModuleLoadError = load_module(path, zone)
-        except ModuleLoadError as exc:
-            result = exc
-        except Exception as exc:  # noqa: BLE001 - a bug in the check itself: that module only
-            log.exception("checking %s failed", path)
-            result = ModuleLoadError(f"could not be checked: {type(exc).__name__}: {exc}")
-        with done:
-            results[name] = result
-            done.notify_all()
-
-    for name, path in paths.items():
-        threading.Thread(target=load, args=(name, path), name=f"import:{name}", daemon=True).start()
-    with done:
-        done.wait_for(lambda: len(results) == len(paths), timeout_s)
-        finished = dict(results)
-    late = ModuleLoadError(f"import still running after {format_duration(timedelta(seconds=timeout_s))}: "
-                           "a loop or a long wait at the top level of the file? Move it into run()")
-    return {name: finished.get(name, late) for name in paths}
+TICK_WAIT_S = 0.5  # a tick waits this long for the imports it started; slower ones join a later tick
 
 
 class ModuleEntry:
@@ -86,34 +44,18 @@ class ModuleEntry:
         return self.spec is not None
 
 
-class Changes:
-    """What a refresh found."""
-
-    def __init__(self) -> None:
-        self.added: list[str] = []
-        self.reloaded: list[str] = []
-        self.broken: list[str] = []
-        self.removed: list[str] = []
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.reloaded or self.broken or self.removed)
-
-    def describe(self) -> str:
-        """'added: a; broken: b', or that nothing changed."""
-        parts = [f"{label}: {', '.join(names)}" for label, names in (
-            ("added", self.added), ("reloaded", self.reloaded),
-            ("broken", self.broken), ("removed", self.removed)) if names]
-        return "; ".join(parts) or "no module files changed"
-
-
 class ModuleRegistry:
-    """The modules of one folder, re-read when a file's modification time or size changes."""
+    """The modules of one folder, re-read when a file's modification time or size changes.
+    Files are imported off the tick (importer.py): a refresh waits a moment for the imports
+    it started, and what takes longer is picked up by a later one when it is ready."""
 
     def __init__(self, folder: Path | None, zone: tzinfo = timezone.utc,
-                 revision: Revision | None = None, import_timeout_s: float = IMPORT_TIMEOUT_S) -> None:
+                 revision: Revision | None = None, import_timeout_s: float = IMPORT_TIMEOUT_S,
+                 after_import: Callable[[str], None] | None = None) -> None:
         self.folder = folder
         self.zone = zone
         self.import_timeout_s = import_timeout_s
+        self._after_import = after_import or (lambda name: None)  # logs.LoggingGuard.check
         self._helpers: dict[str, tuple[int, int]] = {}  # `_name.py` files beside the modules
         self.revision = revision or Revision()  # bumped whenever a file is loaded, reloaded or removed
         self._entries: dict[str, ModuleEntry] = {}
@@ -126,6 +68,11 @@ class ModuleRegistry:
         # happen outside the lock, so a slow one never stalls the console.
         self._lock = threading.RLock()
         self._refreshing = threading.Lock()
+        self._importer = Importer(self._import, self._imported)
+        self._seen: dict[str, tuple[int, int]] = {}  # each module file as the last refresh saw it
+        self._submitted: dict[str, tuple[int, int]] = {}  # ... and as it was last handed to the importer
+        self._overdue: set[ImportJob] = set()  # imports already reported as running too long
+        self._changes = Changes()  # what imports changed since the last refresh returned
         # Told the runnable modules whenever they change (RunExecutor.prepare).
         self.on_change: Callable[[list[ModuleSpec]], None] | None = None
 
@@ -170,51 +117,108 @@ class ModuleRegistry:
             return self._specs
 
     def load(self) -> Changes:
-        """The first refresh: load every file, and log how many loaded and how many are broken."""
-        changes = self.refresh()
+        """The first refresh: load every file, waiting for the imports up to the import timeout
+        (the console answers meanwhile), and log how many loaded and how many are broken."""
+        changes = self.refresh(self.import_timeout_s)
         self.is_loaded = True
         runnable, broken = self.counts()
         log.info("loaded %d module(s) from %s, %d broken", runnable, self.folder, broken)
         return changes
 
-    def refresh(self) -> Changes:
-        """Load new and changed files, forget removed ones; log what happened."""
-        changes = Changes()
+    def refresh(self, wait_s: float = TICK_WAIT_S) -> Changes:
+        """Start importing new and changed files, forget removed ones, and wait up to `wait_s`
+        for the imports; return what changed since the last refresh (imports that finished
+        in between included)."""
         if self.folder is None:
-            return changes
+            return Changes()
         with self._refreshing:
             try:
-                stamps = _file_stamps(self.folder)
+                stamps, bad = scan_folder(self.folder)
             except OSError as exc:
                 log.error("cannot read the modules folder %s: %s", self.folder, exc)
-                return changes
+                return self._take_changes()
             modules = {n[:-3]: stamp for n, stamp in stamps.items() if not n.startswith("_")}
             helpers = {n[:-3]: stamp for n, stamp in stamps.items() if n.startswith("_")}
             helpers_changed = helpers != self._helpers
             if helpers_changed:
                 self._use_helpers(helpers)
                 self._helpers = helpers
-            entries = self._entries
             with self._lock:
-                for name in [name for name in entries if name not in modules]:
-                    del entries[name]
-                    changes.removed.append(name)
-                    log.info("module %s removed (its file is gone)", name)
+                self._forget(set(modules) | {name for name in bad if not name.startswith("_")})
+                self._mark_bad(bad)
+                self._seen = modules
                 changed = sorted(name for name, stamp in modules.items()
-                                 if helpers_changed or name not in entries or entries[name].stamp != stamp)
-            if not changed:
-                if changes:
-                    with self._lock:
-                        self._changed()
-                return changes
-            results = _import_off_the_tick({name: self.folder / f"{name}.py" for name in changed},
-                                           self.zone, self.import_timeout_s)
-            with self._lock:
-                for name in changed:
-                    self._apply(name, modules[name], results[name], changes)
-                if changes:
-                    self._changed()
-        return changes
+                                 if helpers_changed or self._submitted.get(name) != stamp)
+                self._submitted.update((name, modules[name]) for name in changed)
+            for name in changed:
+                self._importer.submit(ImportJob(name, self.folder / f"{name}.py", modules[name]))
+            if changed or wait_s >= self.import_timeout_s:
+                self._importer.wait(wait_s)
+            self._report_overdue()
+            return self._take_changes()
+
+    def _take_changes(self) -> Changes:
+        with self._lock:
+            changes, self._changes = self._changes, Changes()
+            return changes
+
+    def _forget(self, present: set[str]) -> None:
+        # Called with the lock held: entries whose file is gone.
+        gone = [name for name in self._entries if name not in present]
+        for name in gone:
+            del self._entries[name]
+            self._submitted.pop(name, None)
+            self._changes.removed.append(name)
+            log.info("module %s removed (its file is gone)", name)
+        if gone:
+            self._changed()
+
+    def _mark_bad(self, bad: dict[str, tuple[Path, str]]) -> None:
+        # Called with the lock held: entries that cannot be modules (their name, a link).
+        marked = False
+        for name, (path, why) in bad.items():
+            entry = self._entries.get(name)
+            if name.startswith("_") or (entry is not None and entry.spec is None and entry.problem == why):
+                continue
+            self._entries[name] = ModuleEntry(name, path, problem=why)
+            self._submitted.pop(name, None)
+            self._changes.broken.append(name)
+            log.error("module %s is broken and will not run: %s (%s)", name, why, path)
+            marked = True
+        if marked:
+            self._changed()
+
+    def _import(self, job: ImportJob) -> ModuleSpec | ModuleLoadError:
+        """On an import thread: import one file and check it; a bug in the check is that
+        module's problem only."""
+        try:
+            return load_module(job.path, self.zone)
+        except ModuleLoadError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - a bug in the check itself: that module only
+            log.exception("checking %s failed", job.path)
+            return ModuleLoadError(f"could not be checked: {type(exc).__name__}: {exc}")
+        finally:
+            self._after_import(job.name)
+
+    def _imported(self, job: ImportJob, result: object) -> None:
+        """On an import thread: apply the result, unless the file changed or went meanwhile."""
+        assert isinstance(result, ModuleSpec | ModuleLoadError)
+        with self._lock:
+            if self._seen.get(job.name) != job.stamp:
+                return
+            self._apply(job.name, job.stamp, result, self._changes)
+            self._changed()
+
+    def _report_overdue(self) -> None:
+        late = ModuleLoadError(f"import still running after "
+                               f"{format_duration(timedelta(seconds=self.import_timeout_s))}: a loop "
+                               "or a long wait at the top level of the file? Move it into run()")
+        for job in self._importer.running_longer_than(self.import_timeout_s):
+            if job in self._overdue:
+                continue
+            self._overdue.add(job)
+            self._imported(job, late)
 
     def _changed(self) -> None:
         # Called with the lock held, after a change of any entry.
@@ -225,14 +229,16 @@ class ModuleRegistry:
 
     def _use_helpers(self, helpers: dict[str, tuple[int, int]]) -> None:
         """`import _helpers` in a module finds the folder's helpers, as they are now (called
-        before self._helpers takes the new stamps)."""
+        before self._helpers takes the new stamps). The folder is never put on sys.path: a
+        module file named like one of Python's own (`inspect.py`) hides nothing."""
         assert self.folder is not None
-        folder = str(self.folder)
-        if folder in sys.path:
-            sys.path.remove(folder)
-        sys.path.insert(0, folder)
+        use_helpers(self.folder)
         for name in set(helpers) | set(self._helpers):
             sys.modules.pop(name, None)  # imported afresh by the modules reloaded below
+        for name in sorted(set(helpers) - set(self._helpers)):
+            if name in sys.stdlib_module_names or importlib.machinery.PathFinder.find_spec(name):
+                log.error("helper %s.py is hidden by Python's own module (or an installed one) of the "
+                          "same name, so `import %s` finds that one: rename the file", name, name)
         if self._helpers:
             log.info("helper files changed (%s): reloading every module", ", ".join(sorted(helpers)))
 
@@ -257,6 +263,8 @@ class ModuleRegistry:
         (changes.added if is_new else changes.reloaded).append(name)
         if not is_new:
             log.info("module %s reloaded from %s", name, entry.path)
+        elif self.is_loaded:
+            log.info("module %s added from %s", name, entry.path)
 
     def mark_broken(self, name: str, problem: str) -> None:
         """Take a module out of the running (its next run cannot be computed, say) until its

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import re
 
-# C0 controls but tab and line feed, DEL, C1 controls, and the Unicode marks that reorder
-# what follows them on the screen (bidirectional overrides and isolates, "Trojan source").
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_NEWLINES_TOO = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 controls but tab and line feed, DEL, C1 controls, the Unicode marks that reorder what
+# follows them on the screen (bidirectional overrides and isolates, "Trojan source"), and
+# lone surrogates (bytes of a file name that were not UTF-8), which no file can hold.
+_OTHERS = "\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHERS}]")
+_NEWLINES_TOO = re.compile(f"[\x00-\x08\x0a-\x1f{_OTHERS}]")
 
 
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, as os.fsdecode keeps it
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
@@ -39,10 +43,6 @@ def one_line(text: str) -> str:
 def printable_name(name: str) -> str:
     """A file name as text a person can read: bytes that were not UTF-8 (kept by Python as
     lone surrogates) shown as `\\xe9`, control characters escaped."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return one_line(name)
 
 

@@ -15,7 +15,7 @@ from autohome.clock import system_zone, utc_now
 from autohome.config import Config, load_config
 from autohome.db import open_database
 from autohome.errors import AutoHomeError, NotifyError
-from autohome.loader import ModuleKit, ModuleLoadError, load_module
+from autohome.loader import ModuleKit, ModuleLoadError, load_module, use_helpers
 from autohome.logs import MODULE_LOGGER, LineFormatter
 from autohome.logtree import get_logger
 from autohome.notify import NOT_CONFIGURED, PushoverClient, build_message
@@ -52,7 +52,7 @@ def check_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], wo
     zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
     registry = ModuleRegistry(config.modules_dir, zone,
                               import_timeout_s=config.import_timeout.total_seconds())
-    registry.refresh()
+    registry.refresh(registry.import_timeout_s)
     now, broken = utc_now(), 0
     for entry in registry.entries():
         spec = entry.spec
@@ -114,6 +114,7 @@ def run_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], work
     args = parser.parse_args(argv)
     try:
         config = load_config(environ, args.env_file, base=workdir)
+        use_helpers(config.modules_dir)
         spec = load_module(config.modules_dir / f"{args.name}.py")
         db = open_database(config.data_dir)
     except (AutoHomeError, ModuleLoadError, OSError) as exc:
