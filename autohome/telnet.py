@@ -14,6 +14,8 @@ import enum
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from autohome.text import escape_controls
+
 IAC, DONT, DO, WONT, WILL, SB = 255, 254, 253, 252, 251, 250
 GA, EL, EC, AYT, AO, IP, BRK, DM, NOP, SE, EOF = 249, 248, 247, 246, 245, 244, 243, 242, 241, 240, 236
 ECHO, SGA, TIMING_MARK = 1, 3, 6
@@ -197,6 +199,8 @@ class TelnetReader:
 
 
 def escape(text: str) -> bytes:
-    """Encode a reply for the wire: UTF-8, CR LF line ends, 0xFF doubled."""
-    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", errors="replace")
+    """Encode a reply for the wire: control characters shown escaped (a module's text must not
+    drive the client's terminal: text.py), UTF-8, CR LF line ends, 0xFF doubled."""
+    text = escape_controls(text.replace("\r\n", "\n"))
+    data = text.replace("\n", "\r\n").encode("utf-8", errors="replace")
     return data.replace(bytes((IAC,)), bytes((IAC, IAC)))

@@ -11,6 +11,7 @@ from typing import IO
 from zoneinfo import ZoneInfo
 
 from autohome.arguments import EXIT_USAGE, Parser
+from autohome.capture import OutputCapture, RunOutput
 from autohome.clock import system_zone, utc_now
 from autohome.config import Config, load_config
 from autohome.db import open_database
@@ -22,6 +23,7 @@ from autohome.notify import NOT_CONFIGURED, PushoverClient, build_message
 from autohome.registry import ModuleRegistry
 from autohome.scheduler import why_off
 from autohome.store import ModuleStore
+from autohome.text import escape_controls
 
 NEXT_RUNS = 5
 _NAME = r"^[a-z][a-z0-9_]*$"
@@ -58,7 +60,7 @@ def check_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], wo
         spec = entry.spec
         if spec is None:
             broken += 1
-            out.write(f"{entry.name}: broken: {entry.problem} ({entry.path})\n")
+            out.write(escape_controls(f"{entry.name}: broken: {entry.problem} ({entry.path})\n"))
             continue
         off = why_off(spec, config.settings)
         out.write(f"{entry.name}: {off or 'ok'}, {spec.schedule.describe()}\n")
@@ -118,24 +120,31 @@ def run_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], work
         spec = load_module(config.modules_dir / f"{args.name}.py")
         db = open_database(config.data_dir)
     except (AutoHomeError, ModuleLoadError, OSError) as exc:
-        out.write(f"autohome run: error: {exc}\n")
+        out.write(escape_controls(f"autohome run: error: {exc}\n"))
         return EXIT_USAGE
     log = get_logger(f"{MODULE_LOGGER}.{spec.name}")
     handler = logging.StreamHandler(out)
-    handler.setFormatter(LineFormatter())
+    handler.setFormatter(LineFormatter())  # control characters shown escaped (text.py)
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
+    capture, output = OutputCapture(), RunOutput(log)  # what it prints: its `out:` lines, as in the daemon
+    capture.install()
+    capture.begin(output)
     try:
         kit = ModuleKit(log, _notify_for(config, log, args.notify), ModuleStore(db, spec.name),
                         config.settings)
         try:
             spec.run(*[getattr(kit, wanted) for wanted in spec.wants])
         except BaseException:  # noqa: BLE001 - the module's failure is this command's exit code
+            capture.end(output)
             log.exception("run failed")
             return 1
+        capture.end(output)
         log.info("run finished")
         return 0
     finally:
+        capture.end(output)
+        capture.uninstall()
         log.removeHandler(handler)
         db.close()
 
