@@ -1,6 +1,6 @@
 """Start AutoHome: `python main.py [-n] [-t] ...`; see `python main.py --help`."""
 
-from autohome.cli import main
+from autohome.cli import entry
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

@@ -1,5 +1,5 @@
 """`python -m autohome` does what `python main.py` does."""
 
-from autohome.cli import main
+from autohome.cli import entry
 
-raise SystemExit(main())
+entry()

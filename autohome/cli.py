@@ -24,6 +24,7 @@ from autohome.config import Config, load_config
 from autohome.db import DB_FILE, TEST_DB_FILE, Database, open_database
 from autohome.errors import AutoHomeError, ConfigError
 from autohome.instance import InstanceLock
+from autohome.leftovers import blocking_threads, describe, exit_now
 from autohome.logs import LogSetup, setup_logging
 from autohome.logtree import get_logger
 from autohome.notify import PushoverClient
@@ -159,14 +160,27 @@ def main(
     except (AutoHomeError, OSError) as exc:
         stderr.write(f"autohome: error: {exc}\n")
         return EXIT_USAGE
+    already_there = set(blocking_threads())
+    left: list[threading.Thread] = []
     try:
-        return _with_lock(args, config, environ, stdin, stderr, database)
+        return _with_lock(args, config, environ, stdin, stderr, database, already_there, left)
     finally:
-        lock.release()
+        if not left:  # else held until the process really ends (entry(): no second AutoHome beside it)
+            lock.release()
+
+
+def entry() -> None:
+    """The `autohome` command and `python main.py`: main(), then an exit that does not wait
+    for threads that modules left behind (leftovers.py; main() has named them in the log)."""
+    code = main()
+    if blocking_threads():
+        exit_now(code)
+    sys.exit(code)
 
 
 def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
-               stderr: IO[str], database: Path) -> int:
+               stderr: IO[str], database: Path, already_there: set[threading.Thread],
+               left: list[threading.Thread]) -> int:
     try:
         archived = archive_current_log(config.log_dir, _log_name(args)) if args.new else None
         db = open_database(database.parent, database.name)
@@ -182,7 +196,12 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
         module_logger=capture.current_logger,
     )
     try:
-        return _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture)
+        code = _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture)
+        left += [thread for thread in blocking_threads() if thread not in already_there]
+        if left:
+            log.warning("threads that modules started are still running after shutdown; AutoHome ends "
+                        "without waiting for them: %s", describe(left, config.modules_dir))
+        return code
     finally:
         db.close()
         logging_setup.close()

@@ -198,3 +198,29 @@ def test_test_mode_moves_on_past_a_thread_run_that_never_returns(tmp_path: Path)
     log = log_text(tmp_path)
     assert log.count("counter ran") == 3 and log.count("module forever is overrunning") == 1
     assert "still running after the 1s grace period, abandoned: forever" in log
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_threads_a_module_leaves_behind_never_keep_the_process_alive(tmp_path: Path, process_factory) -> None:
+    write_module(tmp_path / "modules", "leaver", """
+        import concurrent.futures, threading
+        INTERVAL = 30
+        POOL = concurrent.futures.ThreadPoolExecutor(1)
+
+        def forever():
+            threading.Event().wait()  # a request without a timeout, say
+
+        def run(log):
+            threading.Thread(target=forever, name="keeper", daemon=False).start()
+            POOL.submit(forever)
+            log.info("left threads behind")
+    """)
+    daemon = process_factory(tmp_path, "--port", "0", "--no-web",
+                             env=clean_env(AUTOHOME_SHUTDOWN_GRACE_SECONDS="1"))
+    daemon.wait_for("left threads behind")
+    os.kill(daemon.process.pid, signal.SIGTERM)
+    assert daemon.wait() == 0
+    log = (tmp_path / "logs" / "current.log").read_text(encoding="utf-8")
+    leftovers = next(line for line in log.splitlines() if "still running after shutdown" in line)
+    assert "keeper (module leaver)" in leftovers and "ThreadPoolExecutor-0_0 (module leaver)" in leftovers
+    assert log.index("AutoHome stopped") < log.index("still running after shutdown")
