@@ -14,6 +14,7 @@ from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
 from autohome.control import ControlPanel
 from autohome.db import Database
 from autohome.deadlines import Deadlines
+from autohome.descriptors import OwnDescriptors
 from autohome.durations import format_duration
 from autohome.loader import BrokenModule, ModuleSpec
 from autohome.logs import LogSetup
@@ -38,7 +39,8 @@ class Main:
     def __init__(self, config: Config, clock: Clock, registry: ModuleRegistry, executor: RunExecutor,
                  outbox: Outbox, panel: ControlPanel, stop: StopRequest, times: LoopTimes,
                  console: ConsoleServer | None = None, settle_each_tick: bool = False,
-                 zone: tzinfo = timezone.utc, web: StatusServer | None = None) -> None:
+                 zone: tzinfo = timezone.utc, web: StatusServer | None = None,
+                 descriptors: OwnDescriptors | None = None) -> None:
         self.config = config
         self.clock = clock
         self.registry = registry
@@ -54,6 +56,7 @@ class Main:
         self.web = web
         self.settle_each_tick = settle_each_tick
         self.zone = zone
+        self.descriptors = descriptors or OwnDescriptors()
 
     def start(self) -> None:
         """Start the notification sender and the console, then load the modules (the console
@@ -61,6 +64,8 @@ class Main:
         log.info("AutoHome %s starting, tick every %s", __version__, format_duration(self.config.tick))
         self.outbox.start()
         self.console = start_console(self.console, self.config)
+        if self.console is not None:
+            self.descriptors.add("the console's socket", self.console.fileno())
         self.web = start_web(self.web)
         if not self.registry.is_loaded:
             self.registry.load()
@@ -79,11 +84,13 @@ class Main:
         try:
             while not self.stop.is_requested:
                 self._tick_safely(boundary)
+                if not self.descriptors.check():
+                    break
                 now = self.clock.now()
                 if now < boundary:
                     self._clock_went_back(boundary, now)
                 deadline = self.times.next_tick_at = next_tick(anchor, tick, now)
-                if self.clock.sleep_until(deadline, self.stop.event):
+                if _wait_for_tick(self.clock, deadline, self.stop, self.descriptors):
                     break
                 now = self.clock.now()
                 wake = classify_wake(deadline, now, tick)
@@ -117,22 +124,13 @@ class Main:
         """Stop the console, drop the backlog, give running modules the grace period."""
         self.stop.event.set()
         if self.console is not None:
-            self.console.stop()
+            self.console.stop(0.5 if self.descriptors.lost else 5.0)
         if self.web is not None:
             self.web.stop()
         self.outbox.stop()
-        self.executor.timers.stop()
         grace_s = self.config.shutdown_grace.total_seconds()
-        dropped, still_running = self.runner.close(grace_s)
-        stopped = self.executor.stop_all("stopped at shutdown")
-        if stopped:
-            log.warning("stopping isolated runs still going after the %gs grace period: %s",
-                        grace_s, ", ".join(stopped))
-            self.runner.wait_for(lambda runner: not set(stopped) & set(runner.running),
-                                 self.config.stop_grace.total_seconds() + 5)
-            still_running = [name for name in still_running if name not in stopped]
-        self.executor.watchdog.stop()
-        self.states.close()
+        dropped, still_running = self.executor.close(grace_s)
+        self.states.close(0.5 if self.descriptors.lost else 5.0)  # a database closed under it takes no more
         if dropped:
             log.warning("dropped from the backlog at shutdown: %s", ", ".join(dropped))
         if still_running:
@@ -178,6 +176,17 @@ class Main:
     def _cannot_schedule(self, spec: ModuleSpec, exc: Exception) -> None:
         """A module whose next run cannot be computed is broken; the others go on."""
         self.registry.mark_broken(spec.name, f"its next run cannot be computed: {type(exc).__name__}: {exc}")
+
+
+def _wait_for_tick(clock: Clock, deadline: datetime, stop: StopRequest, descriptors: OwnDescriptors) -> bool:
+    """The loop's wait; True when it must stop: asked to, or its own sockets were closed under
+    it (descriptors.py)."""
+    try:
+        return clock.sleep_until(deadline, stop.event)
+    except OSError:
+        if descriptors.check():
+            raise
+        return True
 
 
 def start_console(console: ConsoleServer | None, config: Config) -> ConsoleServer | None:
@@ -239,12 +248,16 @@ def build(
     runner = Runner(config.max_threads, revision)
     policy = RunPolicy(config.module_timeout, config.isolation, config.stop_grace.total_seconds(),
                        config.notify_on_failure)
+    stop = StopRequest()
+    descriptors = OwnDescriptors(on_lost=lambda: stop.request(exit_code=1))
+    # After each thread run: what the module did to logging, and to AutoHome's descriptors.
+    checks = [check for check in (logs.guard.check if logs is not None and logs.guard else None,
+                                  descriptors.check) if check is not None]
     executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings, policy, lines,
                            Deadlines(clock), run_clock, capture,
-                           after_run=logs.guard.check if logs is not None and logs.guard else None)
+                           after_run=lambda name: [check(name) for check in checks] and None)
     executor.prepare(registry.specs())  # a registry of given modules is loaded already
     registry.on_change = executor.prepare
-    stop = StopRequest()
     stop.on_request(clock.wake)
     stop.on_request(runner.wake_waiters)
     times = LoopTimes(clock.now())
@@ -266,4 +279,4 @@ def build(
     if config.web_enabled:
         web = StatusServer(panel, zone, config.web_host, config.web_port, config.console_password)
     return Main(config, clock, registry, executor, outbox, panel, stop, times, console,
-                settle_each_tick, zone, web)
+                settle_each_tick, zone, web, descriptors)

@@ -163,7 +163,7 @@ def main(
     already_there = set(blocking_threads())
     left: list[threading.Thread] = []
     try:
-        return _with_lock(args, config, environ, stdin, stderr, database, already_there, left)
+        return _with_lock(args, config, environ, stdin, stderr, lock, already_there, left)
     finally:
         if not left:  # else held until the process really ends (entry(): no second AutoHome beside it)
             lock.release()
@@ -179,8 +179,9 @@ def entry() -> None:
 
 
 def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
-               stderr: IO[str], database: Path, already_there: set[threading.Thread],
+               stderr: IO[str], lock: InstanceLock, already_there: set[threading.Thread],
                left: list[threading.Thread]) -> int:
+    database = lock.database
     try:
         archived = archive_current_log(config.log_dir, _log_name(args)) if args.new else None
         db = open_database(database.parent, database.name)
@@ -189,24 +190,30 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
         return EXIT_USAGE
 
     terminal = _own_stream(stderr)
+    closing_s = -1.0
     capture = OutputCapture()  # what a module prints goes to its own log
     logging_setup = setup_logging(
         config.log_dir, config.log_level, terminal=terminal, colour=_wants_colour(stderr, environ),
+        reopen_terminal=lambda: _own_stream(stderr),
         max_bytes=int(config.log_max_mb * 1024 * 1024), keep=config.log_keep, file_name=_log_name(args),
         module_logger=capture.current_logger,
     )
     try:
-        code = _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture)
+        code = _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture, lock)
+        closing_s = 0.5 if code else -1.0  # its descriptors closed under it: nothing more to write
         left += [thread for thread in blocking_threads() if thread not in already_there]
         if left:
             log.warning("threads that modules started are still running after shutdown; AutoHome ends "
                         "without waiting for them: %s", describe(left, config.modules_dir))
         return code
     finally:
-        db.close()
+        db.close(closing_s)
         logging_setup.close()
         if terminal is not stderr:
-            terminal.close()
+            try:
+                terminal.close()
+            except OSError:
+                pass  # closed under it by a module (descriptors.py)
 
 
 def _own_stream(stream: IO[str]) -> IO[str]:
@@ -223,7 +230,7 @@ def _own_stream(stream: IO[str]) -> IO[str]:
 
 def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
          stderr: IO[str], db: Database, logging_setup: LogSetup, archived: Path | None,
-         capture: OutputCapture) -> int:
+         capture: OutputCapture, lock: InstanceLock) -> int:
     if archived is not None:
         log.info("archived the previous log as %s", archived)
     if config.env_file is not None:
@@ -252,6 +259,10 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     daemon = build(config, clock, registry, db=db, client=client, logs=logging_setup, zone=zone,
                    settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
                    capture=capture, send_notifications=not args.test or args.notify)
+    for descriptor in waker.descriptors():
+        daemon.descriptors.add("the main loop's wake-up sockets", descriptor)
+    daemon.descriptors.add("the instance lock", lock.descriptor)
+    daemon.descriptors.add_database(db.path if isinstance(db.path, Path) else Path(db.path))
     restore_signals = _install_signal_handlers(daemon.request_stop, waker)
     capture.install()
     # Everything built so far lives as long as the daemon: keep the cyclic garbage
@@ -264,4 +275,4 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
         capture.uninstall()
         restore_signals()
         waker.close()
-    return EXIT_OK
+    return daemon.stop.exit_code

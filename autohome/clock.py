@@ -179,6 +179,10 @@ class Waker:
         self._read_end.setblocking(False)
         self._write_end.setblocking(False)
 
+    def descriptors(self) -> tuple[int, int]:
+        """Its two sockets' descriptors (for descriptors.py)."""
+        return self._read_end.fileno(), self._write_end.fileno()
+
     @property
     def signal_fd(self) -> int:
         """The descriptor to hand to signal.set_wakeup_fd."""
@@ -201,9 +205,12 @@ class Waker:
             pass  # BlockingIOError: plenty of wake-ups are already pending
 
     def close(self) -> None:
-        """Release the sockets."""
-        self._read_end.close()
-        self._write_end.close()
+        """Release the sockets (closed under it already, if a module closed them)."""
+        for end in (self._read_end, self._write_end):
+            try:
+                end.close()
+            except OSError:
+                pass
 
 
 class SystemClock(ClockBase):

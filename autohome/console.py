@@ -6,6 +6,7 @@ session.py; this file accepts clients, counts them, and hangs up on them at shut
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import selectors
 import socket
@@ -159,6 +160,10 @@ class ConsoleServer:
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
+    def fileno(self) -> int | None:
+        """The listening socket's descriptor (None: not listening)."""
+        return None if self._server is None else self._server.fileno()
+
     def start(self) -> tuple[str, int]:
         """Bind and start serving; raises OSError if the address cannot be bound."""
         self._server = _TCPServer((self.host, self.port), self.commands, self.limits, self.password)
@@ -211,10 +216,11 @@ class ConsoleServer:
         if self._server is None or self._thread is None:
             return
         assert self._wake_r is not None and self._wake_w is not None
-        self._wake_w.send(b"x")
+        with contextlib.suppress(OSError):  # its sockets closed under it: it has stopped already
+            self._wake_w.send(b"x")
         self._thread.join(timeout_s)
         self._server.hang_up_all()
-        self._server.server_close()  # joins the connection threads
-        self._wake_r.close()
-        self._wake_w.close()
+        for close in (self._server.server_close, self._wake_r.close, self._wake_w.close):
+            with contextlib.suppress(OSError):
+                close()  # server_close joins the connection threads
         self._server = None

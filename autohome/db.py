@@ -125,10 +125,15 @@ class Database:
                         conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
-    def close(self) -> None:
-        """Close the connection (the WAL is checkpointed)."""
-        with self._lock:
+    def close(self, timeout_s: float = -1) -> None:
+        """Close the connection (the WAL is checkpointed), waiting at most `timeout_s` (-1: as
+        long as it takes) for a write under way; one that outlasts it is left to the process's end."""
+        if not self._lock.acquire(timeout=timeout_s):
+            return
+        try:
             self._conn.close()
+        finally:
+            self._lock.release()
 
     # --- modules -------------------------------------------------------------------
 

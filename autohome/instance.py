@@ -45,12 +45,20 @@ class InstanceLock:
         self._descriptor = descriptor
         self.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
 
+    @property
+    def descriptor(self) -> int | None:
+        """The lock file's descriptor while the lock is held."""
+        return self._descriptor
+
     def release(self) -> None:
         """Let go of the lock."""
         if self._descriptor is None:
             return
         self.pid_file.unlink(missing_ok=True)
-        os.close(self._descriptor)  # closing the descriptor releases the lock
+        try:
+            os.close(self._descriptor)  # closing the descriptor releases the lock
+        except OSError:
+            pass  # closed under it (descriptors.py): the lock went with it
         self._descriptor = None
 
 

@@ -3,6 +3,7 @@ loses no more than a full disk refuses."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -27,7 +28,8 @@ class ArchivingFileHandler(logging.FileHandler):
         self.max_bytes = max_bytes
         self.keep = keep
         self._size = self._file_size()
-        self._unflushed = 0  # lines written since the last flush
+        self._batch: list[str] = []  # lines written since the last flush
+        self._abandoned: list[object] = []  # streams whose descriptor a module closed (see _failed)
         self._lost = 0  # lines that could not be written, since _lost_since
         self._lost_since: str | None = None
         self._reason = ""
@@ -45,12 +47,7 @@ class ArchivingFileHandler(logging.FileHandler):
         line = self.format(record) + self.terminator
         # Nothing may escape: an exception here would reach the log-writer thread.
         try:
-            if self.stream is None:
-                self.stream = self._open()
-                self._size = self._file_size()
-            if self._lost:
-                self.stream.write(self._lost_line(record) + self.terminator)
-            self.stream.write(line)
+            self._write(record, line)
         except OSError as exc:
             self._failed(exc, 1)
             return
@@ -59,23 +56,51 @@ class ArchivingFileHandler(logging.FileHandler):
         except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
             self.handleError(record)
             return
-        self._unflushed += 1
         self._size += len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
         if self.max_bytes and self._size >= self.max_bytes:
             self._archive(record)
 
+    def _write(self, record: logging.LogRecord, line: str) -> None:
+        if self.stream is None:
+            self.stream = self._open()
+            self._size = self._file_size()
+        if self._lost:
+            self.stream.write(self._lost_line(record) + self.terminator)
+        self.stream.write(line)
+        self._batch.append(line)
+
     def flush(self) -> None:
-        """Flush what the batch wrote; lines that cannot reach the disk are counted as lost."""
+        """Flush what the batch wrote; lines that cannot reach the disk are counted as lost.
+        If the file's descriptor was closed under it (a module's os.closerange), the file is
+        opened again and the batch written there."""
         if self.stream is None:
             return
         try:
             self.stream.flush()
         except OSError as exc:
-            self._failed(exc, 0)
-            return
-        if self._unflushed and self._lost:
+            if exc.errno != errno.EBADF or not self._batch:
+                self._failed(exc, 0)
+                return
+            batch = self._batch
+            self._abandon()
+            try:
+                self.stream = self._open()
+                self.stream.writelines(batch)
+                self.stream.flush()
+            except OSError as again:
+                self._batch = batch
+                self._failed(again, 0)
+                return
+        if self._batch and self._lost:
             self._lost, self._lost_since = 0, None  # the notice went out with this batch
-        self._unflushed = 0
+        self._batch = []
+
+    def _abandon(self) -> None:
+        """Let go of a stream whose descriptor is gone without closing it: that number may be
+        another file's by now. It is kept, never collected (which would close the number)."""
+        if self.stream is not None:
+            self._abandoned.append(self.stream)
+        self.stream, self._batch = None, []
 
     def close(self) -> None:
         """Close the file; a disk that refuses the last lines does not make shutdown fail."""
@@ -89,9 +114,12 @@ class ArchivingFileHandler(logging.FileHandler):
             self._lost_since = self.formatter.formatTime(_now_record()) if self.formatter else "?"
             _say(f"autohome: cannot write {self.log_file} ({exc.strerror or exc}); counting the lines "
                  "lost until it can\n")
-        self._lost += lines + self._unflushed
-        self._unflushed = 0
+        self._lost += lines + len(self._batch)
+        self._batch = []
         self._reason = exc.strerror or str(exc)
+        if exc.errno == errno.EBADF:
+            self._abandon()
+            return
         stream, self.stream = self.stream, None  # reopened for the next line
         if stream is not None:
             try:

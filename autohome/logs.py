@@ -159,16 +159,46 @@ class LogSetup:
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes lines to a stream and leaves the flushing to the log writer, once per batch."""
+    """Writes lines to a stream and leaves the flushing to the log writer, once per batch. A
+    terminal that cannot be written (closed, gone) loses its lines, counted, never the file's;
+    a stream of AutoHome's own that a module closed is opened again (`reopen`), once."""
+
+    lost = 0  # lines the terminal could not take
+
+    def __init__(self, stream: IO[str], reopen: Callable[[], IO[str]] | None = None) -> None:
+        super().__init__(stream)
+        self._reopen = reopen
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write the line without flushing."""
+        line = self.format(record) + self.terminator
         try:
-            self.stream.write(self.format(record) + self.terminator)
-        except RecursionError:
-            raise
-        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
-            self.handleError(record)
+            self.stream.write(line)
+        except (OSError, ValueError):
+            if not self._reopened():
+                self.lost += 1
+                return
+            try:
+                self.stream.write(line)
+            except (OSError, ValueError):
+                self.lost += 1
+
+    def _reopened(self) -> bool:
+        reopen, self._reopen = self._reopen, None
+        if reopen is None:
+            return False
+        try:
+            self.stream = reopen()
+        except OSError:
+            return False
+        return True
+
+    def flush(self) -> None:
+        """Flush the batch; a terminal that refuses it loses it."""
+        try:
+            super().flush()
+        except (OSError, ValueError):
+            self.lost += 1
 
 
 def setup_logging(
@@ -180,6 +210,7 @@ def setup_logging(
     keep: int = 20,
     file_name: str = CURRENT_LOG,
     module_logger: Callable[[], logging.Logger | None] = lambda: None,
+    reopen_terminal: Callable[[], IO[str]] | None = None,
 ) -> LogSetup:
     """Send the `autohome` logger tree to `current.log` (or `file_name`) and, if given, to the
     terminal; route what modules log through `logging` itself into it (`module_logger`: the
@@ -200,7 +231,7 @@ def setup_logging(
             import colorama
 
             colorama.just_fix_windows_console()
-        stream_handler = BatchedStreamHandler(terminal)
+        stream_handler = BatchedStreamHandler(terminal, reopen_terminal)
         stream_handler.setLevel(level)
         stream_handler.setFormatter(ColourFormatter() if colour else LineFormatter())
         handlers.append(stream_handler)

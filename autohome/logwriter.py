@@ -100,6 +100,7 @@ class LogWriter:
         self.handlers = handlers
         self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
         self._stopping = threading.Event()
+        self._stopped = False
 
     def start(self) -> None:
         """Start the thread."""
@@ -111,24 +112,22 @@ class LogWriter:
         self.records.put(written)  # type: ignore[arg-type]
         return written.wait(timeout_s)
 
-    def stop(self) -> None:
-        """Write every record queued so far, then end the thread."""
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Write every record queued so far, then end the thread (waiting at most `timeout_s`:
+        a stuck handler must not hold up the process's end)."""
         self._stopping.set()
         self.records.put(self._STOP)  # type: ignore[arg-type]
-        self._thread.join()
+        self._thread.join(timeout_s)
 
     def _write(self) -> None:
-        while True:
+        while not self._stopped:
             try:
-                if not self._write_batch():
-                    return
+                self._write_batch()
             except Exception:  # noqa: BLE001 - the one catch of this thread: logging itself failed
                 # Nothing can be logged about the logger; say it where logging says its own errors.
-                if sys.__stderr__ is not None:
-                    sys.__stderr__.write("autohome: the log writer failed and goes on:\n"
-                                         + traceback.format_exc())
+                _say("autohome: the log writer failed and goes on:\n" + traceback.format_exc())
 
-    def _write_batch(self) -> bool:
+    def _write_batch(self) -> None:
         batch = [self.records.get()]
         for _ in range(self.MAX_LINGERS):
             self._stopping.wait(self.LINGER_S)
@@ -142,6 +141,7 @@ class LogWriter:
                 break
             if any(isinstance(item, threading.Event) for item in batch[before:]):
                 break  # someone waits in flush(): write now
+        self._stopped = any(item is self._STOP for item in batch)  # whatever happens below
         waiting: list[threading.Event] = []  # in flush()
         lines: list[logging.LogRecord] = []
         for item in batch:
@@ -153,20 +153,37 @@ class LogWriter:
                 waiting.append(item)
         try:
             # Handler by handler, each flushed before the next: current.log comes first, so a
-            # line that shows on the terminal is already in the file.
+            # line that shows on the terminal is already in the file. One that fails does not
+            # keep the lines from the others.
             for handler in self.handlers:
-                # Only this thread writes through these handlers, so Handler.handle's lock
-                # around each record is waste; a handler with filters still gets handle().
-                write = handler.handle if handler.filters else handler.emit
-                level = handler.level
-                for line in lines:
-                    if line.levelno >= level:
-                        write(line)
-                handler.flush()
+                try:
+                    _hand_over(handler, lines)
+                except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, go on
+                    _say(f"autohome: the log handler {type(handler).__name__} failed:\n"
+                         + traceback.format_exc())
         finally:
             for written in waiting:
                 written.set()
-        return not any(item is self._STOP for item in batch)
+
+
+def _hand_over(handler: logging.Handler, lines: list[logging.LogRecord]) -> None:
+    # Only the writer thread writes through these handlers, so Handler.handle's lock around
+    # each record is waste; a handler with filters still gets handle().
+    write = handler.handle if handler.filters else handler.emit
+    level = handler.level
+    for line in lines:
+        if line.levelno >= level:
+            write(line)
+    handler.flush()
+
+
+def _say(text: str) -> None:
+    stream = sys.__stderr__
+    if stream is not None:
+        try:
+            stream.write(text)
+        except (OSError, ValueError):
+            pass  # no terminal either
 
 
 class RunLines:

@@ -56,14 +56,17 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.exit_code = 0  # 1 when AutoHome stops because it cannot go on (descriptors.py)
         self._wakers: list[Callable[[], None]] = []
 
     def on_request(self, wake: Callable[[], None]) -> None:
         """Call `wake` when a stop is asked for (to end a wait that would not see the event)."""
         self._wakers.append(wake)
 
-    def request(self) -> None:
-        """Ask everything to stop; safe from any thread."""
+    def request(self, exit_code: int = 0) -> None:
+        """Ask everything to stop; safe from any thread. The process ends with the highest
+        exit code asked for."""
+        self.exit_code = max(self.exit_code, exit_code)
         if not self.event.is_set():
             log.info("shutdown requested")
         self.event.set()

@@ -262,6 +262,22 @@ class RunExecutor:
                     "(AUTOHOME_ISOLATION=process does so for every module)")
         return f"{name} is not running"
 
+    def close(self, grace_s: float) -> tuple[list[str], list[str]]:
+        """Shutdown: no more retries or runs, the backlog dropped, running modules given
+        `grace_s`, then isolated runs still going stopped. Returns the names dropped from the
+        backlog and the thread runs still going (abandoned)."""
+        self.timers.stop()
+        dropped, still_running = self.runner.close(grace_s)
+        stopped = self.stop_all("stopped at shutdown")
+        if stopped:
+            log.warning("stopping isolated runs still going after the %gs grace period: %s",
+                        grace_s, ", ".join(stopped))
+            self.runner.wait_for(lambda runner: not set(stopped) & set(runner.running),
+                                 self.policy.stop_grace_s + 5)
+            still_running = [name for name in still_running if name not in stopped]
+        self.watchdog.stop()
+        return dropped, still_running
+
     def stop_all(self, why: str) -> list[str]:
         """Stop every isolated run still going (shutdown); return their names."""
         names = list(self._isolated)

@@ -224,3 +224,21 @@ def test_threads_a_module_leaves_behind_never_keep_the_process_alive(tmp_path: P
     leftovers = next(line for line in log.splitlines() if "still running after shutdown" in line)
     assert "keeper (module leaver)" in leftovers and "ThreadPoolExecutor-0_0 (module leaver)" in leftovers
     assert log.index("AutoHome stopped") < log.index("still running after shutdown")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="descriptors are watched on POSIX")
+def test_a_module_that_closes_autohomes_descriptors_makes_it_exit_1_not_live_on_deaf(
+        tmp_path: Path, process_factory) -> None:
+    write_module(tmp_path / "modules", "closer", """
+        import os
+        INTERVAL = 60
+        def run(log):
+            log.info("closing everything")
+            os.closerange(3, 4096)
+    """)
+    daemon = process_factory(tmp_path, "--port", "0", "--no-web")
+    assert daemon.wait() == 1
+    daemon.wait_for("AutoHome's own files and sockets were closed .* by module closer")  # the terminal
+    log = (tmp_path / "logs" / "current.log").read_text(encoding="utf-8")
+    assert "by module closer; it cannot go on deaf, so it exits with code 1" in log
+    assert "AutoHome stopped" in log
