@@ -84,7 +84,7 @@ class Main:
         try:
             while not self.stop.is_requested:
                 self._tick_safely(boundary)
-                if not self.descriptors.check():
+                if not self.descriptors.check(", ".join(self.runner.snapshot().running) or None):
                     break
                 now = self.clock.now()
                 if now < boundary:

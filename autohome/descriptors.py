@@ -68,7 +68,8 @@ class OwnDescriptors:
             log.critical("AutoHome's own files and sockets were closed (%s)%s; it cannot go on deaf, so "
                          "it exits with code 1 (a service restarts it). A module must not close descriptors "
                          "it did not open (os.closerange, os.close)", ", ".join(dict.fromkeys(gone)),
-                         f" by module {culprit}" if culprit else " by a module")
+                         f" by module {culprit}" if culprit and "," not in culprit
+                         else f" by one of the modules running: {culprit}" if culprit else " by a module")
             self._known.clear()
             self._on_lost()
         return False
