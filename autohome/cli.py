@@ -21,6 +21,7 @@ from autohome.arguments import EXIT_USAGE, build_parser, overrides, service_main
 from autohome.capture import OutputCapture
 from autohome.clock import SystemClock, Waker, system_zone, utc_now
 from autohome.config import Config, load_config
+from autohome.crashes import CrashRecorder, end_streak, report_crash
 from autohome.db import DB_FILE, TEST_DB_FILE, Database, open_database
 from autohome.errors import AutoHomeError, ConfigError
 from autohome.instance import InstanceLock
@@ -263,6 +264,12 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
         daemon.descriptors.add("the main loop's wake-up sockets", descriptor)
     daemon.descriptors.add("the instance lock", lock.descriptor)
     daemon.descriptors.add_database(db.path if isinstance(db.path, Path) else Path(db.path))
+    crashes = CrashRecorder(lock.database.with_name(lock.database.name + ".crash"), config.modules_dir)
+    crash = crashes.previous()
+    crashes.arm()
+    if crash is not None:
+        report_crash(crash, db, daemon.executor.crash_isolation, daemon.executor.alert, zone,
+                     config.modules_dir)
     restore_signals = _install_signal_handlers(daemon.request_stop, waker)
     capture.install()
     # Everything built so far lives as long as the daemon: keep the cyclic garbage
@@ -275,4 +282,8 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
         capture.uninstall()
         restore_signals()
         waker.close()
+    crashes.disarm()  # stopped, not crashed
+    if not daemon.stop.exit_code:
+        end_streak(db)
     return daemon.stop.exit_code
+

@@ -171,7 +171,9 @@ class Commands:
             f"next run:  {next_run if view.state != 'broken' else '-'}",
         ]
         if view.state != "broken":
-            lines.append(f"runs in:   {'a child process (ISOLATE)' if view.isolated else 'a thread'}")
+            where = f"a child process: {view.isolated_why}" if view.isolated_why else (
+                "a child process (ISOLATE)" if view.isolated else "a thread")
+            lines.append(f"runs in:   {where}")
         if view.timeout is not None:
             lines.append(f"timeout:   {format_duration(view.timeout)}")
         if view.running_since is not None:

@@ -88,6 +88,7 @@ class ControlPanel:
                 entry.name, state, spec.schedule.describe(), status, next_run,
                 description=spec.description, problem=off or entry.problem, path=str(entry.path),
                 timeout=self.executor.timeout(spec), isolated=self.executor.is_isolated(spec),
+                isolated_why=self.executor.crash_isolation.reason(spec.name) or "",
                 running_since=since,
             ))
         return views

@@ -135,6 +135,22 @@ class Database:
         finally:
             self._lock.release()
 
+    # --- small values: the last known quota, the crash streak --------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored value, or None."""
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Store a value (None: forget it)."""
+        with self.transaction() as conn:
+            if value is None:
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
     # --- modules -------------------------------------------------------------------
 
     def modules(self) -> list[ModuleRow]:

@@ -112,11 +112,8 @@ class OutboxTable:
 
     def get_meta(self, key: str) -> str | None:
         """A stored value such as the last known quota."""
-        rows = self.db.query("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0][0] if rows else None
+        return self.db.get_meta(key)
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a value such as the last known quota."""
-        with self.db.transaction() as conn:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+        self.db.set_meta(key, value)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from autohome.capture import OutputCapture, RunOutput
 from autohome.clock import Clock, stopwatch
+from autohome.crashes import CrashIsolation
 from autohome.db import Database
 from autohome.deadlines import Deadlines, Watchdog, WatchedRun
 from autohome.durations import format_duration
@@ -64,7 +65,8 @@ class RunExecutor:
                  db: Database, settings: Mapping[str, str], policy: RunPolicy | None = None,
                  lines: RunLines | None = None, timers: Deadlines | None = None,
                  run_clock: Clock | None = None, capture: OutputCapture | None = None,
-                 after_run: Callable[[str], None] | None = None) -> None:
+                 after_run: Callable[[str], None] | None = None,
+                 crash_isolation: CrashIsolation | None = None) -> None:
         self.runner = runner
         self.states = states
         self.notifier = notifier
@@ -84,6 +86,7 @@ class RunExecutor:
         self._lines = lines or RunLines(log)
         # Told each module's name after its thread run (logs.LoggingGuard.check: what it did to logging).
         self._after_run = after_run or (lambda name: None)
+        self.crash_isolation = crash_isolation or CrashIsolation(db)  # modules that crashed AutoHome
 
     def submit(self, spec: ModuleSpec, attempt: int = 1) -> Submission:
         """Run the module on a thread of its own, or queue it while all threads are busy."""
@@ -111,7 +114,10 @@ class RunExecutor:
         return spec.timeout or self.policy.default_timeout
 
     def is_isolated(self, spec: ModuleSpec) -> bool:
-        """Whether the module runs in a child process (ISOLATE, else AUTOHOME_ISOLATION)."""
+        """Whether the module runs in a child process: ISOLATE, else AUTOHOME_ISOLATION, but
+        always after it crashed AutoHome twice in a row (crashes.py)."""
+        if spec.name in self.crash_isolation:
+            return True
         return spec.isolate if spec.isolate is not None else self.policy.isolation == "process"
 
     def kit(self, spec: ModuleSpec) -> ModuleKit:
@@ -122,11 +128,12 @@ class RunExecutor:
         return kit
 
     def prepare(self, specs: Iterable[ModuleSpec]) -> None:
-        """Make the kits of the modules just loaded and forget those of modules gone: a
-        module's first run then costs what every later one does (in a burst of first runs,
-        benchmarks/dispatch.py, making the loggers was a large part of the extra time)."""
+        """Make the kits of the modules just loaded, forget those of modules gone: a first run
+        then costs what every later one does (see docs/performance.md)."""
         kits = self._kits
         self._kits = {spec.name: kits.get(spec.name) or self._make_kit(spec.name) for spec in specs}
+        for name in self.crash_isolation.forget_changed({spec.name: spec.path for spec in specs}):
+            log.info("module %s changed since it crashed AutoHome: it runs as it says again", name)
 
     def _make_kit(self, name: str) -> ModuleKit:
         module_log = get_logger(f"{MODULE_LOGGER}.{name}")

@@ -25,6 +25,7 @@ class ModuleView(NamedTuple):
     path: str = ""
     timeout: timedelta | None = None
     isolated: bool = False  # runs in a child process
+    isolated_why: str = ""  # ... though its file does not say so (it crashed AutoHome: crashes.py)
     running_since: datetime | None = None  # when the run going on now started
 
 

@@ -242,3 +242,36 @@ def test_a_module_that_closes_autohomes_descriptors_makes_it_exit_1_not_live_on_
     log = (tmp_path / "logs" / "current.log").read_text(encoding="utf-8")
     assert "by module closer; it cannot go on deaf, so it exits with code 1" in log
     assert "AutoHome stopped" in log
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a segfault is a POSIX signal")
+def test_a_crash_is_explained_at_the_next_start_and_a_second_one_isolates_the_module(
+        tmp_path: Path, process_factory) -> None:
+    write_module(tmp_path / "modules", "crashy", """
+        import ctypes
+        INTERVAL = 1
+        def run(log):
+            ctypes.string_at(0)  # a buggy C extension
+    """)
+    write_module(tmp_path / "modules", "counter", COUNTER.replace("INTERVAL = 30", "INTERVAL = 1"))
+    env = clean_env(AUTOHOME_TICK_SECONDS="1")
+    first = process_factory(tmp_path, "--port", "0", "--no-web", env=env)
+    assert first.wait() == -signal.SIGSEGV
+    dump = (tmp_path / "data" / "autohome.db.crash").read_text(encoding="utf-8")
+    assert "Fatal Python error: Segmentation fault" in dump and "crashy.py" in dump
+    second = process_factory(tmp_path, "--port", "0", "--no-web", env=env)
+    second.wait_for(r"AutoHome crashed at [\d-]+ [\d:]+ while running module crashy: Segmentation fault")
+    assert second.wait() == -signal.SIGSEGV  # a thread again: it takes the process down again
+    third = process_factory(tmp_path, "--port", "0", "--no-web", env=env)
+    third.wait_for("module crashy crashed AutoHome 2 times in a row: it runs in a child process")
+    third.wait_for(r"module crashy failed after .*exit code -11")
+    third.wait_for("counter ran")
+    client = ConsoleClient(third.console_port)
+    assert "runs in:   a child process: it crashed AutoHome 2 times in a row" in client.command(
+        "modules read crashy")
+    notifications = client.command("notifications")
+    assert "AutoHome crashed at" in notifications and "crashy crashed AutoHome 2 times" in notifications
+    client.close()
+    os.kill(third.process.pid, signal.SIGTERM)
+    assert third.wait() == 0
+    assert not (tmp_path / "data" / "autohome.db.crash").exists()  # a clean stop leaves nothing to report
