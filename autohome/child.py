@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_MESSAGE_BYTES = 1024 * 1024  # the parent drops longer lines; calls are refused here first
-MAX_LOG_CHARS = 65536  # of one log message or traceback; the rest is counted, not sent
+MAX_LOG_CHARS = 60000  # of one log message or traceback (the parent keeps 65536), the rest counted
 # What the parent's answer names as the error's type, raised here as that type.
 _ERRORS = {"TypeError": TypeError, "ValueError": ValueError, "KeyError": KeyError}
 

@@ -166,3 +166,37 @@ def test_a_run_ends_when_the_module_returns_whatever_its_leftovers_keep_open(tmp
     finally:
         pid = int(log_text(tmp_path).split("left ", 1)[1].split()[0])
         os.kill(pid, signal.SIGKILL)
+
+
+@linux_only
+def test_output_without_line_ends_costs_time_and_memory_in_proportion_to_what_is_kept(
+        tmp_path: Path, process_factory) -> None:
+    write_module(tmp_path / "modules", "printer", """
+        INTERVAL = "1d"
+        def run(log):
+            print("p" * 40_000_000)  # one 40 MB line
+    """)
+    write_module(tmp_path / "modules", "flooder", """
+        import sys
+        ISOLATE = True
+        INTERVAL = "1d"
+        def run(log):
+            chunk = b"f" * 1_000_000
+            for _ in range(200):  # 200 MB to stdout, no line end
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            log.info("x" * 50_000_000)  # one 50 MB log message
+            log.info("flooded")
+    """)
+    daemon = process_factory(tmp_path, "--port", "0", "--no-web")
+    daemon.wait_for_all("module printer finished", "module flooder finished")
+    status = Path(f"/proc/{daemon.process.pid}/status").read_text()
+    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+    os.kill(daemon.process.pid, signal.SIGTERM)
+    assert daemon.wait() == 0
+    log = (tmp_path / "logs" / "current.log").read_text(encoding="utf-8")
+    assert "out: ppp" in log and "[... 39,991,808 more characters of this line not kept]" in log
+    assert "[... 199,991,808 more characters of this line not kept]" in log
+    assert "more characters not sent]" in log and "flooded" in log
+    assert peak_kb < 150_000, f"AutoHome peaked at {peak_kb} kB"  # 40 MB of the printer's own string
+    assert len(log) < 1_000_000
