@@ -270,6 +270,7 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     if crash is not None:
         report_crash(crash, db, daemon.executor.crash_isolation, daemon.executor.alert, zone,
                      config.modules_dir)
+        logging_setup.flush()  # out before any module runs: it may crash the process again
     restore_signals = _install_signal_handlers(daemon.request_stop, waker)
     capture.install()
     # Everything built so far lives as long as the daemon: keep the cyclic garbage
