@@ -252,6 +252,7 @@ def build(
     descriptors = OwnDescriptors(on_lost=lambda: stop.request(exit_code=1))
     # After each thread run: what the module did to logging, and to AutoHome's descriptors.
     checks = [check for check in (logs.guard.check if logs is not None and logs.guard else None,
+                                  capture.check if capture is not None else None,
                                   descriptors.check) if check is not None]
     executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings, policy, lines,
                            Deadlines(clock), run_clock, capture,

@@ -14,6 +14,8 @@ import threading
 from collections import deque
 from typing import IO
 
+from autohome.logtree import get_logger
+
 KEEP_LINES = 200  # of one run's output, for `modules read`
 MAX_LINE = 8192  # characters of one line that are kept; the rest of a longer line is counted
 _NO_LINES: deque[str] = deque(maxlen=0)
@@ -152,18 +154,34 @@ class OutputCapture:
     def __init__(self) -> None:
         self._runs: dict[int, RunOutput] = {}
         self._saved: tuple[IO[str], IO[str]] | None = None
+        self._installed: tuple[_ThreadStream, _ThreadStream] | None = None
+        self._warned: set[str] = set()
 
     def install(self) -> None:
         """Replace sys.stdout and sys.stderr."""
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout = _ThreadStream(sys.stdout, self._runs, logging.INFO)  # type: ignore[assignment]
-        sys.stderr = _ThreadStream(sys.stderr, self._runs, logging.WARNING)  # type: ignore[assignment]
+        self._installed = (_ThreadStream(sys.stdout, self._runs, logging.INFO),
+                           _ThreadStream(sys.stderr, self._runs, logging.WARNING))
+        sys.stdout, sys.stderr = self._installed  # type: ignore[assignment]
 
     def uninstall(self) -> None:
         """Put the streams back as they were."""
         if self._saved is not None:
             sys.stdout, sys.stderr = self._saved
-            self._saved = None
+            self._saved = self._installed = None
+
+    def check(self, culprit: str) -> None:
+        """After `culprit` ran: if it replaced sys.stdout or sys.stderr (which would take every
+        other module's output), put the capture back and say so once per module."""
+        installed = self._installed
+        if installed is None or (sys.stdout is installed[0] and sys.stderr is installed[1]):
+            return
+        sys.stdout, sys.stderr = installed  # type: ignore[assignment]
+        if culprit not in self._warned:
+            self._warned.add(culprit)
+            get_logger("autohome.main").warning(
+                "module %s replaced sys.stdout or sys.stderr; AutoHome put its own back (what a "
+                "module prints is its log's; to write a file, open one)", culprit)
 
     def current_logger(self) -> logging.Logger | None:
         """The logger of the module whose run is on this thread (None: not a run's thread)."""

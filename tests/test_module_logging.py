@@ -99,3 +99,22 @@ def test_a_module_logging_through_its_own_logger_gets_its_lines(tmp_path: Path) 
     assert log.count("through getLogger(__name__)") == 2
     assert "[module:plain] autohome.modules.plain: autohome_modules.plain: through getLogger" in log
     assert "not shown" not in log and "changed the logging set-up" not in log
+
+
+def test_a_module_that_replaces_sys_stdout_takes_no_other_modules_output(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "talker", """
+        INTERVAL = 30
+        def run(log):
+            print("talker says hi")
+    """)
+    write_module(tmp_path / "modules", "thief", """
+        import io, sys
+        INTERVAL = "1d"
+        def run(log):
+            sys.stdout = sys.stderr = io.StringIO()
+    """)
+    result = run_process(tmp_path, "-t", "--no-console", stdin="\n\n")
+    assert result.returncode == 0, result.stderr
+    log = log_text(tmp_path)
+    assert log.count("out: talker says hi") >= 2  # at the ticks after the thief's run, for sure
+    assert log.count("module thief replaced sys.stdout or sys.stderr") == 1
