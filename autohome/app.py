@@ -89,7 +89,9 @@ class Main:
                 now = self.clock.now()
                 if now < boundary:
                     self._clock_went_back(boundary, now)
-                deadline = self.times.next_tick_at = next_tick(anchor, tick, now)
+                # The boundary after the one just ticked: a clock set forward during the tick is
+                # a gap seen at once (the wait ends at once), as it is during the wait.
+                deadline = self.times.next_tick_at = next_tick(anchor, tick, min(now, boundary))
                 if _wait_for_tick(self.clock, deadline, self.stop, self.descriptors):
                     break
                 now = self.clock.now()

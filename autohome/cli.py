@@ -19,7 +19,7 @@ from autohome.app import build
 from autohome.archive import CURRENT_LOG, TEST_LOG, archive_current_log
 from autohome.arguments import EXIT_USAGE, build_parser, overrides, service_main
 from autohome.capture import OutputCapture
-from autohome.clock import SystemClock, Waker, system_zone, utc_now
+from autohome.clock import SystemClock, system_zone, utc_now
 from autohome.config import Config, load_config
 from autohome.crashes import CrashRecorder, end_streak, report_crash
 from autohome.db import DB_FILE, TEST_DB_FILE, Database, open_database
@@ -31,6 +31,7 @@ from autohome.logtree import get_logger
 from autohome.notify import PushoverClient
 from autohome.registry import ModuleRegistry
 from autohome.virtual import TEST_MODE_HELP, VirtualClock, typed_lines
+from autohome.waker import Waker
 
 log = get_logger("autohome.cli")
 

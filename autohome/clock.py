@@ -8,8 +8,6 @@ so time in test mode is virtual for every thread.
 from __future__ import annotations
 
 import os
-import select
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +17,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from autohome.logtree import get_logger
+from autohome.waker import Waker
 
 log = get_logger(__name__)
 
@@ -121,8 +120,10 @@ class Clock(Protocol):
 
 class ClockBase:
     """`alarm` and `wait_until` for every clock: one condition that alarms and moves of
-    time notify. Real time moves by itself, so a real wait is cut into pieces of at most
-    `max_wait_s`: a wait that slept through a suspended laptop sees the wall clock again."""
+    time notify. A real clock plans each wait on its monotonic clock and looks at the wall
+    clock at least every `max_wait_s`: a wait ends when the planned time has passed (however
+    far the wall clock was set back meanwhile) or when the wall clock reaches the deadline
+    (a suspended laptop, a clock set forward)."""
 
     max_wait_s: float | None = None  # None: time only moves when told (virtual clocks)
 
@@ -139,14 +140,20 @@ class ClockBase:
     def now(self) -> datetime:  # pragma: no cover - every clock defines it
         raise NotImplementedError
 
+    def _monotonic_s(self) -> float | None:
+        """Seconds on a clock that never jumps; None for clocks moved by hand."""
+        return None
+
     def wait_until(self, deadline: datetime | None, alarm: Alarm) -> None:
-        """Wait until this clock reaches `deadline` or the alarm is raised."""
+        """Wait until this clock reaches `deadline` (or the time it was away from it has
+        passed, on a real clock) or the alarm is raised."""
         me = threading.get_ident()
+        plan = None if deadline is None else _Plan(self, deadline)
         with self._changed:
             self._waiters.add(me)
             try:
                 while not alarm.is_raised:
-                    remaining_s = None if deadline is None else (deadline - self.now()).total_seconds()
+                    remaining_s = None if plan is None else plan.remaining_s()
                     if remaining_s is not None and remaining_s <= 0:
                         return
                     if self._asleep.get(me) != self._moves:  # newly asleep, or time moved
@@ -166,73 +173,58 @@ class ClockBase:
             self._changed.notify_all()
 
 
-class Waker:
-    """What the main thread sleeps on: a socket pair that another thread, or a signal
-    (through signal.set_wakeup_fd), can make readable.
+class _Plan:
+    """A wait for `deadline`: how long is left, by the wall clock and, on a real clock, by
+    the monotonic one from when the wait began; whichever says less."""
 
-    Sleeping on an Event is not enough: a signal delivered to some other thread does not
-    interrupt the main thread's wait, so Ctrl-C or SIGTERM would go unnoticed for a tick.
-    """
+    __slots__ = ("clock", "deadline", "started_s", "planned_s")
 
-    def __init__(self) -> None:
-        self._read_end, self._write_end = socket.socketpair()
-        self._read_end.setblocking(False)
-        self._write_end.setblocking(False)
+    def __init__(self, clock: ClockBase, deadline: datetime) -> None:
+        self.clock = clock
+        self.deadline = deadline
+        self.started_s = clock._monotonic_s()
+        self.planned_s = (deadline - clock.now()).total_seconds()
 
-    def descriptors(self) -> tuple[int, int]:
-        """Its two sockets' descriptors (for descriptors.py)."""
-        return self._read_end.fileno(), self._write_end.fileno()
-
-    @property
-    def signal_fd(self) -> int:
-        """The descriptor to hand to signal.set_wakeup_fd."""
-        return self._write_end.fileno()
-
-    def wait(self, timeout_s: float | None) -> None:
-        """Sleep until woken or until the timeout (None: no timeout)."""
-        select.select([self._read_end], [], [], timeout_s)
-        try:
-            while self._read_end.recv(4096):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass  # drained
-
-    def wake(self) -> None:
-        """Wake the sleeper (safe from any thread; a full buffer already means 'awake')."""
-        try:
-            self._write_end.send(b"\0")
-        except OSError:
-            pass  # BlockingIOError: plenty of wake-ups are already pending
-
-    def close(self) -> None:
-        """Release the sockets (closed under it already, if a module closed them)."""
-        for end in (self._read_end, self._write_end):
-            try:
-                end.close()
-            except OSError:
-                pass
+    def remaining_s(self) -> float:
+        by_wall = (self.deadline - self.clock.now()).total_seconds()
+        if self.started_s is None:
+            return by_wall
+        now_s = self.clock._monotonic_s()
+        assert now_s is not None
+        return min(by_wall, self.planned_s - (now_s - self.started_s))
 
 
 class SystemClock(ClockBase):
-    """Real time. Waiting is on a Waker, so shutdown and signals never wait for a tick."""
+    """Real time. Waiting is on a Waker, so shutdown and signals never wait for a tick; each
+    wait is planned on the monotonic clock (see ClockBase), so a wall clock set back an hour
+    stalls nothing. `wall` and `monotonic` are the two clocks it reads (a test gives a wall
+    clock that it sets back and forward)."""
 
     max_wait_s = 60.0
 
-    def __init__(self, waker: Waker | None = None) -> None:
+    def __init__(self, waker: Waker | None = None, wall: Callable[[], datetime] = utc_now,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.waker = waker or Waker()
+        self._wall = wall
+        self._monotonic = monotonic
 
     def now(self) -> datetime:
         """The current wall-clock time."""
-        return utc_now()
+        return self._wall()
+
+    def _monotonic_s(self) -> float:
+        return self._monotonic()
 
     def sleep_until(self, deadline: datetime, stop: threading.Event) -> bool:
-        """Sleep until the deadline, or until woken with `stop` set."""
+        """Sleep until the deadline (by the wall clock, or for as long as it was away by the
+        monotonic one, whichever comes first), or until woken with `stop` set."""
+        plan = _Plan(self, deadline)
         while not stop.is_set():
-            remaining_s = (deadline - self.now()).total_seconds()
+            remaining_s = plan.remaining_s()
             if remaining_s <= 0:
                 return False
-            self.waker.wait(remaining_s)
+            self.waker.wait(min(remaining_s, self.max_wait_s))
         return True
 
     def wake(self) -> None:

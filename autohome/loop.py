@@ -40,10 +40,15 @@ class Wake(enum.Enum):
     WENT_BACK = "clock went back"
 
 
+# A wall clock this much behind the deadline when the wait for it ended was set back (a real
+# wait ends on time by the monotonic clock; a virtual one exactly at the deadline).
+WENT_BACK_AFTER = timedelta(seconds=2)
+
+
 def classify_wake(deadline: datetime, now: datetime, tick: timedelta) -> Wake:
     """Whether waking at `now` for the tick due at `deadline` is on time, late by a whole
-    tick or more, or earlier than the tick before it (the clock was set back)."""
-    if now < deadline - tick:
+    tick or more, or early (the clock was set back while the loop waited)."""
+    if now < deadline - WENT_BACK_AFTER:
         return Wake.WENT_BACK
     if now - deadline >= tick:
         return Wake.SLEPT

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import IO
 
-from autohome.clock import ClockBase, Waker
+from autohome.clock import ClockBase
 from autohome.durations import parse_duration
 from autohome.logtree import get_logger
+from autohome.waker import Waker
 
 log = get_logger("autohome.clock")
 
