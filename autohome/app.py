@@ -29,6 +29,7 @@ from autohome.scheduler import Runner, Submission, due_modules
 from autohome.sleeps import KEEP as KEEP_SLEEPS
 from autohome.sleeps import SleepLog
 from autohome.state import ModuleStates
+from autohome.trouble import StorageWatch
 from autohome.web.server import StatusServer, start_web
 
 log = get_logger("autohome.main")
@@ -40,7 +41,7 @@ class Main:
                  outbox: Outbox, panel: ControlPanel, stop: StopRequest, times: LoopTimes,
                  console: ConsoleServer | None = None, settle_each_tick: bool = False,
                  zone: tzinfo = timezone.utc, web: StatusServer | None = None,
-                 descriptors: OwnDescriptors | None = None) -> None:
+                 descriptors: OwnDescriptors | None = None, storage: StorageWatch | None = None) -> None:
         self.config = config
         self.clock = clock
         self.registry = registry
@@ -57,6 +58,7 @@ class Main:
         self.settle_each_tick = settle_each_tick
         self.zone = zone
         self.descriptors = descriptors or OwnDescriptors()
+        self.storage = storage or StorageWatch(executor.db, executor.alert, zone)
 
     def start(self) -> None:
         """Start the notification sender and the console, then load the modules (the console
@@ -160,6 +162,7 @@ class Main:
         """Reload changed module files, flag overruns, submit every module due at `now`."""
         if log.isEnabledFor(logging.DEBUG):
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
+        self.storage.check(now)  # a database that cannot be written is said once, and runs go on
         self.panel.reload(TICK_WAIT_S)  # imports that take longer join a later tick
         specs, statuses = self.registry.specs(), self.states.snapshot()
         unseen = [spec.name for spec in specs

@@ -21,6 +21,7 @@ from autohome.registry import ModuleRegistry
 from autohome.runs import RunExecutor
 from autohome.scheduler import Submission, why_off
 from autohome.state import RunRecord
+from autohome.store import store_keys
 from autohome.views import ModuleView, StatusView
 
 log = get_logger("autohome.main")
@@ -115,7 +116,7 @@ class ControlPanel:
 
     def store_keys(self, name: str) -> list[str]:
         """The keys the module keeps in its store."""
-        return self.executor.db.store_keys(name)
+        return store_keys(self.executor.db, name)
 
     def stop_run(self, name: str) -> str:
         """Stop the module's isolated run now; a thread run cannot be."""

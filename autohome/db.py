@@ -7,24 +7,25 @@ position and pause, its run history, and the key-value store modules can ask for
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from autohome import runs_table
+from autohome.dbrepair import TABLES, is_damage, replace_damaged
 from autohome.errors import AutoHomeError
+from autohome.heldwrites import HeldWrites, Writer
+from autohome.logtree import get_logger
 from autohome.schema import MIGRATIONS
+
+log = get_logger("autohome.state")
 
 DB_FILE = "autohome.db"
 TEST_DB_FILE = "autohome-test.db"  # test mode's virtual time never touches the real schedule
-HISTORY_PER_MODULE = 100  # kept whatever their age
-KEEP_RUNS = timedelta(days=7)  # and every run this young (the status page's week)
-MAX_RUNS_PER_MODULE = 25_000  # but never more: a week of 30 s runs is 20,160
-ROWS_PER_INSERT = 150  # 750 parameters: under the 999 that older SQLite builds allow
 
 class DatabaseError(AutoHomeError):
     """The state database cannot be opened, read or written; the message names the file."""
@@ -60,26 +61,43 @@ def as_text(moment: datetime | None) -> str | None:
 
 
 class Database:
-    """AutoHome's SQLite file; every read and write goes through this one object."""
+    """AutoHome's SQLite file; every read and write goes through this one object.
+
+    It never stops AutoHome: a write the disk refuses (full, failing) is kept in memory and
+    tried again (heldwrites.py), with `failing` saying why meanwhile; a file found damaged
+    under it is moved aside and a fresh one started, with what can be read of the old one
+    (dbrepair.py), and `replaced` saying so."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self.failing: str | None = None  # why the last write failed, until writes work again
+        self.replaced: list[str] = []  # what happened each time a damaged file was replaced
+        self._on_replaced: list[Callable[[], None]] = []
+        self.held = HeldWrites(self._write_held)
         try:
-            self._conn = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None, timeout=5
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process; a power cut may lose the
-            # last transactions but never leaves the file unreadable.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            self._conn = self._connect()
         except sqlite3.Error as exc:
             raise DatabaseError(
                 f"state database {path} cannot be used: {exc}. Check that the file is a "
                 f"SQLite database and writable, or move it aside to start afresh "
                 f"(AUTOHOME_DATA_DIR or --data chooses its folder)"
             ) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=5)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process; a power cut may lose the last
+        # transactions but never leaves the file unreadable.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = conn
+        self._migrate()
+        return conn
+
+    def on_replaced(self, write_memory: Callable[[], None]) -> None:
+        """Call `write_memory` after a damaged file was replaced: what its owner holds in
+        memory (schedule positions, pauses) goes into the fresh file."""
+        self._on_replaced.append(write_memory)
 
     @classmethod
     def in_memory(cls) -> Database:
@@ -88,23 +106,72 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE) under the connection's lock."""
+        """One write transaction (BEGIN IMMEDIATE) under the connection's lock. A failure is
+        raised as it is; one that says the file is damaged replaces the file first."""
+        replaced = False
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                # Also when COMMIT itself failed (a full disk): a transaction left open would
-                # make every later BEGIN fail until restart.
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    # Also when COMMIT itself failed (a full disk): a transaction left open would
+                    # make every later BEGIN fail until restart.
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                self.failing = str(exc) or type(exc).__name__
+                replaced = is_damage(exc) and self._replace_damaged(exc)
+                if not replaced:
+                    raise
+            else:
+                if self.failing is not None and not self.held:
+                    self.failing = None
+        if replaced:
+            self._after_replacing()
+            raise DatabaseError(f"state database {self.path} was damaged and is replaced; the write "
+                                f"is tried again in the fresh one")
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Every row of one read."""
+        """Every row of one read (a damaged file is replaced first, and the read made again)."""
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if not (is_damage(exc) and self._replace_damaged(exc)):
+                    raise
+        self._after_replacing()
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    def _replace_damaged(self, exc: BaseException) -> bool:
+        # Called with the lock held (dbrepair.py). False for a database with no file.
+        if str(self.path) == ":memory:":
+            return False
+        notice, replaced = replace_damaged(Path(self.path), exc, self._conn, self._connect)
+        self.replaced.append(notice)
+        return replaced
+
+    def _after_replacing(self) -> None:
+        for write_memory in self._on_replaced:
+            try:
+                write_memory()
+            except Exception:  # noqa: BLE001 - the next write of it tries again
+                log.exception("could not write what AutoHome holds in memory into the fresh database")
+
+    def _write_held(self, modules: dict[str, Any], store: dict[tuple[str, str], str | None],
+                    writers: list[Writer]) -> list[Callable[[], None]]:
+        """On the retry thread: everything held, in one transaction; returns what the writers
+        want called once it is committed."""
+        from autohome.store import write_store  # the store's rows are store.py's
+
+        with self.transaction() as conn:
+            self._save_module_rows(conn, list(modules.values()))
+            for (module, key), encoded in store.items():
+                write_store(conn, module, key, encoded)
+            return [writer(conn) for writer in writers]
 
     @property
     def schema_version(self) -> int:
@@ -128,6 +195,7 @@ class Database:
     def close(self, timeout_s: float = -1) -> None:
         """Close the connection (the WAL is checkpointed), waiting at most `timeout_s` (-1: as
         long as it takes) for a write under way; one that outlasts it is left to the process's end."""
+        self.held.close()
         if not self._lock.acquire(timeout=timeout_s):
             return
         try:
@@ -163,96 +231,32 @@ class Database:
         self.save_modules([row])
 
     def save_modules(self, rows: list[ModuleRow]) -> None:
-        """Insert or replace several modules in one transaction (a tick's worth)."""
+        """Insert or replace several modules in one transaction (a tick's worth); if the disk
+        refuses, they are held and written later (never raises for that)."""
         if not rows:
             return
+        try:
+            with self.transaction() as conn:
+                self._save_module_rows(conn, rows)
+        except (sqlite3.Error, OSError):
+            self.held.hold_modules(rows)
+
+    @staticmethod
+    def _save_module_rows(conn: sqlite3.Connection, rows: list[ModuleRow]) -> None:
         text = functools.lru_cache(maxsize=16)(as_text)  # a tick's rows share one or two times
         params = [(r.name, int(r.paused), text(r.first_seen), text(r.last_due_at)) for r in rows]
-        with self.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO modules (name, paused, first_seen, last_due_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
-                "first_seen = excluded.first_seen, last_due_at = excluded.last_due_at",
-                params,
-            )
+        conn.executemany(
+            "INSERT INTO modules (name, paused, first_seen, last_due_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
+            "first_seen = excluded.first_seen, last_due_at = excluded.last_due_at",
+            params,
+        )
 
-    # --- runs ----------------------------------------------------------------------
-
-    def add_runs(self, runs: list[RunRow], trim: set[str]) -> None:
-        """Record finished runs in one transaction, and drop the runs of the modules in `trim`
-        that are older than KEEP_RUNS (from the newest run given) beyond their newest
-        HISTORY_PER_MODULE, and any beyond MAX_RUNS_PER_MODULE."""
-        # Many rows per INSERT: each statement step lets go of the GIL and takes it back,
-        # which in a burst of runs means waiting for it once per step.
-        params = [(r.module, as_text(r.started), as_text(r.finished), r.duration_s, r.error, r.outcome)
-                  for r in runs]
-        with self.transaction() as conn:
-            for first in range(0, len(params), ROWS_PER_INSERT):
-                chunk = params[first:first + ROWS_PER_INSERT]
-                conn.execute(
-                    "INSERT INTO runs (module, started, finished, duration_s, error, outcome) VALUES "
-                    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
-                    [value for row in chunk for value in row],
-                )
-            cutoff = as_text(max(r.started for r in runs) - KEEP_RUNS) if runs else None
-            for module in trim:
-                conn.execute(
-                    "DELETE FROM runs WHERE module = ? AND started < ? AND id <= (SELECT id FROM runs "
-                    "WHERE module = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                    (module, cutoff, module, HISTORY_PER_MODULE),
-                )
-                conn.execute(
-                    "DELETE FROM runs WHERE module = ? AND id <= (SELECT id FROM runs WHERE module = ? "
-                    "ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                    (module, module, MAX_RUNS_PER_MODULE),
-                )
-
-    def history(self, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
-        """The module's runs, newest first."""
-        return self._runs("WHERE module = ? ORDER BY id DESC LIMIT ?",
-                          (module, min(limit, HISTORY_PER_MODULE)))
-
-    def runs_since(self, since: datetime, after_id: int = 0) -> list[RunRow]:
-        """Every module's runs that started at or after `since` (and were stored after the run
-        `after_id`), oldest first."""
-        return self._runs("WHERE started >= ? AND id > ? ORDER BY started", (as_text(since), after_id))
-
-    def latest_runs(self) -> dict[str, RunRow]:
-        """Each module's newest stored run."""
-        rows = self._runs("WHERE id IN (SELECT MAX(id) FROM runs GROUP BY module)")
-        return {row.module: row for row in rows}
-
-    def _runs(self, where: str, params: tuple[Any, ...] = ()) -> list[RunRow]:
-        # `where` is one of the clauses above, never text from outside.
-        columns = "id, module, started, finished, duration_s, error, outcome"
-        rows = self.query(f"SELECT {columns} FROM runs {where}", params)
-        return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]
-
-    # --- the modules' key-value store ------------------------------------------------
-
-    def store_get(self, module: str, key: str) -> tuple[bool, Any]:
-        """(found, value) for one key of a module's store."""
-        rows = self.query("SELECT value FROM store WHERE module = ? AND key = ?", (module, key))
-        return (True, json.loads(rows[0][0])) if rows else (False, None)
-
-    def store_set(self, module: str, key: str, encoded: str) -> None:
-        """Save one JSON-encoded value."""
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO store (module, key, value) VALUES (?, ?, ?) "
-                "ON CONFLICT (module, key) DO UPDATE SET value = excluded.value",
-                (module, key, encoded),
-            )
-
-    def store_keys(self, module: str) -> list[str]:
-        """The keys a module has stored, sorted."""
-        rows = self.query("SELECT key FROM store WHERE module = ? ORDER BY key", (module,))
-        return [row[0] for row in rows]
-
-    def store_delete(self, module: str, key: str) -> None:
-        """Forget one key."""
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM store WHERE module = ? AND key = ?", (module, key))
+    # The runs table's reads and writes (runs_table.py), as this object's methods.
+    add_runs = runs_table.add_runs
+    history = runs_table.history
+    runs_since = runs_table.runs_since
+    latest_runs = runs_table.latest_runs
 
 
 def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:
@@ -267,14 +271,16 @@ def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:
         ) from exc
     database = Database(path)
     try:
-        # A file whose header is intact but whose pages are not would fail later, mid-run.
-        problems = [row[0] for row in database.query("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise sqlite3.DatabaseError("; ".join(str(problem) for problem in problems[:3]))
-        database.save_module(ModuleRow("__autohome_write_check__", False, None, None))
+        # Each table's root read, and one write: a file that cannot be used says so now. (A
+        # full check would read the whole file, a week of history; damage found later is
+        # handled where it is found: dbrepair.py.)
         with database.transaction() as conn:
-            conn.execute("DELETE FROM modules WHERE name = '__autohome_write_check__'")
-    except sqlite3.Error as exc:
+            for table in TABLES:
+                conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()  # noqa: S608 - names from TABLES
+            conn.execute("INSERT INTO meta (key, value) VALUES ('write check', '') "
+                         "ON CONFLICT (key) DO NOTHING")
+            conn.execute("DELETE FROM meta WHERE key = 'write check'")
+    except (sqlite3.Error, DatabaseError) as exc:
         database.close()
         raise DatabaseError(
             f"state database {path} cannot be used: {exc}. Move it aside (rename it) to start "

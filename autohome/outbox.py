@@ -8,6 +8,7 @@ is retried with growing pauses from 5 s; a 429 waits for the quota's reset time.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -19,6 +20,7 @@ from autohome.durations import format_duration
 from autohome.errors import NotifyError
 from autohome.logtree import get_logger
 from autohome.notify import NOT_CONFIGURED, Message, PushoverClient, Quota, build_message
+from autohome.outbox_held import HeldMessage, HeldMessages
 from autohome.outbox_table import OutboxRow, OutboxTable
 
 log = get_logger(__name__)
@@ -43,6 +45,7 @@ class Outbox:
     def __init__(self, db: Database, client: PushoverClient | None, clock: Clock,
                  is_test_mode: bool = False) -> None:
         self.table = OutboxTable(db)
+        self.held = HeldMessages(db)  # what the database refused (outbox_held.py)
         self.is_test_mode = is_test_mode  # virtual time must not ring the phone: keep, never send
         self.client = None if is_test_mode else client
         self.clock = clock
@@ -61,7 +64,15 @@ class Outbox:
         created = self.clock.now()
         if message.timestamp is None:  # shown on the phone as when it happened, however late it arrives
             message = message._replace(timestamp=int(created.timestamp()))
-        message_id = self.table.add(created, sender, message.form(), state)
+        try:
+            message_id = self.table.add(created, sender, message.form(), state)
+        except (sqlite3.Error, OSError) as exc:  # a full disk: kept in memory, sent from there
+            self.held.hold(HeldMessage(created, sender, message.form(), state))
+            log.warning("notification from %s kept in memory: the state database cannot take it (%s); it "
+                        "is %s, and stored once the database can", sender, exc,
+                        "sent from there" if state == "pending" else "kept")
+            self.wake()
+            return 0
         if self.is_test_mode:
             log.info("notification %d from %s not sent: test mode sends nothing (-t --notify does) "
                      "(message: %r)", message_id, sender, message.message)
@@ -140,7 +151,8 @@ class Outbox:
             self._alarm.reset()
             try:
                 now = self.clock.now()
-                next_due = self.deliver_due(now)
+                held_due = self.held.deliver_due(self.client, now, self.clock.now, retry_delay)
+                next_due = min(filter(None, (self.deliver_due(now), held_due)), default=None)
                 next_prune = self.prune_if_due(now)
             except Exception:  # the database, say: the messages stay queued
                 log.exception("the notification sender failed; trying again in %s",
@@ -214,8 +226,11 @@ class Outbox:
         return self.table.listing(limit)
 
     def counts(self) -> dict[str, int]:
-        """Messages per state."""
-        return self.table.counts()
+        """Messages per state (and those kept in memory while the database refuses them)."""
+        counts = self.table.counts()
+        if len(self.held):
+            counts["kept in memory"] = len(self.held)
+        return counts
 
 
 class Notifier:
@@ -253,5 +268,6 @@ class Notifier:
             sender_log.exception("notification not queued: the state database cannot take it "
                                  "(message: %r)", checked.message)
             return False
-        sender_log.info("notification %d queued", message_id)
+        if message_id:
+            sender_log.info("notification %d queued", message_id)
         return True

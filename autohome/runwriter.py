@@ -63,6 +63,7 @@ class RunWriter:
         self._lines_out = 0  # ... and logged (once stored, or at once while writes fail)
         self._writer: threading.Thread | None = None
         self._writer_waits = False  # for runs to write: only then does a new run wake it
+        self._failing = False  # the last write failed (the failure was logged once)
         self._closing = threading.Event()
         self._write_now = threading.Event()  # set by flush() and close(): stop gathering, write now
 
@@ -72,10 +73,14 @@ class RunWriter:
             self._runs_to_come = runs
 
     def add(self, row: RunRow, announcement: object = None) -> None:
-        """Store the run; hand `announcement` (its "finished" line) to `announce` once it is."""
+        """Store the run; hand `announcement` (its "finished" line) to `announce` once it is
+        (at once while writes fail: the line must not wait for a disk that may not come back)."""
         with self._lock:
             self._runs_to_come = max(0, self._runs_to_come - 1)
             stored = not self._closing.is_set()  # else a run abandoned at shutdown that ended after all
+            said = announcement if not stored or self._failing else None
+            if said is not None:
+                announcement = None
             if stored:
                 self._unsaved.append((row, announcement))
                 self._handed_over += 1
@@ -85,8 +90,8 @@ class RunWriter:
                     self._writer.start()
                 if self._writer_waits:
                     self._to_write.notify()
-        if not stored and announcement is not None:
-            self._announce(announcement)
+        if said is not None:
+            self._announce(said)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every run handed over so far is in the database; return whether it is."""
@@ -144,6 +149,9 @@ class RunWriter:
             self._keep_for_retry([(row, None) for row in rows])
             return True
         self._announce_all(batch)
+        if self._failing:
+            self._failing = False
+            log.info("stored %d finished run(s) that waited for the database", len(batch))
         with self._lock:
             self._written += len(batch)
             self._stored.notify_all()
@@ -182,8 +190,10 @@ class RunWriter:
         return trim
 
     def _keep_for_retry(self, batch: list[_Finished]) -> None:
-        log.exception("could not store %d finished run(s) in %s; they are kept and retried in %gs",
-                      len(batch), self.db.path, self.retry_s)
+        if not self._failing:  # once per streak of failures, not every RETRY_S
+            log.exception("could not store %d finished run(s) in %s; they are kept and retried every %gs",
+                          len(batch), self.db.path, self.retry_s)
+        self._failing = True
         with self._lock:
             self._unsaved[:0] = batch
             dropped = len(self._unsaved) - MAX_UNSAVED

@@ -82,6 +82,18 @@ class ModuleStates:
                 last_due_at=row.last_due_at if row else None,
                 last_run=RunRecord.from_row(last) if last else None,
             )
+        db.on_replaced(self._write_memory)  # a damaged file replaced: what is held here goes in
+
+    def _write_memory(self) -> None:
+        """Write every module's schedule position, pause and last run into a fresh file."""
+        with self._lock:
+            statuses = dict(self._status)
+        self.db.save_modules([ModuleRow(name, status.paused, status.first_seen, status.last_due_at)
+                              for name, status in statuses.items()])
+        last_runs = [RunRow(0, name, run.started, None, run.duration_s, run.error, run.how)
+                     for name, status in statuses.items() if (run := status.last_run) is not None]
+        if last_runs:
+            self.db.add_runs(last_runs, set())
 
     def get(self, name: str) -> ModuleStatus:
         """The module's current status (a default one if it is unknown)."""

@@ -14,15 +14,9 @@ import pytest
 from conftest import T0, WAIT_S
 
 from autohome import runwriter
-from autohome.db import (
-    HISTORY_PER_MODULE,
-    MIGRATIONS,
-    ROWS_PER_INSERT,
-    Database,
-    DatabaseError,
-    open_database,
-)
+from autohome.db import MIGRATIONS, Database, DatabaseError, open_database
 from autohome.logtree import get_logger
+from autohome.runs_table import HISTORY_PER_MODULE, ROWS_PER_INSERT
 from autohome.state import ModuleStates, RunRecord
 
 

@@ -1,0 +1,70 @@
+"""The runs table: finished runs stored a batch at a time, old ones trimmed, and the reads
+the console and the status page make of it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autohome.db import Database, RunRow
+
+HISTORY_PER_MODULE = 100  # kept whatever their age
+KEEP_RUNS = timedelta(days=7)  # and every run this young (the status page's week)
+MAX_RUNS_PER_MODULE = 25_000  # but never more: a week of 30 s runs is 20,160
+ROWS_PER_INSERT = 150  # 750 parameters: under the 999 that older SQLite builds allow
+
+
+def add_runs(db: Database, runs: list[RunRow], trim: set[str]) -> None:
+    """Record finished runs in one transaction, and drop the runs of the modules in `trim`
+    that are older than KEEP_RUNS (from the newest run given) beyond their newest
+    HISTORY_PER_MODULE, and any beyond MAX_RUNS_PER_MODULE."""
+    from autohome.db import as_text  # (db.py imports this file)
+
+    # Many rows per INSERT: each statement step lets go of the GIL and takes it back,
+    # which in a burst of runs means waiting for it once per step.
+    params = [(r.module, as_text(r.started), as_text(r.finished), r.duration_s, r.error, r.outcome)
+              for r in runs]
+    with db.transaction() as conn:
+        for first in range(0, len(params), ROWS_PER_INSERT):
+            chunk = params[first:first + ROWS_PER_INSERT]
+            conn.execute(
+                "INSERT INTO runs (module, started, finished, duration_s, error, outcome) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                [value for row in chunk for value in row],
+            )
+        cutoff = as_text(max(r.started for r in runs) - KEEP_RUNS) if runs else None
+        for module in trim:
+            conn.execute(
+                "DELETE FROM runs WHERE module = ? AND started < ? AND id <= (SELECT id FROM runs "
+                "WHERE module = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (module, cutoff, module, HISTORY_PER_MODULE),
+            )
+            conn.execute(
+                "DELETE FROM runs WHERE module = ? AND id <= (SELECT id FROM runs WHERE module = ? "
+                "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (module, module, MAX_RUNS_PER_MODULE),
+            )
+
+def history(db: Database, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
+    """The module's runs, newest first."""
+    return _runs(db, "WHERE module = ? ORDER BY id DESC LIMIT ?",
+                      (module, min(limit, HISTORY_PER_MODULE)))
+
+def runs_since(db: Database, since: datetime, after_id: int = 0) -> list[RunRow]:
+    """Every module's runs that started at or after `since` (and were stored after the run
+    `after_id`), oldest first."""
+    return _runs(db, "WHERE started >= ? AND id > ? ORDER BY started", (since.isoformat(), after_id))
+
+def latest_runs(db: Database) -> dict[str, RunRow]:
+    """Each module's newest stored run."""
+    rows = _runs(db, "WHERE id IN (SELECT MAX(id) FROM runs GROUP BY module)")
+    return {row.module: row for row in rows}
+
+def _runs(db: Database, where: str, params: tuple[Any, ...] = ()) -> list[RunRow]:
+    # `where` is one of the clauses above, never text from outside.
+    from autohome.db import RunRow, as_time  # (db.py imports this file)
+
+    columns = "id, module, started, finished, duration_s, error, outcome"
+    rows = db.query(f"SELECT {columns} FROM runs {where}", params)
+    return [RunRow(i, m, as_time(s), as_time(f), d, e, o) for i, m, s, f, d, e, o in rows]  # type: ignore[arg-type]

@@ -1,0 +1,58 @@
+"""Telling the user once about trouble with the machine, not with a module: a state database
+that cannot be written (a full or failing disk), or that was found damaged and replaced.
+Looked at once a tick; said in the log and in a notification when it starts, and again when
+it is over (after two ticks without it, so a disk at the edge does not ring the phone at
+every write)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+
+from autohome.db import Database
+from autohome.durations import format_duration
+from autohome.logtree import get_logger
+
+log = get_logger("autohome.main")
+
+
+class StorageWatch:
+    """Watches the database's `failing` and `replaced`, and says what it finds once."""
+
+    def __init__(self, db: Database, alert: Callable[[str, str], None], zone: tzinfo) -> None:
+        self.db = db
+        self.alert = alert
+        self.zone = zone
+        self.since: datetime | None = None  # when writes began to fail, while they do
+        self._clear_ticks = 0
+
+    def check(self, now: datetime) -> None:
+        """At each tick: say what changed since the last one."""
+        while self.db.replaced:
+            notice = self.db.replaced.pop(0)
+            log.error("%s", notice)
+            self.alert(notice, "AutoHome: state database replaced")
+        failing = self.db.failing
+        if failing is not None:
+            self._clear_ticks = 0
+            if self.since is None:
+                self.since = now
+                log.error("AutoHome cannot write its state database %s (%s). Modules keep running on what "
+                          "it holds in memory: finished runs, schedule positions, store writes and "
+                          "notifications are kept and written again every 5 s. Free some space on that disk "
+                          "(or check it); AutoHome says so here when writes work again",
+                          self.db.path, failing)
+                self.alert(f"AutoHome cannot write its state database ({failing}); modules keep running, "
+                           "and what they do is kept in memory until it can. Free some disk space.",
+                           "AutoHome: disk trouble")
+            return
+        if self.since is not None:
+            self._clear_ticks += 1
+            if self._clear_ticks < 2:
+                return
+            since = f"{self.since.astimezone(self.zone):%Y-%m-%d %H:%M:%S}"
+            log.info("the state database %s takes writes again (it could not from %s, for %s); what was "
+                     "kept meanwhile is written", self.db.path, since, format_duration(now - self.since))
+            self.alert(f"AutoHome writes its state database again (it could not from {since}).",
+                       "AutoHome: disk trouble over")
+            self.since = None
