@@ -227,7 +227,10 @@ class Outbox:
 
     def counts(self) -> dict[str, int]:
         """Messages per state (and those kept in memory while the database refuses them)."""
-        counts = self.table.counts()
+        try:
+            counts = self.table.counts()
+        except sqlite3.Error:  # the database cannot be read now: the held ones at least
+            counts = {}
         if len(self.held):
             counts["kept in memory"] = len(self.held)
         return counts

@@ -13,7 +13,6 @@ from conftest import T0, WAIT_S, log_seen, make_main, spec
 from autohome.clock import FakeClock
 from autohome.commands import Commands
 from autohome.loader import BrokenModule
-from autohome.logtree import get_logger
 
 
 def test_a_failing_module_is_logged_with_traceback_and_others_still_run(
