@@ -58,7 +58,7 @@ class Main:
         self.settle_each_tick = settle_each_tick
         self.zone = zone
         self.descriptors = descriptors or OwnDescriptors()
-        self.storage = storage or StorageWatch(executor.db, executor.alert, zone)
+        self.storage = storage or StorageWatch(executor.db, executor.alert, zone, self.states.runs.retry_now)
 
     def start(self) -> None:
         """Start the notification sender and the console, then load the modules (the console

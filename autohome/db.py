@@ -74,7 +74,7 @@ class Database:
         self.failing: str | None = None  # why the last write failed, until writes work again
         self.replaced: list[str] = []  # what happened each time a damaged file was replaced
         self._on_replaced: list[Callable[[], None]] = []
-        self.held = HeldWrites(self._write_held)
+        self.held = HeldWrites(self._write_held, on_empty=self._written_again)
         try:
             self._conn = self._connect()
         except sqlite3.Error as exc:
@@ -161,6 +161,10 @@ class Database:
             except Exception:  # noqa: BLE001 - the next write of it tries again
                 log.exception("could not write what AutoHome holds in memory into the fresh database")
 
+    def _written_again(self) -> None:
+        """Everything held is written: writes work again."""
+        self.failing = None
+
     def _write_held(self, modules: dict[str, Any], store: dict[tuple[str, str], str | None],
                     writers: list[Writer]) -> list[Callable[[], None]]:
         """On the retry thread: everything held, in one transaction; returns what the writers
@@ -234,6 +238,9 @@ class Database:
         """Insert or replace several modules in one transaction (a tick's worth); if the disk
         refuses, they are held and written later (never raises for that)."""
         if not rows:
+            return
+        if self.held:  # a newer write waits behind the held ones
+            self.held.hold_modules(rows)
             return
         try:
             with self.transaction() as conn:

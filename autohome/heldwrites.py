@@ -26,14 +26,16 @@ class HeldWrites:
 
     def __init__(self, write_all: Callable[[dict[str, Any], dict[tuple[str, str], str | None],
                                             list[Writer]], list[Callable[[], None]]],
-                 retry_s: float = RETRY_S) -> None:
+                 retry_s: float = RETRY_S, on_empty: Callable[[], None] = lambda: None) -> None:
         self._write_all = write_all
+        self._on_empty = on_empty  # everything held is written
         self.retry_s = retry_s
         self._lock = threading.Lock()
         self._modules: dict[str, Any] = {}  # name -> ModuleRow
         self._store: dict[tuple[str, str], str | None] = {}  # (module, key) -> JSON text, or DELETED
         self._writers: list[Writer] = []  # others' rows, each written by its own function
         self._thread: threading.Thread | None = None
+        self._attempting = threading.Lock()  # one attempt at a time: the thread's, or retry_now's
         self._stop = threading.Event()
         self.given_up = 0  # store writes dropped past MAX_HELD_STORE
 
@@ -65,6 +67,10 @@ class HeldWrites:
                 self.given_up += 1
             self._start()
 
+    def holds_store(self, module: str, key: str) -> bool:
+        """Whether a write of that key waits here (a newer one must wait behind it)."""
+        return (module, key) in self._store
+
     def store_value(self, module: str, key: str) -> tuple[bool, str | None] | None:
         """(found, JSON text) for a held write of that key, or None if none is held."""
         with self._lock:
@@ -90,14 +96,28 @@ class HeldWrites:
             self._thread = threading.Thread(target=self._retry, name="db-retry", daemon=True)
             self._thread.start()
 
+    def retry_now(self) -> bool:
+        """Try to write everything held now (a tick asks, so that test mode need not wait for
+        real seconds); return whether nothing is held any more."""
+        if not self:
+            return True
+        return self._attempt()
+
     def _retry(self) -> None:
         while not self._stop.wait(self.retry_s):
+            if self._attempt():
+                return
+
+    def _attempt(self) -> bool:
+        with self._attempting:
             with self._lock:
                 modules, store, writers = dict(self._modules), dict(self._store), list(self._writers)
+            if not modules and not store and not writers:
+                return True
             try:
                 committed = self._write_all(modules, store, writers)
             except Exception:  # noqa: BLE001 - still failing: kept, tried again (the trouble is reported once)
-                continue
+                return False
             for forget in committed:
                 forget()
             with self._lock:  # forget what was written, unless it changed meanwhile
@@ -108,6 +128,8 @@ class HeldWrites:
                 for key, value in store.items():
                     if key in self._store and self._store[key] is value:
                         del self._store[key]
-                if not self._modules and not self._store and not self._writers:
-                    self._thread = None
-                    return
+                if self._modules or self._store or self._writers:
+                    return False
+                self._thread = None
+        self._on_empty()
+        return True

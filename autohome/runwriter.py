@@ -64,6 +64,7 @@ class RunWriter:
         self._writer: threading.Thread | None = None
         self._writer_waits = False  # for runs to write: only then does a new run wake it
         self._failing = False  # the last write failed (the failure was logged once)
+        self._retry_now = False  # end the wait before the next try (retry_now)
         self._closing = threading.Event()
         self._write_now = threading.Event()  # set by flush() and close(): stop gathering, write now
 
@@ -109,6 +110,13 @@ class RunWriter:
             if done < target:
                 self._write_now.set()
             return self._stored.wait_for(lambda: counts()[0] >= target, timeout_s)
+
+    def retry_now(self) -> None:
+        """If runs wait for a retry, try now rather than at the end of RETRY_S."""
+        with self._lock:
+            if self._failing:
+                self._retry_now = True
+                self._to_write.notify_all()
 
     def close(self, timeout_s: float = 5.0) -> bool:
         """Write the runs still waiting, then stop the writer; return whether it ended."""
@@ -203,7 +211,8 @@ class RunWriter:
                 log.error("gave up %d unstored run record(s): more than %d waited", dropped, MAX_UNSAVED)
                 self._stored.notify_all()
             if not self._closing.is_set():
-                self._to_write.wait_for(self._closing.is_set, self.retry_s)
+                self._retry_now = False
+                self._to_write.wait_for(lambda: self._closing.is_set() or self._retry_now, self.retry_s)
             elif self._unsaved:  # shutting down, and still failing: give them up, and say so
                 log.error("shutting down: %d finished run(s) could not be stored in %s and are lost",
                           len(self._unsaved), self.db.path)

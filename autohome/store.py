@@ -50,6 +50,9 @@ def store_get(db: Database, module: str, key: str) -> tuple[bool, Any]:
 def store_set(db: Database, module: str, key: str, encoded: str | None) -> None:
     """Save one JSON-encoded value (None: forget the key); if the disk refuses, the write is
     held and made later (never raises for that)."""
+    if db.held.holds_store(module, key):  # a newer write waits behind the held one
+        db.held.hold_store(module, key, encoded)
+        return
     try:
         with db.transaction() as conn:
             write_store(conn, module, key, encoded)

@@ -19,15 +19,20 @@ log = get_logger("autohome.main")
 class StorageWatch:
     """Watches the database's `failing` and `replaced`, and says what it finds once."""
 
-    def __init__(self, db: Database, alert: Callable[[str, str], None], zone: tzinfo) -> None:
+    def __init__(self, db: Database, alert: Callable[[str, str], None], zone: tzinfo,
+                 retry: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.alert = alert
+        self.retry = retry  # try what waits for the database now (RunWriter.retry_now)
         self.zone = zone
         self.since: datetime | None = None  # when writes began to fail, while they do
         self._clear_ticks = 0
 
     def check(self, now: datetime) -> None:
-        """At each tick: say what changed since the last one."""
+        """At each tick: try what waits for the database, and say what changed since the last one."""
+        if self.db.failing is not None:
+            self.db.held.retry_now()
+            self.retry()
         while self.db.replaced:
             notice = self.db.replaced.pop(0)
             log.error("%s", notice)

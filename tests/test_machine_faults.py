@@ -3,12 +3,18 @@ damaged database, a terminal that stops reading, log files moved under AutoHome.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from conftest import WAIT_S, log_seen, spec
+import pytest
+from conftest import WAIT_S, ConsoleClient, log_seen, spec, write_module
 
 from autohome.app import Main, build
 from autohome.clock import SystemClock, utc_now
@@ -83,3 +89,67 @@ def test_a_wall_clock_set_forward_is_a_gap_run_once() -> None:
         wall.offset = timedelta(days=1)
         assert said.wait()
         wait_for_runs(runs, ran, len(runs) + 1)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB filesystem of the test's own (Linux, with the right to mount; else skipped)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+                             capture_output=True, check=False) if sys.platform.startswith("linux") else None
+    if mounted is None or mounted.returncode != 0:
+        pytest.skip("needs a small filesystem: mount -t tmpfs (Linux, as root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Fill the filesystem to the last byte; return the file that does it."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as file:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    file.write(b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+    return filler
+
+
+def test_a_full_disk_stops_no_module_and_is_said_once_then_over(small_disk: Path, tmp_path: Path,
+                                                                 daemon_factory) -> None:
+    write_module(tmp_path / "modules", "counter", """
+        INTERVAL = 30
+        def run(log, store):
+            count = store.get("count", 0) + 1
+            store.set("count", count)
+            log.info("counter ran %d", count)
+    """)
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0", "--data", str(small_disk / "data"))
+    daemon.wait_for("counter ran 1")
+    filler = fill(small_disk)
+    for number in (2, 3, 4):  # before: every tick failed while the disk was full
+        daemon.send("\n")
+        daemon.wait_for(f"counter ran {number}")
+    daemon.wait_for_all("AutoHome cannot write its state database .*Modules keep running")
+    client = ConsoleClient(daemon.console_port)
+    assert "kept in memory" in client.command("status")
+    filler.unlink()  # space is back
+    daemon.send("\n\n\n")
+    daemon.wait_for("the state database .* takes writes again")
+    daemon.send("\n")
+    daemon.wait_for("counter ran 8")
+    notifications = client.command("notifications")
+    assert "AutoHome cannot write its state databas" in notifications  # (cut to the column)
+    assert "AutoHome writes its state database agai" in notifications
+    client.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+    lines = "\n".join(daemon.lines)
+    assert lines.count("cannot write its state database") == 1 and "the tick at" not in lines
+    with sqlite3.connect(small_disk / "data" / "autohome-test.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM runs WHERE module = 'counter'").fetchone()[0] == 8
+        assert db.execute("SELECT value FROM store WHERE key = 'count'").fetchone()[0] == "8"
