@@ -74,6 +74,7 @@ class Database:
         self.failing: str | None = None  # why the last write failed, until writes work again
         self.replaced: list[str] = []  # what happened each time a damaged file was replaced
         self._on_replaced: list[Callable[[], None]] = []
+        self._memory_due = False  # a damaged file was replaced: write_memory() has work
         self.held = HeldWrites(self._write_held, on_empty=self._written_again)
         try:
             self._conn = self._connect()
@@ -90,14 +91,27 @@ class Database:
         # NORMAL in WAL mode survives a killed process; a power cut may lose the last
         # transactions but never leaves the file unreadable.
         conn.execute("PRAGMA synchronous=NORMAL")
+        self._migrate(conn)
         self._conn = conn
-        self._migrate()
         return conn
 
     def on_replaced(self, write_memory: Callable[[], None]) -> None:
-        """Call `write_memory` after a damaged file was replaced: what its owner holds in
-        memory (schedule positions, pauses) goes into the fresh file."""
+        """Have `write_memory` called after a damaged file was replaced, at the next
+        `write_memory()` (the next tick: not inside the write that found the damage, whose
+        caller may hold its own lock): what its owner holds in memory goes into the fresh file."""
         self._on_replaced.append(write_memory)
+
+    def write_memory(self) -> None:
+        """If a damaged file was replaced since the last call: have what is held in memory
+        written into the fresh one (see on_replaced)."""
+        if not self._memory_due:
+            return
+        self._memory_due = False
+        for write_memory in self._on_replaced:
+            try:
+                write_memory()
+            except Exception:  # noqa: BLE001 - the next write of it tries again
+                log.exception("could not write what AutoHome holds in memory into the fresh database")
 
     @classmethod
     def in_memory(cls) -> Database:
@@ -129,10 +143,9 @@ class Database:
             else:
                 if self.failing is not None and not self.held:
                     self.failing = None
-        if replaced:
-            self._after_replacing()
-            raise DatabaseError(f"state database {self.path} was damaged and is replaced; the write "
-                                f"is tried again in the fresh one")
+        if replaced:  # (a write that cannot be made now: its caller holds it, as on a full disk)
+            raise sqlite3.DatabaseError(f"state database {self.path} was damaged and is replaced; the "
+                                        "write is tried again in the fresh one")
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Every row of one read (a damaged file is replaced first, and the read made again)."""
@@ -142,7 +155,6 @@ class Database:
             except sqlite3.DatabaseError as exc:
                 if not (is_damage(exc) and self._replace_damaged(exc)):
                     raise
-        self._after_replacing()
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
@@ -152,14 +164,8 @@ class Database:
             return False
         notice, replaced = replace_damaged(Path(self.path), exc, self._conn, self._connect)
         self.replaced.append(notice)
+        self._memory_due = replaced
         return replaced
-
-    def _after_replacing(self) -> None:
-        for write_memory in self._on_replaced:
-            try:
-                write_memory()
-            except Exception:  # noqa: BLE001 - the next write of it tries again
-                log.exception("could not write what AutoHome holds in memory into the fresh database")
 
     def _written_again(self) -> None:
         """Everything held is written: writes work again."""
@@ -182,8 +188,12 @@ class Database:
         """The schema version stored in the file (PRAGMA user_version)."""
         return int(self.query("PRAGMA user_version")[0][0])
 
-    def _migrate(self) -> None:
-        with self.transaction() as conn:
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        # On a connection no other thread has yet (at start, or replacing a damaged file under
+        # the lock): its own transaction, not transaction()'s.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > len(MIGRATIONS):
                 raise sqlite3.DatabaseError(
@@ -195,6 +205,11 @@ class Database:
                     if statement.strip():
                         conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def close(self, timeout_s: float = -1) -> None:
         """Close the connection (the WAL is checkpointed), waiting at most `timeout_s` (-1: as

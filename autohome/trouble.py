@@ -30,13 +30,15 @@ class StorageWatch:
 
     def check(self, now: datetime) -> None:
         """At each tick: try what waits for the database, and say what changed since the last one."""
+        self.db.write_memory()  # after a damaged file was replaced: what memory holds goes in
         if self.db.failing is not None:
             self.db.held.retry_now()
             self.retry()
         while self.db.replaced:
             notice = self.db.replaced.pop(0)
             log.error("%s", notice)
-            self.alert(notice, "AutoHome: state database replaced")
+            self.alert("AutoHome found its state database damaged; the log says what it did and what was "
+                       "kept", "AutoHome: state database damaged")
         failing = self.db.failing
         if failing is not None:
             self._clear_ticks = 0

@@ -153,3 +153,47 @@ def test_a_full_disk_stops_no_module_and_is_said_once_then_over(small_disk: Path
     with sqlite3.connect(small_disk / "data" / "autohome-test.db") as db:
         assert db.execute("SELECT COUNT(*) FROM runs WHERE module = 'counter'").fetchone()[0] == 8
         assert db.execute("SELECT value FROM store WHERE key = 'count'").fetchone()[0] == "8"
+
+
+def damage(database: Path) -> None:
+    """Overwrite the file's table of tables as a failing disk or a stray write would: every
+    table's pages point nowhere."""
+    with sqlite3.connect(database, timeout=WAIT_S) as conn:
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET rootpage = 9999 WHERE name IN ('modules', 'runs', 'store')")
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        conn.execute(f"PRAGMA schema_version = {version + 1}")  # running connections read it again
+
+
+def test_a_database_damaged_under_autohome_is_moved_aside_and_modules_run_on(
+        tmp_path: Path, daemon_factory) -> None:
+    write_module(tmp_path / "modules", "counter", """
+        INTERVAL = 30
+        def run(log):
+            log.info("counter ran")
+    """)
+    write_module(tmp_path / "modules", "daily", """
+        INTERVAL = "1d"
+        def run(log):
+            log.info("daily ran")
+    """)
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    daemon.wait_for_all("counter ran", "daily ran")
+    damage(tmp_path / "data" / "autohome-test.db")
+    for _ in range(3):  # before: every tick failed from here on
+        daemon.send("\n")
+        daemon.wait_for("counter ran")
+    daemon.wait_for_all(r"the state database .* was damaged .*: moved aside as autohome-test.db.damaged, "
+                        r"and a fresh one started")
+    client = ConsoleClient(daemon.console_port)
+    assert "AutoHome found its state database da" in client.command("notifications")
+    client.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+    lines = "\n".join(daemon.lines)
+    assert "the tick at" not in lines and lines.count("daily ran") == 1  # its day is remembered
+    assert (tmp_path / "data" / "autohome-test.db.damaged").exists()
+    with sqlite3.connect(tmp_path / "data" / "autohome-test.db") as db:
+        positions = dict(db.execute("SELECT name, last_due_at FROM modules").fetchall())
+        assert set(positions) == {"counter", "daily"} and all(positions.values())
+        assert db.execute("SELECT COUNT(*) FROM runs WHERE module = 'counter'").fetchone()[0] >= 3
