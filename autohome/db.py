@@ -20,7 +20,7 @@ from autohome.dbrepair import TABLES, is_damage, replace_damaged
 from autohome.errors import AutoHomeError
 from autohome.heldwrites import HeldWrites, Writer
 from autohome.logtree import get_logger
-from autohome.schema import MIGRATIONS
+from autohome.schema import MIGRATIONS, migrate  # noqa: F401 - MIGRATIONS: tests read it here
 
 log = get_logger("autohome.state")
 
@@ -91,7 +91,7 @@ class Database:
         # NORMAL in WAL mode survives a killed process; a power cut may lose the last
         # transactions but never leaves the file unreadable.
         conn.execute("PRAGMA synchronous=NORMAL")
-        self._migrate(conn)
+        migrate(conn)
         self._conn = conn
         return conn
 
@@ -187,29 +187,6 @@ class Database:
     def schema_version(self) -> int:
         """The schema version stored in the file (PRAGMA user_version)."""
         return int(self.query("PRAGMA user_version")[0][0])
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
-        # On a connection no other thread has yet (at start, or replacing a damaged file under
-        # the lock): its own transaction, not transaction()'s.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > len(MIGRATIONS):
-                raise sqlite3.DatabaseError(
-                    f"schema version {version} is newer than this AutoHome understands "
-                    f"({len(MIGRATIONS)}); upgrade AutoHome"
-                )
-            for number in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def close(self, timeout_s: float = -1) -> None:
         """Close the connection (the WAL is checkpointed), waiting at most `timeout_s` (-1: as

@@ -1,5 +1,7 @@
 """The state database's schema, as the migrations that build it, oldest first."""
 
+import sqlite3
+
 # Forward migrations: MIGRATIONS[n] takes the schema from version n to n + 1.
 MIGRATIONS: list[str] = [
     """
@@ -60,3 +62,27 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the file's schema up to the newest version, in one transaction."""
+    # On a connection no other thread has yet (at start, or replacing a damaged file under
+    # the lock): its own transaction, not transaction()'s.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise sqlite3.DatabaseError(
+                f"schema version {version} is newer than this AutoHome understands "
+                f"({len(MIGRATIONS)}); upgrade AutoHome"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
