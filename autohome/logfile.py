@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class ArchivingFileHandler(logging.FileHandler):
         self.max_bytes = max_bytes
         self.keep = keep
         self._size = self._file_size()
+        self._flushed_size = self._size  # the file's size after the last flush that worked
         self._batch: list[str] = []  # lines written since the last flush
         self._abandoned: list[object] = []  # streams whose descriptor a module closed (see _failed)
         self._lost = 0  # lines that could not be written, since _lost_since
@@ -63,7 +65,7 @@ class ArchivingFileHandler(logging.FileHandler):
     def _write(self, record: logging.LogRecord, line: str) -> None:
         if self.stream is None:
             self.stream = self._open()
-            self._size = self._file_size()
+            self._size = self._flushed_size = self._file_size()
         if self._lost:
             self.stream.write(self._lost_line(record) + self.terminator)
         self.stream.write(line)
@@ -94,6 +96,7 @@ class ArchivingFileHandler(logging.FileHandler):
         if self._batch and self._lost:
             self._lost, self._lost_since = 0, None  # the notice went out with this batch
         self._batch = []
+        self._flushed_size = self._size
 
     def _abandon(self) -> None:
         """Let go of a stream whose descriptor is gone without closing it: that number may be
@@ -126,6 +129,16 @@ class ArchivingFileHandler(logging.FileHandler):
                 stream.close()
             except OSError:
                 pass  # its buffer is what was lost
+        self._cut_partial_line()
+
+    def _cut_partial_line(self) -> None:
+        """A full disk may have taken part of the batch: cut the file back to its last whole
+        line, so that no line is left split (the lost ones are counted)."""
+        try:
+            if self.log_file.stat().st_size > self._flushed_size:
+                os.truncate(self.log_file, self._flushed_size)
+        except OSError:
+            pass  # gone, or not ours to cut: the next open starts where it is
 
     def _lost_line(self, record: logging.LogRecord) -> str:
         notice = logging.LogRecord("autohome.logs", logging.WARNING, __file__, 0,
@@ -145,7 +158,7 @@ class ArchivingFileHandler(logging.FileHandler):
             self.stream = self._open()
         except OSError:  # the next line tries again
             self.handleError(record)
-        self._size = 0
+        self._size = self._flushed_size = 0
 
 
 def _now_record() -> logging.LogRecord:

@@ -4,6 +4,7 @@ damaged database, a terminal that stops reading, log files moved under AutoHome.
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
 import subprocess
 import sys
@@ -128,7 +129,8 @@ def test_a_full_disk_stops_no_module_and_is_said_once_then_over(small_disk: Path
             store.set("count", count)
             log.info("counter ran %d", count)
     """)
-    daemon = daemon_factory(tmp_path, "-t", "--port", "0", "--data", str(small_disk / "data"))
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0", "--data", str(small_disk / "data"),
+                            "--logs", str(small_disk / "logs"))
     daemon.wait_for("counter ran 1")
     filler = fill(small_disk)
     for number in (2, 3, 4):  # before: every tick failed while the disk was full
@@ -150,6 +152,10 @@ def test_a_full_disk_stops_no_module_and_is_said_once_then_over(small_disk: Path
     assert daemon.wait() == 0
     lines = "\n".join(daemon.lines)
     assert lines.count("cannot write its state database") == 1 and "the tick at" not in lines
+    log = (small_disk / "logs" / "test.log").read_text(encoding="utf-8")
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [A-Z]+ +\["
+    assert not [line for line in log.splitlines() if re.search(".+" + stamp, line)]  # no line split
+    assert "counter ran 8" in log
     with sqlite3.connect(small_disk / "data" / "autohome-test.db") as db:
         assert db.execute("SELECT COUNT(*) FROM runs WHERE module = 'counter'").fetchone()[0] == 8
         assert db.execute("SELECT value FROM store WHERE key = 'count'").fetchone()[0] == "8"
