@@ -203,3 +203,30 @@ def test_a_database_damaged_under_autohome_is_moved_aside_and_modules_run_on(
         positions = dict(db.execute("SELECT name, last_due_at FROM modules").fetchall())
         assert set(positions) == {"counter", "daily"} and all(positions.values())
         assert db.execute("SELECT COUNT(*) FROM runs WHERE module = 'counter'").fetchone()[0] >= 3
+
+
+def test_a_disk_that_fills_mid_batch_leaves_no_line_split(small_disk: Path) -> None:
+    from autohome.logs import setup_logging
+    from autohome.logtree import get_logger
+
+    setup = setup_logging(small_disk / "logs")
+    logger = get_logger("autohome.test")
+    try:
+        logger.info("before the disk filled")
+        assert setup.writer.flush()
+        filler = fill(small_disk)
+        with filler.open("r+b") as file:  # a page or two of room: part of the next batch fits
+            file.truncate(filler.stat().st_size - 6000)
+        for number in range(300):
+            logger.info("line %03d of a batch bigger than the room left on the disk", number)
+        assert setup.writer.flush()
+        filler.unlink()
+        logger.info("after the disk had room again")
+        assert setup.writer.flush()
+    finally:
+        setup.close()
+    lines = (small_disk / "logs" / "current.log").read_text(encoding="utf-8").splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [A-Z]+ +\["
+    assert all(re.match(stamp, line) and not re.search(".+" + stamp, line) for line in lines), lines
+    assert "300 log line(s) could not be written to current.log" in lines[-2]  # none half-written
+    assert lines[-1].endswith("had room again") and len(lines) == 3
