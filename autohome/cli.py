@@ -175,8 +175,8 @@ def entry() -> None:
     """The `autohome` command and `python main.py`: main(), then an exit that does not wait
     for threads that modules left behind (leftovers.py; main() has named them in the log)."""
     code = main()
-    if blocking_threads():
-        exit_now(code)
+    if blocking_threads() or any(thread.name == "terminal" for thread in threading.enumerate()):
+        exit_now(code)  # (a terminal that does not read: Python's own exit would wait on it too)
     sys.exit(code)
 
 
@@ -211,7 +211,7 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
     finally:
         db.close(closing_s)
         logging_setup.close()
-        if terminal is not stderr:
+        if terminal is not stderr and not logging_setup.is_terminal_stuck:  # (else closing it would wait)
             try:
                 terminal.close()
             except OSError:

@@ -18,6 +18,7 @@ from autohome.logfile import ArchivingFileHandler
 from autohome.logguard import LoggingGuard, ModuleLogRouter
 from autohome.logtree import MODULE_LOGGER, get_logger
 from autohome.logwriter import MAX_MESSAGE_CHARS, Line, LogWriter, QueueFront
+from autohome.terminal import TerminalHandler
 from autohome.text import cut, escape_controls
 
 _MODULE_PREFIX = MODULE_LOGGER + "."
@@ -133,8 +134,12 @@ class LogSetup:
         self.writer.records.put(line)  # type: ignore[arg-type]
 
     def flush(self) -> None:
-        """Wait until the lines logged so far are written (before a prompt, say)."""
+        """Wait until the lines logged so far are written, on the terminal too if it reads
+        (before a prompt, say)."""
         self.writer.flush()
+        for handler in self.writer.handlers:
+            if isinstance(handler, TerminalHandler):
+                handler.wait_written()
 
     def stamp_with(self, now: Callable[[], datetime]) -> None:
         """Time lines by this clock instead of the system's (test mode's virtual time)."""
@@ -147,6 +152,12 @@ class LogSetup:
         self.front.addFilter(restamp)
         self.now = lambda: now().timestamp()
 
+    @property
+    def is_terminal_stuck(self) -> bool:
+        """Whether the terminal still has not taken its lines (after close(): it never reads)."""
+        return any(isinstance(handler, TerminalHandler) and handler.is_stuck
+                   for handler in self.writer.handlers)
+
     def close(self) -> None:
         """Write out every queued line, then detach and close the handlers."""
         if self.guard is not None:
@@ -155,50 +166,7 @@ class LogSetup:
         self.logger.removeHandler(self.front)
         self.writer.stop()
         for handler in self.writer.handlers:
-            handler.close()
-
-
-class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes lines to a stream and leaves the flushing to the log writer, once per batch. A
-    terminal that cannot be written (closed, gone) loses its lines, counted, never the file's;
-    a stream of AutoHome's own that a module closed is opened again (`reopen`), once."""
-
-    lost = 0  # lines the terminal could not take
-
-    def __init__(self, stream: IO[str], reopen: Callable[[], IO[str]] | None = None) -> None:
-        super().__init__(stream)
-        self._reopen = reopen
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Write the line without flushing."""
-        line = self.format(record) + self.terminator
-        try:
-            self.stream.write(line)
-        except (OSError, ValueError):
-            if not self._reopened():
-                self.lost += 1
-                return
-            try:
-                self.stream.write(line)
-            except (OSError, ValueError):
-                self.lost += 1
-
-    def _reopened(self) -> bool:
-        reopen, self._reopen = self._reopen, None
-        if reopen is None:
-            return False
-        try:
-            self.stream = reopen()
-        except OSError:
-            return False
-        return True
-
-    def flush(self) -> None:
-        """Flush the batch; a terminal that refuses it loses it."""
-        try:
-            super().flush()
-        except (OSError, ValueError):
-            self.lost += 1
+            handler.stop() if isinstance(handler, TerminalHandler) else handler.close()
 
 
 def setup_logging(
@@ -231,7 +199,7 @@ def setup_logging(
             import colorama
 
             colorama.just_fix_windows_console()
-        stream_handler = BatchedStreamHandler(terminal, reopen_terminal)
+        stream_handler = TerminalHandler(terminal, reopen_terminal)
         stream_handler.setLevel(level)
         stream_handler.setFormatter(ColourFormatter() if colour else LineFormatter())
         handlers.append(stream_handler)

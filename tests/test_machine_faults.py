@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import WAIT_S, ConsoleClient, log_seen, spec, write_module
+from conftest import MAIN, WAIT_S, ConsoleClient, clean_env, log_seen, spec, write_module
 
 from autohome.app import Main, build
 from autohome.clock import SystemClock, utc_now
@@ -230,3 +231,42 @@ def test_a_disk_that_fills_mid_batch_leaves_no_line_split(small_disk: Path) -> N
     assert all(re.match(stamp, line) and not re.search(".+" + stamp, line) for line in lines), lines
     assert "300 log line(s) could not be written to current.log" in lines[-2]  # none half-written
     assert lines[-1].endswith("had room again") and len(lines) == 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_terminal_that_stops_reading_holds_up_neither_the_log_nor_a_shutdown(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "chatty", """
+        INTERVAL = 1
+        def run(log, store):
+            count = store.get("count", 0) + 1
+            store.set("count", count)
+            for line in range(500):  # 100 kB a run: more than a pipe holds
+                log.info("run %d line %d %s", count, line, "x" * 160)
+            log.info("run %d done", count)
+    """)
+    env = clean_env(AUTOHOME_TICK_SECONDS="1")
+    # Its terminal is a pipe that nobody reads (as Ctrl-S in its window does) once the console is up.
+    process = subprocess.Popen([sys.executable, str(MAIN), "--port", "0", "--no-web"], cwd=tmp_path,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=env, text=True)
+    try:
+        assert process.stderr is not None
+        port = next(int(found.group(1)) for line in process.stderr
+                    if (found := re.search(r"console listening on [\d.]+:(\d+)", line)))
+        client = ConsoleClient(port)  # and from here on, nobody reads the terminal
+        client.sock.sendall(b"log 1 -f\r\n")
+        seen = b""
+        while b"run 4 done" not in seen:  # before: the log writer hung on the terminal at run 1
+            chunk = client.sock.recv(65536)
+            assert chunk, seen[-500:]
+            seen += chunk
+        client.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT_S) == 0  # before: SIGTERM waited for the terminal for ever
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stderr is not None
+        process.stderr.close()
+    log = (tmp_path / "logs" / "current.log").read_text(encoding="utf-8")
+    assert "run 4 done" in log and "AutoHome stopped" in log
