@@ -7,6 +7,7 @@ import errno
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from autohome.archive import CURRENT_LOG, archive_current_log, prune_archives
@@ -22,7 +23,8 @@ class ArchivingFileHandler(logging.FileHandler):
     at every rollover, and flushes and stats the file for every line; AutoHome's archives
     keep the name of their first timestamp, the same as `-n` gives them."""
 
-    def __init__(self, log_dir: Path, max_bytes: int, keep: int, name: str = CURRENT_LOG) -> None:
+    def __init__(self, log_dir: Path, max_bytes: int, keep: int, name: str = CURRENT_LOG,
+                 say: Callable[[str], None] | None = None) -> None:
         super().__init__(log_dir / name, encoding="utf-8", errors="backslashreplace")
         self.log_dir = log_dir
         self.log_file = log_dir / name
@@ -31,6 +33,8 @@ class ArchivingFileHandler(logging.FileHandler):
         self._size = self._file_size()
         self._flushed_size = self._size  # the file's size after the last flush that worked
         self._batch: list[str] = []  # lines written since the last flush
+        self._say = say or _say  # where to say what goes wrong with the file (the terminal)
+        self._restarted = False  # the file was moved away: the new one starts by saying so
         self._abandoned: list[object] = []  # streams whose descriptor a module closed (see _failed)
         self._lost = 0  # lines that could not be written, since _lost_since
         self._lost_since: str | None = None
@@ -63,13 +67,41 @@ class ArchivingFileHandler(logging.FileHandler):
             self._archive(record)
 
     def _write(self, record: logging.LogRecord, line: str) -> None:
+        if self.stream is not None and not self._batch and not self._is_still_there():
+            self._start_anew(record)
         if self.stream is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)  # `rm -rf logs`: the folder comes back
             self.stream = self._open()
             self._size = self._flushed_size = self._file_size()
+        if self._restarted:
+            self._restarted = False
+            self.stream.write(self._notice(record, "%s was moved, removed or replaced while AutoHome wrote "
+                                                   "it; this new one goes on from here", self.log_file.name))
         if self._lost:
             self.stream.write(self._lost_line(record) + self.terminator)
         self.stream.write(line)
         self._batch.append(line)
+
+    def _is_still_there(self) -> bool:
+        """Whether the file's path still names the file being written: at the first line of
+        each batch (a stat and an fstat), so a log rotated by hand (`mv current.log old.log`),
+        removed or replaced is noticed at once, not 10 MB later."""
+        assert self.stream is not None
+        try:
+            on_disk, held = self.log_file.stat(), os.fstat(self.stream.fileno())
+        except (OSError, ValueError):
+            return False
+        return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+    def _start_anew(self, record: logging.LogRecord) -> None:
+        """The file was moved, removed or replaced under AutoHome: finish the old one, start
+        a new one at the path, and say so in its first line."""
+        try:
+            self.stream.close()  # type: ignore[union-attr]
+        except OSError:
+            pass  # what its buffer held went with it
+        self.stream = None
+        self._restarted = True
 
     def flush(self) -> None:
         """Flush what the batch wrote; lines that cannot reach the disk are counted as lost.
@@ -115,7 +147,7 @@ class ArchivingFileHandler(logging.FileHandler):
     def _failed(self, exc: OSError, lines: int) -> None:
         if not self._lost:
             self._lost_since = self.formatter.formatTime(_now_record()) if self.formatter else "?"
-            _say(f"autohome: cannot write {self.log_file} ({exc.strerror or exc}); counting the lines "
+            self._say(f"autohome: cannot write {self.log_file} ({exc.strerror or exc}); counting the lines "
                  "lost until it can\n")
         self._lost += lines + len(self._batch)
         self._batch = []
@@ -141,11 +173,14 @@ class ArchivingFileHandler(logging.FileHandler):
             pass  # gone, or not ours to cut: the next open starts where it is
 
     def _lost_line(self, record: logging.LogRecord) -> str:
-        notice = logging.LogRecord("autohome.logs", logging.WARNING, __file__, 0,
-                                   "%d log line(s) could not be written to %s since %s (%s)",
-                                   (self._lost, self.log_file.name, self._lost_since, self._reason), None)
+        return self._notice(record, "%d log line(s) could not be written to %s since %s (%s)",
+                            self._lost, self.log_file.name, self._lost_since, self._reason).rstrip("\n")
+
+    def _notice(self, record: logging.LogRecord, msg: str, *args: object) -> str:
+        """A WARNING line of the log writer's own, at the time of `record`."""
+        notice = logging.LogRecord("autohome.logs", logging.WARNING, __file__, 0, msg, args, None)
         notice.created, notice.msecs, notice.threadName = record.created, record.msecs, "log-writer"
-        return self.format(notice)
+        return self.format(notice) + self.terminator
 
     def _archive(self, record: logging.LogRecord) -> None:
         self.close()  # Windows cannot rename an open file

@@ -189,11 +189,7 @@ def setup_logging(
     get_logger(MODULE_LOGGER).setLevel(logging.DEBUG)  # for `modules read`
     plain = LineFormatter()
 
-    file_handler = ArchivingFileHandler(log_dir, max_bytes, keep, file_name)
-    file_handler.setLevel(level)
-    file_handler.setFormatter(plain)
-    handlers: list[logging.Handler] = [file_handler]
-
+    stream_handler = None
     if terminal is not None:
         if colour:
             import colorama
@@ -202,6 +198,14 @@ def setup_logging(
         stream_handler = TerminalHandler(terminal, reopen_terminal)
         stream_handler.setLevel(level)
         stream_handler.setFormatter(ColourFormatter() if colour else LineFormatter())
+
+    # What the file handler has to say about the file itself goes to the terminal.
+    file_handler = ArchivingFileHandler(log_dir, max_bytes, keep, file_name,
+                                        say=stream_handler.say if stream_handler else None)
+    file_handler.setLevel(level)
+    file_handler.setFormatter(plain)
+    handlers: list[logging.Handler] = [file_handler]
+    if stream_handler is not None:
         handlers.append(stream_handler)
 
     recent = RecentLines()

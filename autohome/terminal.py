@@ -43,6 +43,13 @@ class TerminalHandler(logging.Handler):
                 self._chars -= len(self._waiting.popleft())
                 self.dropped += 1
 
+    def say(self, text: str) -> None:
+        """Queue text of AutoHome's own (about the log file itself) for the terminal."""
+        with self._ready:
+            self._waiting.append(text if text.endswith("\n") else text + "\n")
+            self._chars += len(text)
+            self._ready.notify_all()
+
     def flush(self) -> None:
         """The batch is queued: let the terminal thread write it."""
         with self._ready:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -270,3 +271,42 @@ def test_a_terminal_that_stops_reading_holds_up_neither_the_log_nor_a_shutdown(t
         process.stderr.close()
     log = (tmp_path / "logs" / "current.log").read_text(encoding="utf-8")
     assert "run 4 done" in log and "AutoHome stopped" in log
+
+
+def test_log_files_moved_or_removed_under_autohome_are_started_again(tmp_path: Path, daemon_factory) -> None:
+    write_module(tmp_path / "modules", "counter", """
+        INTERVAL = 30
+        def run(log, store):
+            count = store.get("count", 0) + 1
+            store.set("count", count)
+            log.info("counter ran %d", count)
+    """)
+    logs = tmp_path / "logs"
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    client = ConsoleClient(daemon.console_port)
+    daemon.wait_for("counter ran 1")
+
+    def tick_and_read(number: int) -> str:
+        daemon.send("\n")
+        daemon.wait_for(f"counter ran {number}")
+        assert f"counter ran {number}" in client.command("log 3")  # the console reads the new file
+        return (logs / "test.log").read_text(encoding="utf-8")
+
+    (logs / "test.log").rename(logs / "rotated.log")  # a rotation by hand
+    assert "was moved, removed or replaced while AutoHome wrote it" in tick_and_read(2).splitlines()[0]
+    assert "counter ran 2" not in (logs / "rotated.log").read_text(encoding="utf-8")
+    (logs / "test.log").unlink()
+    assert "counter ran 3" in tick_and_read(3)
+    shutil.rmtree(logs)
+    assert "counter ran 4" in tick_and_read(4)  # the folder is made again
+    (logs / "test.log").unlink()
+    (logs / "test.log").mkdir()  # a folder in its place: reported once, retried
+    daemon.send("\n")
+    daemon.wait_for("counter ran 5")
+    (logs / "test.log").rmdir()
+    after = tick_and_read(6)
+    assert re.search(r"log line\(s\) could not be written to test.log since .*Is a directory", after)
+    client.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+    assert sum("cannot write" in line for line in daemon.lines) == 1
