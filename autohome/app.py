@@ -58,7 +58,8 @@ class Main:
         self.settle_each_tick = settle_each_tick
         self.zone = zone
         self.descriptors = descriptors or OwnDescriptors()
-        self.storage = storage or StorageWatch(executor.db, executor.alert, zone, self.states.runs.retry_now)
+        self.storage = storage or StorageWatch(executor.db, executor.alert, zone, self.states.runs.retry_now,
+                                               prune=outbox.prune_if_due if outbox.client is None else None)
 
     def start(self) -> None:
         """Start the notification sender and the console, then load the modules (the console

@@ -28,7 +28,8 @@ log = get_logger(__name__)
 FIRST_RETRY = timedelta(seconds=5)  # Pushover: never sooner than 5 s after a failed request
 MAX_RETRY = timedelta(hours=1)
 NO_RESET_HEADER_WAIT = timedelta(hours=1)
-KEEP_SENT = timedelta(days=30)
+KEEP_SENT = timedelta(days=30)  # messages done with (sent, failed, ...) are kept this long
+KEEP_DONE = 10_000  # and at most this many of them
 QUOTA_KEY = "pushover_quota"
 SENDER_PAUSE = timedelta(minutes=1)
 PRUNE_EVERY = timedelta(days=1)
@@ -79,8 +80,15 @@ class Outbox:
         elif self.client is None:
             log.warning("notification %d from %s kept as undeliverable: %s (message: %r)",
                         message_id, sender, NOT_CONFIGURED, message.message)
+        if state != "pending" and message_id % 1000 == 0 and self._done() > KEEP_DONE:
+            self._next_prune = None  # a flood of kept messages: prune now, not tomorrow
+            self.prune_if_due(created)
         self.wake()
         return message_id
+
+    def _done(self) -> int:
+        """How many messages are done with (kept, not to be sent)."""
+        return sum(count for state, count in self.table.counts().items() if state != "pending")
 
     def wake(self) -> None:
         """Have the sender look at the outbox now."""
@@ -109,13 +117,19 @@ class Outbox:
         return self.table.get(message_id)
 
     def prune_if_due(self, now: datetime) -> datetime:
-        """Once a day, forget sent messages older than 30 days, so the database stops
-        growing; return when to prune next."""
+        """Once a day (and at start), forget messages that are done with (sent, failed,
+        undeliverable, ...) older than 30 days, and the oldest beyond KEEP_DONE, so the
+        database stops growing, whether Pushover is configured or not; return when to prune
+        next. (The sender calls it; without one, the tick does.)"""
         if self._next_prune is None or now >= self._next_prune:
-            pruned = self.table.prune_sent(now - KEEP_SENT)
-            if pruned:
-                log.info("pruned %d sent notification(s) older than 30 days", pruned)
             self._next_prune = now + PRUNE_EVERY
+            try:
+                pruned = self.table.prune(now - KEEP_SENT, KEEP_DONE)
+            except sqlite3.Error:  # the database cannot take it now: tomorrow
+                return self._next_prune
+            if pruned:
+                log.info("pruned %d notification(s) done with (older than 30 days, or beyond the newest %d)",
+                         pruned, KEEP_DONE)
         return self._next_prune
 
     # --- the sender ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Telling the user once about trouble with the machine, not with a module: a state database
+"""The state database's upkeep at each tick (the outbox pruned where no sender does it), and
+telling the user once about trouble with the machine, not with a module: a state database
 that cannot be written (a full or failing disk), or that was found damaged and replaced.
 Looked at once a tick; said in the log and in a notification when it starts, and again when
 it is over (after two ticks without it, so a disk at the edge does not ring the phone at
@@ -20,10 +21,12 @@ class StorageWatch:
     """Watches the database's `failing` and `replaced`, and says what it finds once."""
 
     def __init__(self, db: Database, alert: Callable[[str, str], None], zone: tzinfo,
-                 retry: Callable[[], None] = lambda: None) -> None:
+                 retry: Callable[[], None] = lambda: None,
+                 prune: Callable[[datetime], object] | None = None) -> None:
         self.db = db
         self.alert = alert
         self.retry = retry  # try what waits for the database now (RunWriter.retry_now)
+        self.prune = prune  # the outbox's daily pruning, where no sender thread does it
         self.zone = zone
         self.since: datetime | None = None  # when writes began to fail, while they do
         self._clear_ticks = 0
@@ -31,6 +34,8 @@ class StorageWatch:
     def check(self, now: datetime) -> None:
         """At each tick: try what waits for the database, and say what changed since the last one."""
         self.db.write_memory()  # after a damaged file was replaced: what memory holds goes in
+        if self.prune is not None:
+            self.prune(now)
         if self.db.failing is not None:
             self.db.held.retry_now()
             self.retry()

@@ -400,3 +400,24 @@ def test_two_threads_waiting_on_the_clock_sleep_and_do_not_wake_each_other() -> 
             alarm.raise_()
         for thread in threads:
             thread.join(WAIT_S)
+
+
+def test_notifications_done_with_are_pruned_without_pushover_too(clock: FakeClock) -> None:
+    from conftest import make_main, spec
+
+    def flood(log, notify):
+        for number in range(12_345):
+            notify(f"flood {number}")
+
+    main = make_main(clock, spec("flood", flood, interval_s=86400 * 60))
+    main.tick(clock.now())
+    assert main.runner.wait_idle(timeout_s=WAIT_S)
+    assert main.outbox.counts() == {"undeliverable": 10_345}  # a flood is pruned as it comes
+    assert main.outbox.listing(1)[0].fields["message"] == "flood 12344"
+    clock.advance(86400)
+    main.tick(clock.now())  # the day's pruning: the newest 10,000
+    assert main.outbox.counts() == {"undeliverable": 10_000}
+    clock.advance(30 * 86400)  # a month later, the day's pruning forgets them all
+    main.tick(clock.now())
+    assert main.outbox.counts() == {}
+    main.shutdown()
