@@ -15,10 +15,12 @@ MAX_RUNS_PER_MODULE = 25_000  # but never more: a week of 30 s runs is 20,160
 ROWS_PER_INSERT = 150  # 750 parameters: under the 999 that older SQLite builds allow
 
 
-def add_runs(db: Database, runs: list[RunRow], trim: set[str]) -> None:
+def add_runs(db: Database, runs: list[RunRow], trim: set[str], cap: set[str] | None = None) -> None:
     """Record finished runs in one transaction, and drop the runs of the modules in `trim`
     that are older than KEEP_RUNS (from the newest run given) beyond their newest
-    HISTORY_PER_MODULE, and any beyond MAX_RUNS_PER_MODULE."""
+    HISTORY_PER_MODULE, and of those in `cap` (by default `trim`) any beyond
+    MAX_RUNS_PER_MODULE. Each delete reaches only the rows it deletes (an index by module
+    and start; by module and id), so its cost does not grow with the history kept."""
     from autohome.db import as_text  # (db.py imports this file)
 
     # Many rows per INSERT: each statement step lets go of the GIL and takes it back,
@@ -36,30 +38,39 @@ def add_runs(db: Database, runs: list[RunRow], trim: set[str]) -> None:
         cutoff = as_text(max(r.started for r in runs) - KEEP_RUNS) if runs else None
         for module in trim:
             conn.execute(
-                "DELETE FROM runs WHERE module = ? AND started < ? AND id <= (SELECT id FROM runs "
-                "WHERE module = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                "DELETE FROM runs INDEXED BY runs_by_module_started WHERE module = ? AND started < ? "
+                "AND id <= (SELECT id FROM runs WHERE module = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                 (module, cutoff, module, HISTORY_PER_MODULE),
             )
+        for module in trim if cap is None else cap:
             conn.execute(
                 "DELETE FROM runs WHERE module = ? AND id <= (SELECT id FROM runs WHERE module = ? "
                 "ORDER BY id DESC LIMIT 1 OFFSET ?)",
                 (module, module, MAX_RUNS_PER_MODULE),
             )
 
+
 def history(db: Database, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:
     """The module's runs, newest first."""
     return _runs(db, "WHERE module = ? ORDER BY id DESC LIMIT ?",
                       (module, min(limit, HISTORY_PER_MODULE)))
+
 
 def runs_since(db: Database, since: datetime, after_id: int = 0) -> list[RunRow]:
     """Every module's runs that started at or after `since` (and were stored after the run
     `after_id`), oldest first."""
     return _runs(db, "WHERE started >= ? AND id > ? ORDER BY started", (since.isoformat(), after_id))
 
+
 def latest_runs(db: Database) -> dict[str, RunRow]:
-    """Each module's newest stored run."""
-    rows = _runs(db, "WHERE id IN (SELECT MAX(id) FROM runs GROUP BY module)")
+    """Each module's newest stored run (one index seek a module, not a read of the history)."""
+    # Each module found by a skip through the index (the next name after the last one), and
+    # its newest run by a seek: a few steps a module, not a read of every run.
+    rows = _runs(db, "WHERE id IN (WITH RECURSIVE names(name) AS (SELECT MIN(module) FROM runs UNION ALL "
+                     "SELECT (SELECT MIN(module) FROM runs WHERE module > names.name) FROM names WHERE name "
+                     "IS NOT NULL) SELECT (SELECT MAX(id) FROM runs WHERE module = name) FROM names)")
     return {row.module: row for row in rows}
+
 
 def _runs(db: Database, where: str, params: tuple[Any, ...] = ()) -> list[RunRow]:
     # `where` is one of the clauses above, never text from outside.

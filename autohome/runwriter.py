@@ -22,6 +22,7 @@ log = get_logger("autohome.state")
 # Trimming old runs costs a DELETE; doing it every this many runs keeps history within
 # HISTORY_PER_MODULE + TRIM_EVERY rows while most runs cost one small INSERT.
 TRIM_EVERY = 20
+CAP_EVERY = 1000
 # While other runs of the tick are still going, the writer waits this long for their
 # records too; and again while a burst goes on (BURST_RUNS or more came in meanwhile), up
 # to MAX_GATHER_S in all. Every SQLite call lets go of the GIL and waits to take it back,
@@ -151,7 +152,8 @@ class RunWriter:
             return False  # closed, and nothing left
         rows = [row for row, _ in batch]
         try:
-            self.db.add_runs(rows, self._due_for_trim(rows))
+            trim, cap = self._due_for_trim(rows)
+            self.db.add_runs(rows, trim, cap)
         except Exception:  # noqa: BLE001 - a full or vanished disk: keep the runs, retry
             self._announce_all(batch)  # the lines must not wait for a disk that may not come back
             self._keep_for_retry([(row, None) for row in rows])
@@ -186,16 +188,21 @@ class RunWriter:
                 self._lines_out += len(lines)
                 self._stored.notify_all()
 
-    def _due_for_trim(self, batch: list[RunRow]) -> set[str]:
+    def _due_for_trim(self, batch: list[RunRow]) -> tuple[set[str], set[str]]:
+        """The modules whose old runs are trimmed now (every TRIM_EVERY runs), and those
+        whose count is held to its cap (every CAP_EVERY: finding the 25,000th run walks that
+        many index entries)."""
         # Only the writer thread counts, so the count needs no lock.
-        trim = set()
+        trim, cap = set(), set()
         for row in batch:
             count = self._since_trim.get(row.module, 0) + 1
-            if count >= TRIM_EVERY:
+            if count % TRIM_EVERY == 0:
                 trim.add(row.module)
+            if count >= CAP_EVERY:
+                cap.add(row.module)
                 count = 0
             self._since_trim[row.module] = count
-        return trim
+        return trim, cap
 
     def _keep_for_retry(self, batch: list[_Finished]) -> None:
         if not self._failing:  # once per streak of failures, not every RETRY_S

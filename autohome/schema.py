@@ -61,6 +61,10 @@ MIGRATIONS: list[str] = [
         awake TEXT NOT NULL
     );
     """,
+    # Trimming a module's old runs reaches only the rows it deletes (by module and age).
+    """
+    CREATE INDEX runs_by_module_started ON runs (module, started);
+    """,
 ]
 
 
