@@ -75,6 +75,7 @@ class _TCPServer(socketserver.ThreadingTCPServer):
         self.stopping = threading.Event()
         self._open: set[socket.socket] = set()
         self._unproven: list[tuple[socket.socket, float]] = []  # (connection, since), oldest first
+        self._following: list[socket.socket] = []  # connections in `log -f`, oldest first
         self._open_lock = threading.Condition()
         super().__init__(address, Connection)
 
@@ -91,6 +92,12 @@ class _TCPServer(socketserver.ThreadingTCPServer):
                             "nor sent a command, to let %s in", client_address)
                 _hang_up(oldest)
                 self._open.discard(oldest)
+            if len(self._open) >= self.limits.max_clients and self._following:
+                follower = self._following.pop(0)
+                log.warning("console full: closing the oldest connection that only follows the log, to let "
+                            "%s in (a follower never keeps a command out)", client_address)
+                _hang_up(follower)
+                self._open.discard(follower)
             is_full = len(self._open) >= self.limits.max_clients
             if not is_full:
                 self._open.add(request)
@@ -112,7 +119,15 @@ class _TCPServer(socketserver.ThreadingTCPServer):
         with self._open_lock:
             self._open.discard(sock)
             self.proven(sock)
+            self.following(sock, False)
             self._open_lock.notify_all()
+
+    def following(self, sock: socket.socket, is_following: bool) -> None:
+        """The connection began (or stopped) following the log: it may make room for another."""
+        with self._open_lock:
+            self._following = [other for other in self._following if other is not sock]
+            if is_following:
+                self._following.append(sock)
 
     def proven(self, sock: socket.socket) -> None:
         """The connection logged in, or sent a command that worked: it keeps its slot."""

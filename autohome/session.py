@@ -121,11 +121,13 @@ class Session:
         """Send the answer, then the log's new entries as they come until the client presses
         Ctrl-C or Enter; False when the client left meanwhile. A client that reads too slowly
         loses the oldest entries and is told how many. The follower is closed whatever happens."""
+        self.server.following(self.sock, True)
         try:
             self.sock.settimeout(self.server.limits.idle_timeout_s)  # for sending only
             self.sock.sendall(answer)
             outcome = self._relay(follower)
         finally:
+            self.server.following(self.sock, False)
             follower.close()
         if outcome is None:
             log.info("console client %s disconnected", self.peer)

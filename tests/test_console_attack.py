@@ -8,9 +8,10 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from conftest import WAIT_S, ConsoleClient, console_port, log_seen, spec
+from conftest import WAIT_S, ConsoleClient, clean_env, console_port, log_seen, run_autohome, spec
 
 from autohome.app import Main
 from autohome.telnet import IAC, SB
@@ -185,3 +186,22 @@ def test_an_endless_sub_negotiation_closes_the_connection(make_main: MakeMain) -
         assert seen.wait()
     assert data.endswith(b"telnet sub-negotiation too long; closing\r\n")
     still_in_charge(main)
+
+
+def test_connections_that_only_follow_the_log_never_keep_a_command_out(
+        tmp_path: Path, daemon_factory) -> None:
+    (tmp_path / "modules").mkdir()
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    port = daemon.console_port
+    followers = [ConsoleClient(port) for _ in range(8)]  # as many as the console takes
+    for follower in followers:
+        follower.sock.sendall(b"log 1 -f\r\n")
+        follower.read_until(b"\n")
+    result = run_autohome(tmp_path, "status", env=clean_env(AUTOHOME_CONSOLE_PORT=str(port)))
+    assert result.returncode == 0 and "uptime" in result.stdout, result.stdout + result.stderr
+    assert followers[0].read_all() is not None  # the oldest follower made room, and was closed
+    for follower in followers:
+        follower.close()
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+    assert any("closing the oldest connection that only follows the log" in line for line in daemon.lines)
