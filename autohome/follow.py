@@ -1,7 +1,8 @@
 """Following the log live (`log -f`): the log writer hands each new entry to whoever follows.
 
 With nobody following, a record costs one check of an empty list. A follower holds at most
-`MAX_WAITING` entries: one that reads too slowly loses the oldest and is told how many.
+`MAX_WAITING` entries and MAX_WAITING_CHARS of them: one that reads too slowly loses the
+oldest and is told how many.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 from collections import deque
 
 MAX_WAITING = 1000
+MAX_WAITING_CHARS = 1_000_000
 
 
 class Follower:
@@ -21,6 +23,7 @@ class Follower:
     def __init__(self, followers: LogFollowers, limit: int = MAX_WAITING) -> None:
         self._followers = followers
         self._entries: deque[str] = deque(maxlen=limit)
+        self._chars = 0
         self._lost = 0
         self._lock = threading.Lock()
         self._signalled = False
@@ -38,7 +41,12 @@ class Follower:
         with self._lock:
             if len(self._entries) == self._entries.maxlen:
                 self._lost += 1
+                self._chars -= len(self._entries[0])
             self._entries.append(entry)
+            self._chars += len(entry)
+            while self._chars > MAX_WAITING_CHARS and len(self._entries) > 1:
+                self._chars -= len(self._entries.popleft())
+                self._lost += 1
             if self._signalled:
                 return
             self._signalled = True
@@ -58,7 +66,7 @@ class Follower:
         with self._lock:
             entries, lost = list(self._entries), self._lost
             self._entries.clear()
-            self._lost = 0
+            self._chars = self._lost = 0
             self._signalled = False
             if self._shown:
                 entries = self._unseen(entries)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from autohome.clock import epoch_s
 from autohome.follow import LogFollowers
 from autohome.logfile import ArchivingFileHandler
 from autohome.logguard import LoggingGuard, ModuleLogRouter
+from autohome.logqueue import LogQueue
 from autohome.logtree import MODULE_LOGGER, get_logger
 from autohome.logwriter import MAX_MESSAGE_CHARS, Line, LogWriter, QueueFront
 from autohome.terminal import TerminalHandler
@@ -216,7 +216,7 @@ def setup_logging(
 
     # Threads only put records on a queue; one `log-writer` thread formats and writes them,
     # so a module never waits on the disk or the terminal (and never on another's line).
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    records = LogQueue()
     writer = LogWriter(records, handlers)
     writer.start()
     front = QueueFront(records)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from autohome.clock import epoch_s
+from autohome.logqueue import LogQueue
 from autohome.logtree import get_logger
 from autohome.text import cut
 
@@ -87,6 +88,7 @@ class LogWriter:
 
     _STOP = object()
     BATCH = 16384
+    BATCH_CHARS = 4_000_000
     LINGER_S = 0.02
     # While a burst goes on (this many lines or more came in during one linger), linger again,
     # up to this many times (a second): the burst's runs then do not compete with the writer
@@ -94,8 +96,7 @@ class LogWriter:
     BURST_LINES = 64
     MAX_LINGERS = 50
 
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord],
-                 handlers: list[logging.Handler]) -> None:
+    def __init__(self, records: LogQueue, handlers: list[logging.Handler]) -> None:
         self.records = records
         self.handlers = handlers
         self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
@@ -109,14 +110,14 @@ class LogWriter:
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every record queued so far is written; return whether it is."""
         written = threading.Event()
-        self.records.put(written)  # type: ignore[arg-type]
+        self.records.put_signal(written)
         return written.wait(timeout_s)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Write every record queued so far, then end the thread (waiting at most `timeout_s`:
         a stuck handler must not hold up the process's end)."""
         self._stopping.set()
-        self.records.put(self._STOP)  # type: ignore[arg-type]
+        self.records.put_signal(self._STOP)
         self._thread.join(timeout_s)
 
     def _write(self) -> None:
@@ -129,21 +130,29 @@ class LogWriter:
 
     def _write_batch(self) -> None:
         batch = [self.records.get()]
+        chars = 0  # of the batch's messages: what the writer holds is bounded too
         for _ in range(self.MAX_LINGERS):
             self._stopping.wait(self.LINGER_S)
             before = len(batch)
-            while len(batch) < self.BATCH:
+            while len(batch) < self.BATCH and chars < self.BATCH_CHARS:
                 try:
-                    batch.append(self.records.get_nowait())
+                    item = self.records.get_nowait()
                 except queue.Empty:
                     break
-            if len(batch) - before < self.BURST_LINES or len(batch) >= self.BATCH:
+                batch.append(item)
+                msg = getattr(item, "msg", "")
+                chars += len(msg) if isinstance(msg, str) else 0
+            is_full = len(batch) >= self.BATCH or chars >= self.BATCH_CHARS
+            if len(batch) - before < self.BURST_LINES or is_full:
                 break
             if any(isinstance(item, threading.Event) for item in batch[before:]):
                 break  # someone waits in flush(): write now
         self._stopped = any(item is self._STOP for item in batch)  # whatever happens below
         waiting: list[threading.Event] = []  # in flush()
         lines: list[logging.LogRecord] = []
+        dropped = self.records.take_dropped()
+        if dropped:
+            lines.append(_dropped_notice(dropped, self.records.max_bytes))
         for item in batch:
             if type(item) is Line:
                 lines.append(item.record())
@@ -164,6 +173,13 @@ class LogWriter:
         finally:
             for written in waiting:
                 written.set()
+
+
+def _dropped_notice(dropped: int, max_bytes: int) -> logging.LogRecord:
+    return logging.LogRecord(
+        "autohome.logs", logging.WARNING, __file__, 0,
+        "%d log line(s) dropped: they were logged faster than they could be written (more than %d MB "
+        "waited); the flood's oldest lines went first", (dropped, max_bytes // (1024 * 1024)), None)
 
 
 def _hand_over(handler: logging.Handler, lines: list[logging.LogRecord]) -> None:

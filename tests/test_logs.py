@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 from pathlib import Path
 
 import pytest
-from conftest import ConsoleClient, run_autohome, write_module
+from conftest import WAIT_S, ConsoleClient, run_autohome, write_module
 
 from autohome.archive import archive_current_log, first_timestamp
 from autohome.logs import setup_logging
@@ -262,3 +263,34 @@ def test_autohome_on_a_full_disk_keeps_running_and_exits_0(workdir: Path) -> Non
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "hello from the module" in result.stderr and "AutoHome stopped" in result.stderr
+
+
+def test_lines_logged_faster_than_written_are_dropped_oldest_first_and_counted() -> None:
+    from autohome.logqueue import LogQueue
+    from autohome.logwriter import LogWriter
+
+    class SlowDisk(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release, self.seen = threading.Event(), []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.release.wait(WAIT_S)
+            self.seen.append(record.getMessage())
+
+    records, disk = LogQueue(max_bytes=2_000_000), SlowDisk()
+    writer = LogWriter(records, [disk])
+    writer.start()
+    try:
+        for number in range(100):  # 10 MB of lines while the disk takes none
+            message = f"{number:03d} " + "x" * 100_000
+            records.put(logging.LogRecord("autohome.test", logging.INFO, "", 0, message, None, None))
+        assert records.bytes_waiting <= 2_000_000  # what waits stays bounded
+        disk.release.set()
+        assert writer.flush()
+    finally:
+        writer.stop()
+    notice = next(line for line in disk.seen if "log line(s) dropped" in line)
+    assert int(notice.split()[0]) >= 80
+    kept = [int(line[:3]) for line in disk.seen if line[:3].isdigit()]
+    assert kept[-1] == 99 and len(kept) <= 20  # the newest kept, the oldest dropped
