@@ -175,6 +175,20 @@ def _become_subreaper() -> None:
             pass  # an unusual libc: stopping still finds what stays below this process
 
 
+def _limit_memory(limit: int | None) -> str:
+    """MEMORY: the address space this process may take, as an rlimit (Linux and macOS; the
+    parent says where it cannot be enforced). Returns the limit as the module wrote it, about."""
+    if not limit:
+        return ""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        return ""
+    return f"{limit / 1024 / 1024:g}M"
+
+
 def _connect(argv: Sequence[str]) -> socket.socket:
     """This process's end of the socket pair, as the parent handed it over."""
     if argv[0] == "--fd":
@@ -192,6 +206,7 @@ def main(argv: Sequence[str]) -> int:
     path = argv[-1]
     hello = channel.receive()
     _become_subreaper()
+    memory = _limit_memory(hello.get("memory"))
     sys.meta_path.append(HelperFinder(hello["folder"]))
     # The module's logger lives in a tree of its own, as in AutoHome: nothing the module
     # does to `logging` reaches it.
@@ -219,6 +234,9 @@ def main(argv: Sequence[str]) -> int:
         sys.modules[name] = module
         loader.exec_module(module)
         module.run(*[kit[wanted] for wanted in hello["wants"]])
+    except MemoryError:
+        error = f"out of memory (MEMORY = {memory})" if memory else "out of memory"
+        log.exception("run failed: %s", error)
     except BaseException as exc:  # noqa: BLE001 - the module boundary, as in a thread
         error = _cut(f"{type(exc).__name__}: {exc}")
         log.exception("run failed")

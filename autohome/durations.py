@@ -1,4 +1,5 @@
-"""Reading and writing durations such as "90s", "5m", "2h", "1d" or "1h30m"."""
+"""Reading and writing durations such as "90s", "5m", "2h", "1d" or "1h30m", and reading
+sizes such as "512M"."""
 
 from __future__ import annotations
 
@@ -54,3 +55,27 @@ def format_duration(span: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+_SIZE = r"(?i)(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?"
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+SIZE_HELP = 'a size such as "512M", "1G" or a number of bytes'
+
+
+def parse_size(value: object) -> int:
+    """A number of bytes, or a size such as "512M", "1.5G", "200MB" (powers of 1024), as bytes.
+
+    Raises ValueError with a message fit to show the user.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size: use {SIZE_HELP}")
+    if isinstance(value, int | float):
+        size = float(value)
+    else:
+        found = re.fullmatch(_SIZE, str(value).strip())
+        if found is None:
+            raise ValueError(f"{value!r} is not a size: use {SIZE_HELP}")
+        size = float(found.group(1)) * _UNITS[found.group(2).lower()]
+    if not 1024 * 1024 <= size < 1024**5:
+        raise ValueError(f"{value!r} is not a size from 1M to 1024T: use {SIZE_HELP}")
+    return int(size)

@@ -90,7 +90,7 @@ class IsolatedRun:
             threading.Thread(target=self._wake_when_exited, name=f"module:{self.spec.name}:wait",
                              daemon=True).start()
             self._send({"name": self.spec.name, "wants": list(self.spec.wants),
-                        "folder": str(self.spec.path.parent),
+                        "folder": str(self.spec.path.parent), "memory": self.spec.memory,
                         **({"config": self.settings} if "config" in self.spec.wants else {})})
             error = self._serve()
         except Exception as exc:  # the one catch of the supervision: the child never outlives it

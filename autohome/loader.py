@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from autohome.clock import utc_now
-from autohome.durations import parse_duration
+from autohome.durations import parse_duration, parse_size
 from autohome.logtree import get_logger
 from autohome.schedule import IntervalSchedule, Schedule, parse_at, parse_cron
 
@@ -53,6 +53,7 @@ class ModuleSpec(NamedTuple):
     retries: int = 0  # RETRIES: how many times a failed run is tried again
     retry_delay: timedelta = timedelta(minutes=1)  # RETRY_DELAY: before the first retry, then doubling
     jitter: timedelta | None = None  # JITTER: each scheduled run starts up to this much later
+    memory: int | None = None  # MEMORY: bytes an isolated run may take (an rlimit in its child)
 
     @property
     def summary(self) -> str:
@@ -139,6 +140,23 @@ def _duration(module: Any, name: str, default: timedelta | None) -> timedelta | 
         raise ModuleLoadError(f"{name} {exc}") from None
 
 
+def _size(module: Any, name: str) -> int | None:
+    value = _attribute(module, name)
+    if value is _MISSING:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise ModuleLoadError(f"{name} {exc}") from None
+
+
+def say_memory(spec: ModuleSpec, isolated: bool) -> None:
+    """A module's MEMORY is an rlimit in its child process: say so where it cannot hold."""
+    if spec.memory and (not isolated or sys.platform == "win32"):
+        log.warning("module %s: MEMORY cannot be held %s; it is not enforced", spec.name,
+                    "on Windows" if isolated else "in a thread (set ISOLATE = True to have it enforced)")
+
+
 def _options(module: Any) -> dict[str, Any]:
     """ISOLATE, RETRIES, RETRY_DELAY and JITTER, checked."""
     isolate = _attribute(module, "ISOLATE")
@@ -154,6 +172,7 @@ def _options(module: Any) -> dict[str, Any]:
         "retries": retries,
         "retry_delay": _duration(module, "RETRY_DELAY", timedelta(minutes=1)),
         "jitter": _duration(module, "JITTER", None),
+        "memory": _size(module, "MEMORY"),
     }
 
 

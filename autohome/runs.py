@@ -14,7 +14,7 @@ from autohome.crashes import CrashIsolation
 from autohome.db import Database
 from autohome.deadlines import Deadlines, Watchdog, WatchedRun
 from autohome.durations import format_duration
-from autohome.loader import ModuleKit, ModuleSpec
+from autohome.loader import ModuleKit, ModuleSpec, say_memory
 from autohome.logs import MODULE_LOGGER
 from autohome.logtree import get_logger
 from autohome.logwriter import RunLines
@@ -131,7 +131,8 @@ class RunExecutor:
         """Make the kits of the modules just loaded, forget those of modules gone: a first run
         then costs what every later one does (see docs/performance.md)."""
         kits = self._kits
-        self._kits = {spec.name: kits.get(spec.name) or self._make_kit(spec.name) for spec in specs}
+        self._kits = {spec.name: kits.get(spec.name) or say_memory(spec, self.is_isolated(spec))
+                      or self._make_kit(spec.name) for spec in specs}
         for name in self.crash_isolation.forget_changed({spec.name: spec.path for spec in specs}):
             log.info("module %s changed since it crashed AutoHome: it runs as it says again", name)
 
@@ -270,9 +271,8 @@ class RunExecutor:
         return f"{name} is not running"
 
     def close(self, grace_s: float) -> tuple[list[str], list[str]]:
-        """Shutdown: no more retries or runs, the backlog dropped, running modules given
-        `grace_s`, then isolated runs still going stopped. Returns the names dropped from the
-        backlog and the thread runs still going (abandoned)."""
+        """Shutdown: no retries, the backlog dropped, running modules given `grace_s`, then
+        isolated runs stopped. Returns the backlog dropped and the thread runs abandoned."""
         self.timers.stop()
         dropped, still_running = self.runner.close(grace_s)
         stopped = self.stop_all("stopped at shutdown")
@@ -287,14 +287,13 @@ class RunExecutor:
 
     def stop_all(self, why: str) -> list[str]:
         """Stop every isolated run still going (shutdown); return their names."""
-        names = list(self._isolated)
-        for name in names:
-            run = self._isolated.get(name)
-            if run is not None:
-                run.stop("stopped", why)
-        return names
+        runs = dict(self._isolated)
+        for run in runs.values():
+            run.stop("stopped", why)
+        return list(runs)
 
     def alert(self, message: str, title: str) -> None:
         """AutoHome's own notice about trouble: on changes only, never on every run."""
         if self.policy.alert_on_failure:
             self.notifier.send(log, "autohome", message, title=title)
+

@@ -200,3 +200,35 @@ def test_output_without_line_ends_costs_time_and_memory_in_proportion_to_what_is
     assert "more characters not sent]" in log and "flooded" in log
     assert peak_kb < 150_000, f"AutoHome peaked at {peak_kb} kB"  # 40 MB of the printer's own string
     assert len(log) < 1_000_000
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="an rlimit: Linux and macOS")
+def test_an_isolated_module_past_its_memory_ends_as_out_of_memory(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "hungry", """
+        ISOLATE = True
+        INTERVAL = "1d"
+        MEMORY = "200M"
+        def run(log):
+            hoard = bytearray(400 * 1024 * 1024)
+            log.info("got %d bytes", len(hoard))
+    """)
+    write_module(tmp_path / "modules", "threaded", """
+        INTERVAL = "1d"
+        MEMORY = "200M"
+        def run(log):
+            pass
+    """)
+    result = run_autohome(tmp_path, "-t", "--no-console")
+    assert result.returncode == 0, result.stderr
+    assert runs(tmp_path, "hungry")[0][:2] == ("error", "out of memory (MEMORY = 200M)")
+    log = log_text(tmp_path)
+    assert "got " not in log
+    assert "module threaded: MEMORY cannot be held in a thread (set ISOLATE = True" in log
+    assert run_autohome(tmp_path, "check").returncode == 0
+
+
+def test_a_memory_that_is_not_a_size_makes_the_module_broken(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "vague", 'ISOLATE = True\nINTERVAL = 60\nMEMORY = "lots"\n'
+                 "def run(log):\n    pass\n")
+    checked = run_autohome(tmp_path, "check")
+    assert checked.returncode == 1 and "MEMORY 'lots' is not a size" in checked.stdout
