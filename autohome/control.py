@@ -19,6 +19,7 @@ from autohome.outbox import Outbox
 from autohome.outbox_table import OutboxRow
 from autohome.registry import ModuleRegistry
 from autohome.runs import RunExecutor
+from autohome.runs_table import BucketRow
 from autohome.scheduler import Submission, why_off
 from autohome.state import RunRecord
 from autohome.store import store_keys
@@ -139,6 +140,11 @@ class ControlPanel:
         the run numbered `after_id`), oldest first: (number, module, run)."""
         return [(row.id, row.module, RunRecord.from_row(row))
                 for row in self.executor.db.runs_since(since, after_id)]
+
+    def run_buckets(self, since: datetime, after_id: int = 0, per: int = 1) -> list[BucketRow]:
+        """Every module's runs by ten minutes (`per` buckets together) and how they ended, from
+        `since` on (only the buckets that took a run numbered above `after_id`)."""
+        return self.executor.db.run_buckets(since, after_id, per)
 
     def sleeps(self) -> list[tuple[datetime, datetime]]:
         """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""

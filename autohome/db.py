@@ -147,7 +147,7 @@ class Database:
             raise sqlite3.DatabaseError(f"state database {self.path} was damaged and is replaced; the "
                                         "write is tried again in the fresh one")
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of one read (a damaged file is replaced first, and the read made again)."""
         with self._lock:
             try:
@@ -256,6 +256,7 @@ class Database:
     history = runs_table.history
     runs_since = runs_table.runs_since
     latest_runs = runs_table.latest_runs
+    run_buckets = runs_table.run_buckets
 
 
 def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:

@@ -4,7 +4,7 @@ the console and the status page make of it."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from autohome.db import Database, RunRow
@@ -13,6 +13,23 @@ HISTORY_PER_MODULE = 100  # kept whatever their age
 KEEP_RUNS = timedelta(days=7)  # and every run this young (the status page's week)
 MAX_RUNS_PER_MODULE = 25_000  # but never more: a week of 30 s runs is 20,160
 ROWS_PER_INSERT = 150  # 750 parameters: under the 999 that older SQLite builds allow
+BUCKET_S = 600  # run_buckets: the runs of ten minutes, by module and how they ended
+KEEP_BUCKETS = KEEP_RUNS + timedelta(days=1)
+
+
+class BucketRow(NamedTuple):
+    """A module's runs in one bucket that ended alike: how many, the first and last start,
+    the longest, the newest error (and the newest run's number)."""
+
+    module: str
+    bucket: int
+    how: str
+    runs: int
+    first_s: float  # seconds since the epoch
+    last_s: float
+    longest_s: float
+    error: str | None
+    last_id: int
 
 
 def add_runs(db: Database, runs: list[RunRow], trim: set[str], cap: set[str] | None = None) -> None:
@@ -28,13 +45,15 @@ def add_runs(db: Database, runs: list[RunRow], trim: set[str], cap: set[str] | N
     params = [(r.module, as_text(r.started), as_text(r.finished), r.duration_s, r.error, r.outcome)
               for r in runs]
     with db.transaction() as conn:
+        last_id = 0
         for first in range(0, len(params), ROWS_PER_INSERT):
             chunk = params[first:first + ROWS_PER_INSERT]
-            conn.execute(
+            last_id = conn.execute(
                 "INSERT INTO runs (module, started, finished, duration_s, error, outcome) VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
                 [value for row in chunk for value in row],
-            )
+            ).lastrowid or 0
+        _add_to_buckets(conn, runs, last_id)
         cutoff = as_text(max(r.started for r in runs) - KEEP_RUNS) if runs else None
         for module in trim:
             conn.execute(
@@ -42,12 +61,57 @@ def add_runs(db: Database, runs: list[RunRow], trim: set[str], cap: set[str] | N
                 "AND id <= (SELECT id FROM runs WHERE module = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                 (module, cutoff, module, HISTORY_PER_MODULE),
             )
+        if trim:
+            oldest = int((max(r.started for r in runs) - KEEP_BUCKETS).timestamp()) // BUCKET_S
+            conn.executemany("DELETE FROM run_buckets WHERE module = ? AND bucket < ?",
+                             [(module, oldest) for module in trim])
         for module in trim if cap is None else cap:
             conn.execute(
                 "DELETE FROM runs WHERE module = ? AND id <= (SELECT id FROM runs WHERE module = ? "
                 "ORDER BY id DESC LIMIT 1 OFFSET ?)",
                 (module, module, MAX_RUNS_PER_MODULE),
             )
+
+
+def _add_to_buckets(conn: Any, runs: list[RunRow], last_id: int) -> None:
+    """Count the runs just inserted (numbered up to `last_id`) into their buckets."""
+    groups: dict[tuple[str, int, str], list[Any]] = {}
+    for number, run in enumerate(runs, start=last_id - len(runs) + 1):
+        how = run.outcome or ("ok" if run.error is None else "error")
+        started_s = run.started.timestamp()
+        key = (run.module, int(started_s) // BUCKET_S, how)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [1, started_s, started_s, run.duration_s or 0.0, run.error, number]
+        else:
+            group[0] += 1
+            group[1], group[2] = min(group[1], started_s), max(group[2], started_s)
+            group[3] = max(group[3], run.duration_s or 0.0)
+            group[4], group[5] = run.error or group[4], number
+    conn.executemany(
+        "INSERT INTO run_buckets (module, bucket, how, runs, first_s, last_s, longest, error, last_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (module, bucket, how) DO UPDATE SET "
+        "runs = runs + excluded.runs, first_s = min(first_s, excluded.first_s), "
+        "last_s = max(last_s, excluded.last_s), "
+        "longest = max(longest, excluded.longest), error = coalesce(excluded.error, error), "
+        "last_id = max(last_id, excluded.last_id)",
+        [(*key, count, first, last, longest, error, number)
+         for key, (count, first, last, longest, error, number) in groups.items()])
+
+
+def run_buckets(db: Database, since: datetime, after_id: int = 0, per: int = 1) -> list[BucketRow]:
+    """Every module's buckets from the one holding `since` on, `per` of them taken together
+    (a week is drawn from hours: six buckets), and only those that took a run numbered above
+    `after_id`: what the status page's day and week are drawn from."""
+    first = int(since.timestamp()) // BUCKET_S // per * per
+    columns = ("module, bucket / :per * :per, how, SUM(runs), MIN(first_s), MAX(last_s), MAX(longest), "
+               "error, MAX(last_id)")  # (error: that of the row with the newest run)
+    changed = "" if not after_id else (
+        "AND (module, bucket / :per, how) IN (SELECT module, bucket / :per, how FROM run_buckets "
+        "WHERE last_id > :after AND bucket >= :first)")
+    rows = db.query(f"SELECT {columns} FROM run_buckets WHERE bucket >= :first {changed} "  # noqa: S608 - constants
+                    "GROUP BY module, bucket / :per, how", {"per": per, "first": first, "after": after_id})
+    return [BucketRow(*row) for row in rows]
 
 
 def history(db: Database, module: str, limit: int = HISTORY_PER_MODULE) -> list[RunRow]:

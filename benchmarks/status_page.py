@@ -1,11 +1,17 @@
-"""Status page render time: 200 modules with 24 h of runs (intervals from 5 min to 1 h, one
-run in 20 failing), the main page asked for through the WSGI application itself.
+"""Status page render time and memory, on two histories, the page asked for through the WSGI
+application itself:
 
-"redrawn" empties every cache of the timeline before each request: what the page costs once
-every 3 hours, when the lanes' origin moves on (or at the first look); "a run finished"
-stores one new run before each request, so one lane is drawn again; "unchanged" is the page
-asked for again with nothing new. The baseline is the console's `modules` table for the
-same modules: the same facts, as text.
+- a day: 200 modules with 24 h of runs (intervals from 5 min to 1 h, one run in 20 failing),
+  the 24 h timeline;
+- a week: 50 modules every 30 s for 7 days (about a million runs, one in 20 failing), the
+  7 d timeline.
+
+"first look" starts from nothing cached (a new daemon's first request); "redrawn" empties
+the drawing's caches before each request (what the page costs when the lanes' origin moves
+on); "a run finished" stores one new run before each request; "unchanged" asks again with
+nothing new. Memory is the most Python allocated at once while answering (tracemalloc, in a
+separate pass so that it does not slow the timed one). The baseline is the console's
+`modules` table for the same modules: the same facts, as text.
 
 Run: python benchmarks/status_page.py
 """
@@ -14,89 +20,118 @@ from __future__ import annotations
 
 import io
 import time
+import tracemalloc
+from collections.abc import Callable
 from datetime import timedelta
 
-from bench import T0, percentile, report, specs
+from bench import T0, percentile, report, specs, temp_dir
 
 from autohome.app import build
 from autohome.clock import FakeClock
 from autohome.commands import Commands
 from autohome.config import Config
-from autohome.db import Database, RunRow
+from autohome.db import Database, RunRow, open_database
 from autohome.web.app import StatusPage
 
-MODULES, REQUESTS = 200, 200
-INTERVALS = [timedelta(minutes=minutes) for minutes in (5, 10, 15, 30, 60)]
+REQUESTS = 100
+DAY_INTERVALS = [timedelta(minutes=minutes) for minutes in (5, 10, 15, 30, 60)]
 
 
-def stored_day(db: Database, names: list[str]) -> int:
-    """A day of runs for every module, as the daemon would have stored them."""
-    rows = []
+def stored(db: Database, names: list[str], days: int, every: Callable[[int], timedelta]) -> int:
+    """Runs for every module over the `days` before T0, as the daemon would have stored them."""
+    count, rows = 0, []
     for number, name in enumerate(names):
-        every = INTERVALS[number % len(INTERVALS)]
-        moment = T0 - timedelta(days=1)
+        moment, step = T0 - timedelta(days=days), every(number)
         while moment < T0:
-            failed = len(rows) % 20 == 0
+            failed = count % 20 == 0
             rows.append(RunRow(0, name, moment, moment + timedelta(seconds=1.5), 1.5,
                                "RuntimeError: no network" if failed else None, "error" if failed else "ok"))
-            moment += every
-    for first in range(0, len(rows), 5000):
-        db.add_runs(rows[first:first + 5000], set())
-    return len(rows)
+            moment += step
+            count += 1
+            if len(rows) == 20_000:
+                db.add_runs(rows, set())
+                rows = []
+    if rows:
+        db.add_runs(rows, set())
+    return count
 
 
-def timed(app: StatusPage, path: str, before=lambda: None) -> list[float]:
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "span=24h",
+def request(app: StatusPage, span: str) -> int:
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": f"span={span}",
                "HTTP_HOST": "127.0.0.1:8023", "wsgi.input": io.BytesIO()}
-    times = []
-    for _ in range(REQUESTS):
-        before()
-        began = time.perf_counter()
-        body = b"".join(app(environ, lambda status, headers: None))
-        times.append(time.perf_counter() - began)
-        assert b"svg" in body or path != "/"
-    return times
+    body = b"".join(app(environ, lambda status, headers: None))
+    assert b"svg" in body
+    return len(body)
 
 
-def main() -> None:
-    db = Database.in_memory()
-    modules = specs(MODULES, lambda: None, timedelta(minutes=5))
-    runs = stored_day(db, [spec.name for spec in modules])
-    daemon = build(Config(console_enabled=False, web_enabled=False), FakeClock(T0), modules, db=db)
-    app = StatusPage(daemon.panel, daemon.zone)
-    commands = Commands(daemon.panel)
-
-    def forget_all() -> None:
-        app.pages._timelines.clear()
-        app.pages._lanes.clear()
-
+def scenario(title: str, modules: int, days: int, every: Callable[[int], timedelta],
+             span: str) -> None:
+    db = open_database(temp_dir() / "data")
+    module_specs = specs(modules, lambda: None, timedelta(minutes=5))
+    runs = stored(db, [spec.name for spec in module_specs], days, every)
+    daemon = build(Config(console_enabled=False, web_enabled=False), FakeClock(T0), module_specs, db=db)
     finished = iter(range(10**9))
 
     def one_more_run() -> None:
         number = next(finished)
         moment = T0 - timedelta(seconds=10 + number)
-        db.add_runs([RunRow(0, modules[number % MODULES].name, moment, moment, 0.5, None, "ok")], set())
+        db.add_runs([RunRow(0, module_specs[number % modules].name, moment, moment, 0.5, None, "ok")], set())
         daemon.states.revision.bump()
 
-    timed(app, "/")  # the first look reads the day's runs
-    redrawn = timed(app, "/", before=forget_all)
-    one_run = timed(app, "/", before=one_more_run)
-    unchanged = timed(app, "/")
-    console = []
+    def timed(app: StatusPage, before: Callable[[], None] = lambda: None) -> list[float]:
+        took = []
+        for _ in range(REQUESTS):
+            before()
+            began = time.perf_counter()
+            request(app, span)
+            took.append(time.perf_counter() - began)
+        return took
+
+    first = []
+    for _ in range(5):  # a new page each time: nothing cached
+        app = StatusPage(daemon.panel, daemon.zone)
+        began = time.perf_counter()
+        size = request(app, span)
+        first.append(time.perf_counter() - began)
+
+    def forget_drawing() -> None:
+        app.pages._timelines.clear()
+        app.pages._lanes.clear()
+
+    redrawn = timed(app, forget_drawing)
+    one_run = timed(app, one_more_run)
+    unchanged = timed(app)
+    tracemalloc.start()
+    request(StatusPage(daemon.panel, daemon.zone), span)
+    _, first_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    for _ in range(20):
+        one_more_run()
+        request(app, span)
+    _, later_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    commands, console = Commands(daemon.panel), []
     for _ in range(REQUESTS):
         commands._modules_cache = None
         began = time.perf_counter()
         commands.execute("modules")
         console.append(time.perf_counter() - began)
     base = percentile(console, 0.5) * 1000
-    report(f"status page: {MODULES} modules, {runs} runs in the last 24 h, {REQUESTS} requests", [
-        ("redrawn, p50 (ms)", percentile(redrawn, 0.5) * 1000, base, "ms", ""),
+    report(f"status page: {title}: {modules} modules, {runs:,} runs, the {span} timeline, "
+           f"{size / 1024:.0f} kB of HTML", [
+        ("first look, p50 (ms)", percentile(first, 0.5) * 1000, base, "ms", "well under 1 s"),
         ("redrawn, p99 (ms)", percentile(redrawn, 0.99) * 1000, base, "ms", "< 50 ms"),
-        ("a run finished, p50 (ms)", percentile(one_run, 0.5) * 1000, base, "ms", ""),
         ("a run finished, p99 (ms)", percentile(one_run, 0.99) * 1000, base, "ms", "< 50 ms"),
         ("unchanged, p99 (ms)", percentile(unchanged, 0.99) * 1000, base, "ms", "< 50 ms"),
+        ("memory, first look (MB)", first_peak / 1e6, 0, "MB", "bounded"),
+        ("memory, a run finished (MB)", later_peak / 1e6, 0, "MB", "bounded"),
     ])
     daemon.shutdown()
+
+
+def main() -> None:
+    scenario("a day", 200, 1, lambda number: DAY_INTERVALS[number % len(DAY_INTERVALS)], "24h")
+    scenario("a week", 50, 7, lambda number: timedelta(seconds=30), "7d")
 
 
 if __name__ == "__main__":

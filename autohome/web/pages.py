@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from autohome import __version__
 from autohome.durations import format_duration
 from autohome.views import ModuleView, format_time, outcome_text
-from autohome.web.recent import RecentRuns
+from autohome.web.recent import RUN_SPANS, RecentBuckets, RecentRuns
 from autohome.web.svg import durations_svg, timeline_svg
 from autohome.web.timeline import SPANS, WIDTH, build_timeline, earliest, make_run
 
@@ -49,7 +49,9 @@ class Pages:
         self._env: Any = None
         self._lock = threading.Lock()
         self._timelines: dict[str, tuple[tuple[Any, ...], Any]] = {}
-        self._recent = RecentRuns(controller, zone)
+        self._recent = RecentRuns(controller, zone)  # the hour, from runs
+        self._buckets = {span: RecentBuckets(controller, span)  # the day and the week, from buckets
+                         for span in SPANS if span not in RUN_SPANS}
         self._lanes: dict[str, dict[tuple[object, ...], str]] = {}  # each span's lanes, as drawn
 
     @property
@@ -144,12 +146,13 @@ class Pages:
             cached = self._timelines.get(span)
         if cached is not None and cached[0] == key:
             return cached[1]
-        runs = self._recent.since(earliest(now, span), now)
+        source = self._recent if span in RUN_SPANS else self._buckets[span]
+        runs = source.since(earliest(now, span), now)
         going = [make_run(view.name, since, max((now - since).total_seconds(), 0.0),
                           "overrun" if view.state == "overrun" else "running", None, self.zone)
                  for view in views if (since := view.running_since) is not None]
-        if going:
-            runs = sorted([*runs, *going], key=lambda run: run.start_s)
+        if going:  # (each at the end of its lane: it started after every stored run of it)
+            runs = {**runs, **{run.module: [*runs.get(run.module, []), run] for run in going}}
         with self._lock:
             kept = self._lanes.setdefault(span, {})
             svg = timeline_svg(build_timeline([view.name for view in views], runs, sleeps, now, span,

@@ -9,6 +9,7 @@ width, however many runs there were.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Container, Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import NamedTuple
@@ -28,15 +29,24 @@ _AXIS = {"1h": (timedelta(minutes=10), "%H:%M"), "24h": (timedelta(hours=3), "%H
 
 
 class Run(NamedTuple):
-    """One run, as the timeline needs it; made once per run and kept (see pages.py)."""
+    """One run, or the runs of one bucket that ended alike (the day and the week are drawn
+    from buckets: runs_table.BUCKET_S), as the timeline needs them; made once and kept."""
 
     module: str
-    start_s: float  # seconds since the epoch
-    duration_s: float
+    start_s: float  # seconds since the epoch (of the first run)
+    duration_s: float  # from the first start to the end of the last run
     how: str  # ok, error, timeout, stopped, overrun, running
-    error: str | None  # escaped for HTML already
+    error: str | None  # escaped for HTML already (the newest)
     when: str  # its start in local time, for titles
-    title: str  # its mark's title, when it is a mark of its own (HTML, escaped)
+    title: str  # its mark's title, when it is a mark of its own (HTML, escaped; "" for a bucket)
+    count: int = 1
+    last_s: float = 0.0  # the last run's start, for a bucket of several
+    longest_s: float = 0.0  # of a bucket of several
+
+    def bucket_title(self, label: str, zone: tzinfo) -> str:
+        """The title of a bucket that holds one run (made when it is drawn, not when read)."""
+        return (f"{label}: {_local(self.start_s, zone)}, {_seconds(self.longest_s)}, {self.how}"
+                + (f": {self.error}" if self.error else ""))
 
 
 def make_run(module: str, started: datetime, duration_s: float, how: str, error: str | None,
@@ -46,6 +56,14 @@ def make_run(module: str, started: datetime, duration_s: float, how: str, error:
     shown = None if error is None else str(escape(error))
     title = f"{escape(module)}: {when}, {_seconds(duration_s)}, {how}" + (f": {shown}" if shown else "")
     return Run(module, started.timestamp(), duration_s, how, shown, when, title)
+
+
+def make_bucket(module: str, first_s: float, last_s: float, count: int, longest_s: float, how: str,
+                error: str | None) -> Run:
+    """The runs of a bucket that ended alike, for the timeline; its title is made only if it
+    is drawn as a mark of its own (a week holds thousands of buckets)."""
+    shown = None if error is None else str(escape(error))
+    return Run(module, first_s, last_s - first_s + longest_s, how, shown, "", "", count, last_s, longest_s)
 
 
 class Mark(NamedTuple):
@@ -88,11 +106,12 @@ def earliest(now: datetime, span: str) -> datetime:
     return now + length * AHEAD - length - length / ORIGIN_STEPS
 
 
-def build_timeline(names: list[str], runs: Iterable[Run], sleeps: Iterable[tuple[datetime, datetime]],
-                   now: datetime, span: str, zone: tzinfo, kept: Container[object] = ()) -> Timeline:
-    """Lay out the runs (in order of their start) of the `span` before `now`, a lane per name,
-    in that order; a little of the future is shown too, so what runs now is not at the edge.
-    Lanes whose key is in `kept` get no marks: the caller has them."""
+def build_timeline(names: list[str], runs: Mapping[str, list[Run]],
+                   sleeps: Iterable[tuple[datetime, datetime]], now: datetime, span: str, zone: tzinfo,
+                   kept: Container[object] = ()) -> Timeline:
+    """Lay out the runs (by module, in order of their start) of the `span` before `now`, a
+    lane per name, in that order; a little of the future is shown too, so what runs now is not
+    at the edge. Lanes whose key is in `kept` get no marks: the caller has them."""
     length = SPANS[span]
     end = now + length * AHEAD
     start = end - length
@@ -101,16 +120,14 @@ def build_timeline(names: list[str], runs: Iterable[Run], sleeps: Iterable[tuple
     step_s = length.total_seconds() / ORIGIN_STEPS
     origin_s = start_s // step_s * step_s
     reach = WIDTH + step_s * scale  # from the origin: the start may lie a step after it
-    by_module: Mapping[str, list[Run]] = {name: [] for name in names}
-    for run in runs:  # in order of their start
-        lane = by_module.get(run.module)
-        if lane is not None and run.start_s + run.duration_s >= origin_s:
-            lane.append(run)
     lanes = []
     for number, name in enumerate(names):
-        held = by_module[name]
+        every = runs.get(name, [])
+        nearby = every[bisect.bisect_left(every, origin_s - length.total_seconds(),
+                                          key=lambda run: run.start_s):]
+        held = [run for run in nearby if run.start_s + run.duration_s >= origin_s]
         key = (name, number, span, origin_s, len(held), held[-1] if held else None)
-        marks = None if key in kept else _marks(held, origin_s, scale, str(escape(name)), reach)
+        marks = None if key in kept else _marks(held, origin_s, scale, str(escape(name)), reach, zone)
         lanes.append(Lane(name, number * LANE, marks, key))
     gaps = []
     for asleep, awake in sleeps:
@@ -123,13 +140,14 @@ def build_timeline(names: list[str], runs: Iterable[Run], sleeps: Iterable[tuple
                     (start_s - origin_s) * scale)
 
 
-def _marks(runs: list[Run], start_s: float, scale: float, label: str, reach: float) -> list[Mark]:
+def _marks(runs: list[Run], start_s: float, scale: float, label: str, reach: float,
+           zone: tzinfo) -> list[Mark]:
     """The lane's marks from `start_s` up to `reach` units; `runs` are in order of their start,
-    `label` is the escaped name."""
+    `label` is the escaped name. Runs that ended alike merge when they are close, whatever
+    ended otherwise between them (a failure among many good runs is a mark of its own, drawn
+    over theirs): a lane has a handful of marks per way of ending, not one per run."""
+    groups: dict[str, tuple[list[Run], float, float]] = {}  # how -> (runs, left, right)
     marks: list[Mark] = []
-    group: list[Run] = []
-    group_how = ""
-    group_left = group_right = 0.0
     for run in runs:
         left = (run.start_s - start_s) * scale
         if left > reach:
@@ -138,32 +156,39 @@ def _marks(runs: list[Run], start_s: float, scale: float, label: str, reach: flo
         right = left + (width if width > MIN_MARK else MIN_MARK)
         if right < 0:
             continue
-        if run.how == group_how and left - group_right <= MERGE_PX:
-            group.append(run)
-            if right > group_right:
-                group_right = right
+        held = groups.get(run.how)
+        if held is not None and left - held[2] <= MERGE_PX:
+            held[0].append(run)
+            if right > held[2]:
+                groups[run.how] = (held[0], held[1], right)
             continue
-        if group:
-            marks.append(_mark(group, group_left, group_right, label, reach))
-        group, group_how, group_left, group_right = [run], run.how, left, right
-    if group:
-        marks.append(_mark(group, group_left, group_right, label, reach))
+        if held is not None:
+            marks.append(_mark(held[0], held[1], held[2], label, reach, zone))
+        groups[run.how] = ([run], left, right)
+    marks.extend(_mark(group, left, right, label, reach, zone) for group, left, right in groups.values())
+    marks.sort(key=lambda mark: (mark.kind != "ok", mark.x))  # failures drawn over good runs
     return marks
 
 
-def _mark(group: list[Run], left: float, right: float, label: str, reach: float) -> Mark:
+def _mark(group: list[Run], left: float, right: float, label: str, reach: float, zone: tzinfo) -> Mark:
     left, right = max(0.0, left), min(reach, right)
-    first = group[0]
-    if len(group) == 1:
-        title = first.title
+    first, last = group[0], group[-1]
+    count = sum(run.count for run in group)
+    if count == 1:
+        title = first.title or first.bucket_title(label, zone)
     else:
-        longest = max(run.duration_s for run in group)
-        title = (f"{label}: {len(group)} runs from {first.when} to {group[-1].when[11:]}, "
-                 f"{first.how}, the longest {_seconds(longest)}")
+        longest = max(run.longest_s if run.count > 1 else run.duration_s for run in group)
+        until = _local(last.last_s or last.start_s, zone)[11:]
+        title = (f"{label}: {count} runs from {_local(first.start_s, zone)} to {until}, {first.how}, "
+                 f"the longest {_seconds(longest)}")
         errors = [run.error for run in group if run.error]
         if errors:
             title += f": {errors[-1]}"
     return Mark(LABELS + left, max(right - left, MIN_MARK), first.how, title)
+
+
+def _local(moment_s: float, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(moment_s, zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _seconds(value: float) -> str:
