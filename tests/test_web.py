@@ -168,19 +168,37 @@ def test_the_page_logs_where_it_is(console_factory: Callable[..., Main]) -> None
         assert said.wait()
 
 
-def test_wrong_passwords_are_counted_per_source_and_slowed(console_factory: Callable[..., Main]) -> None:
+def test_wrong_passwords_are_counted_per_source_and_answered_at_once(
+        console_factory: Callable[..., Main]) -> None:
     from autohome.penalties import Penalties
 
     main = console_factory(web_enabled=True, web_port=0, console_password="correct horse")
     assert main.web is not None
-    main.web.app.penalties = Penalties(base_s=0.01)  # 0.01 s, 0.02 s, ... here instead of 2 s, 4 s
+    now = [0.0]
+    main.web.app.penalties = Penalties(monotonic=lambda: now[0])  # time moved by the test
     browser = Browser(main.web.port)
     with log_seen("status page: wrong password from 127.0.0.1 (4 failed in a row") as fourth:
-        for _ in range(4):
+        for _ in range(3):
             assert browser.post("/login", {"password": "guess"}).status == 403
+        fourth_try = browser.post("/login", {"password": "guess"})
         assert fourth.wait()
+    assert fourth_try.status == 403 and fourth_try.headers["Retry-After"] == "2"
+    held = [browser.post("/login", {"password": guess}) for guess in ("guess", "correct horse")]
+    assert [reply.status for reply in held] == [429, 429]  # at once, the password not looked at
+    assert held[0].headers["Retry-After"] == "2" and "try again in 2 s" in held[0].body
+    assert browser.get("/login").status == 200  # no thread is held by the guesser
+    now[0] += 2
     assert browser.post("/login", {"password": "correct horse"}).status == 303
     assert browser.get("/").status == 200
+
+
+def test_a_web_page_s_requests_cannot_push_out_the_owner_s_session(browser: Browser) -> None:
+    browser.get("/")
+    owner_cookie, owner_token = browser.cookie, browser.token
+    for _ in range(520):  # what <img> tags on another site's page can make a browser send
+        Browser(browser.port).get("/log")  # no cookie: before, each made a session that was kept
+    browser.cookie, browser.token = owner_cookie, owner_token
+    assert browser.post("/modules/weather/run", {"token": owner_token}).status == 303
 
 
 def test_a_module_page_shows_its_description_runs_and_timeout(browser: Browser, main: Main, logs) -> None:
@@ -191,3 +209,20 @@ def test_a_module_page_shows_its_description_runs_and_timeout(browser: Browser, 
     assert "Fetch the weather." in page and "every 5m" in page
     assert "<dt>timeout</dt><dd>10m</dd>" in page  # AUTOHOME_MODULE_TIMEOUT, said as a person would
     assert '<svg class="durations"' in page and "sunny" in page
+
+
+def test_idle_connections_cannot_take_the_page_from_its_owner(browser: Browser) -> None:
+    idle = [socket.create_connection(("127.0.0.1", browser.port)) for _ in range(100)]
+    try:
+        assert browser.get("/").status == 200  # before: the page was dead until they timed out (120 s)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_a_big_body_is_refused_before_it_is_read(browser: Browser) -> None:
+    with socket.create_connection(("127.0.0.1", browser.port), timeout=10) as sock:
+        sock.sendall(b"POST /notify-test HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 800000000\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+        answer = sock.recv(4096)  # before: waitress waited for (and stored) the 800 MB first
+    assert answer.startswith(b"HTTP/1.1 413")

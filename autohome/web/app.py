@@ -8,6 +8,7 @@ session's token; with a password set, every page but the login form needs a logi
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -192,14 +193,20 @@ class StatusPage:
             return Response.redirect("/")
         if method != "POST":
             return Response(self.pages.login(""))
-        given = _form(environ).get("password", "")
         address = str(environ.get("REMOTE_ADDR", "?"))
+        left_s = self.penalties.left_s(address)
+        if left_s:  # answered at once, the password not looked at: a guesser holds no thread
+            return _too_soon(left_s)
+        given = _form(environ).get("password", "")
         if not self.sessions.is_password(given):
             failures = self.penalties.failed(address)
             log.warning("status page: wrong password from %s (%d failed in a row from this source)",
                         address, failures)
-            self.stopping.wait(self.penalties.delay_s(address))  # the guesser waits, as at the console
-            return Response(self.pages.login("wrong password"), "403 Forbidden")
+            response = Response(self.pages.login("wrong password"), "403 Forbidden")
+            left_s = self.penalties.left_s(address)
+            if left_s:
+                response.headers.append(("Retry-After", str(math.ceil(left_s))))
+            return response
         self.penalties.succeeded(address)
         if session is not None:
             self.sessions.end(session)
@@ -218,6 +225,14 @@ class StatusPage:
                             content_type=_TYPES.get(path.suffix, "application/octet-stream"))
         response.headers[1] = ("Cache-Control", "max-age=300")
         return response
+
+
+def _too_soon(left_s: float) -> Response:
+    seconds = math.ceil(left_s)
+    response = Response.refused("429 Too Many Requests", f"too many wrong passwords from this machine: try "
+                                                         f"again in {seconds} s")
+    response.headers.append(("Retry-After", str(seconds)))
+    return response
 
 
 def _form(environ: dict[str, Any]) -> dict[str, str]:

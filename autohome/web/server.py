@@ -1,6 +1,13 @@
 """Serving the status page with waitress on a thread of its own, started and stopped with
 the daemon. Idle, its loop sleeps: waitress wakes for a request, for shutdown (its trigger),
-and otherwise once an hour, to close connections a browser left half-open."""
+and otherwise once an hour, to close connections a browser left half-open.
+
+Another account on the same machine must not be able to take the page from its owner: a
+request body is refused by its size before it is read (and never goes to a temporary file),
+a connection that sends nothing for CHANNEL_TIMEOUT_S is closed, and past MAX_CONNECTIONS the
+oldest connection that is not being answered makes room for the newest (idle or trickling
+ones: the owner's new request always gets in). While connections are open the loop looks
+at them every second; with none, it sleeps."""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import threading
 from datetime import tzinfo
 from typing import Any
 
+from autohome.clock import monotonic_s
 from autohome.console import is_loopback
 from autohome.logtree import get_logger
 
@@ -15,6 +23,9 @@ log = get_logger("autohome.web")
 
 IDLE_WAKE_S = 3600  # waitress's loop timeout; requests and shutdown wake it at once
 THREADS = 2  # requests answered at once: a person with a tab or two
+MAX_CONNECTIONS = 24  # open at once; past that the oldest not being answered is closed
+CHANNEL_TIMEOUT_S = 10  # a connection silent this long is closed
+MAX_BODY_BYTES = 64 * 1024  # a request body larger than this is refused (413) before it is read
 
 
 class StatusServer:
@@ -46,7 +57,10 @@ class StatusServer:
         try:
             self._server = create_server(self.app, host=self.host, port=self.port, threads=THREADS,
                                          asyncore_loop_timeout=IDLE_WAKE_S, ident="AutoHome",
-                                         expose_tracebacks=False, clear_untrusted_proxy_headers=True)
+                                         expose_tracebacks=False, clear_untrusted_proxy_headers=True,
+                                         max_request_body_size=MAX_BODY_BYTES, inbuf_overflow=MAX_BODY_BYTES,
+                                         max_request_header_size=32 * 1024, channel_timeout=CHANNEL_TIMEOUT_S,
+                                         cleanup_interval=1, connection_limit=MAX_CONNECTIONS * 4)
         except OSError as exc:
             log.error("status page not started: cannot listen on %s:%d (%s); modules keep running. "
                       "Set AUTOHOME_WEB_PORT (or --web-port) to a free port, or --no-web",
@@ -59,8 +73,19 @@ class StatusServer:
         return self.host, self.port
 
     def _serve(self) -> None:
+        """waitress's loop, a round at a time: with connections open, it wakes every second to
+        close the idle ones and keep their number bounded; with none, it sleeps an hour."""
+        from waitress import wasyncore
+        from waitress.channel import HTTPChannel
+
+        server = self._server
+        born: dict[int, float] = {}  # each connection's first sight, to close the oldest first
         try:
-            self._server.run()
+            while server._map:
+                channels = [item for item in server._map.values() if isinstance(item, HTTPChannel)]
+                wasyncore.loop(timeout=1.0 if channels else IDLE_WAKE_S, map=server._map, count=1)
+                if channels:
+                    _bound(channels, born)
         except Exception:  # noqa: BLE001 - the one catch of this thread: the page goes, AutoHome stays
             log.exception("the status page stopped; modules keep running")
 
@@ -79,6 +104,20 @@ class StatusServer:
 
         server.trigger.pull_trigger(close_all)
         self._thread.join(timeout_s)
+
+
+def _bound(channels: list[Any], born: dict[int, float]) -> None:
+    """Past MAX_CONNECTIONS, close the oldest connections that are not being answered."""
+    now = monotonic_s()
+    open_now = {id(channel) for channel in channels}
+    for gone in [key for key in born if key not in open_now]:
+        del born[gone]
+    for channel in channels:
+        born.setdefault(id(channel), now)
+    waiting = sorted((channel for channel in channels if not channel.requests and channel.connected),
+                     key=lambda channel: born[id(channel)])
+    for channel in waiting[:max(0, len(channels) - MAX_CONNECTIONS)]:
+        channel.handle_close()
 
 
 def start_web(web: StatusServer | None) -> StatusServer | None:
