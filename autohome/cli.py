@@ -36,6 +36,7 @@ from autohome.waker import Waker
 log = get_logger("autohome.cli")
 
 EXIT_OK = 0
+EXIT_DEAF = 1  # AutoHome's own descriptors were closed under it (descriptors.py)
 
 
 def _check_folders(config: Config, log_name: str) -> None:
@@ -192,7 +193,6 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
         return EXIT_USAGE
 
     terminal = _own_stream(stderr)
-    closing_s = -1.0
     capture = OutputCapture()  # what a module prints goes to its own log
     logging_setup = setup_logging(
         config.log_dir, config.log_level, terminal=terminal, colour=_wants_colour(stderr, environ),
@@ -201,15 +201,15 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
         module_logger=capture.current_logger,
     )
     try:
+        code = EXIT_DEAF  # (should _run raise: its descriptors closed under it, say)
         code = _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture, lock)
-        closing_s = 0.5 if code else -1.0  # its descriptors closed under it: nothing more to write
         left += [thread for thread in blocking_threads() if thread not in already_there]
         if left:
             log.warning("threads that modules started are still running after shutdown; AutoHome ends "
                         "without waiting for them: %s", describe(left, config.modules_dir))
         return code
     finally:
-        db.close(closing_s)
+        db.close(0.5 if code else -1.0)  # its descriptors closed under it: nothing more to write
         logging_setup.close()
         if terminal is not stderr and not logging_setup.is_terminal_stuck:  # (else closing it would wait)
             try:

@@ -91,7 +91,10 @@ class CrashRecorder:
         faulthandler.disable()
         if self._was_enabled and sys.__stderr__ is not None:
             faulthandler.enable(sys.__stderr__)
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass  # its descriptor was closed under it (descriptors.py): nothing was written there
         self._file = None
         self.path.unlink(missing_ok=True)
 
