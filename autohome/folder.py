@@ -13,10 +13,6 @@ from autohome.text import printable_name
 _NAME = re.compile(r"[\w-]+")  # what the console can name: letters, digits, _ and -
 
 
-def _is_python_file(name: str) -> bool:
-    return name.endswith(".py") and name != "__init__.py"
-
-
 def scan_folder(folder: Path) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[Path, str]]]:
     """The folder's .py files: name -> (modification time, size), one directory read and one
     stat per file, since this runs at every tick; and the entries that cannot be modules,
@@ -25,18 +21,20 @@ def scan_folder(folder: Path) -> tuple[dict[str, tuple[int, int]], dict[str, tup
     bad: dict[str, tuple[Path, str]] = {}
     with os.scandir(folder) as entries:
         for entry in entries:
-            if not _is_python_file(entry.name):
+            name = entry.name
+            if not name.endswith(".py") or name == "__init__.py":
                 continue
-            stem = entry.name[:-3]
-            shown = printable_name(stem)
-            if shown != stem:
-                bad[shown] = (Path(entry.path), "its file name is not plain text (bytes that are not "
-                              "UTF-8, or control characters): rename it to letters, digits, _ and -")
-                continue
-            if not _NAME.fullmatch(stem):
-                bad[stem] = (Path(entry.path), "its file name has characters the console cannot name: "
-                             "rename it to letters, digits, _ and - only")
-                continue
+            stem = name[:-3]
+            if not stem.isidentifier():  # nearly never: the checks below cost more
+                shown = printable_name(stem)
+                if shown != stem:
+                    bad[shown] = (Path(entry.path), "its file name is not plain text (bytes that are not "
+                                  "UTF-8, or control characters): rename it to letters, digits, _ and -")
+                    continue
+                if not _NAME.fullmatch(stem):
+                    bad[stem] = (Path(entry.path), "its file name has characters the console cannot name: "
+                                 "rename it to letters, digits, _ and - only")
+                    continue
             try:
                 if not entry.is_file():
                     if entry.is_symlink():

@@ -144,7 +144,7 @@ class ModuleRegistry:
                 self._use_helpers(helpers)
                 self._helpers = helpers
             with self._lock:
-                self._forget(set(modules) | {name for name in bad if not name.startswith("_")})
+                self._forget(modules, bad)
                 self._mark_bad(bad)
                 self._seen = modules
                 changed = sorted(name for name, stamp in modules.items()
@@ -162,9 +162,9 @@ class ModuleRegistry:
             changes, self._changes = self._changes, Changes()
             return changes
 
-    def _forget(self, present: set[str]) -> None:
+    def _forget(self, modules: dict[str, tuple[int, int]], bad: dict[str, tuple[Path, str]]) -> None:
         # Called with the lock held: entries whose file is gone.
-        gone = [name for name in self._entries if name not in present]
+        gone = [name for name in self._entries if name not in modules and name not in bad]
         for name in gone:
             del self._entries[name]
             self._submitted.pop(name, None)
