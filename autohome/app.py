@@ -257,12 +257,17 @@ def build(
     stop = StopRequest()
     descriptors = OwnDescriptors(on_lost=lambda: stop.request(exit_code=1))
     # After each thread run: what the module did to logging, and to AutoHome's descriptors.
-    checks = [check for check in (logs.guard.check if logs is not None and logs.guard else None,
-                                  capture.check if capture is not None else None,
-                                  descriptors.check) if check is not None]
+    guard = logs.guard if logs is not None else None
+
+    def after_run(name: str) -> None:
+        if guard is not None:
+            guard.check(name)
+        if capture is not None:
+            capture.check(name)
+        descriptors.check(name)
+
     executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings, policy, lines,
-                           Deadlines(clock), run_clock, capture,
-                           after_run=lambda name: [check(name) for check in checks] and None)
+                           Deadlines(clock), run_clock, capture, after_run=after_run)
     executor.prepare(registry.specs())  # a registry of given modules is loaded already
     registry.on_change = executor.prepare
     stop.on_request(clock.wake)

@@ -141,9 +141,7 @@ class CrashIsolation:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._modules: dict[str, dict[str, object]] = dict(json.loads(db.get_meta(ISOLATED_KEY) or "{}"))
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._modules
+        self.names: frozenset[str] = frozenset(self._modules)  # read at every run: a plain set
 
     def reason(self, name: str) -> str | None:
         """Why the module runs in a child process, if it is one of them."""
@@ -166,6 +164,7 @@ class CrashIsolation:
         return changed
 
     def _save(self) -> None:
+        self.names = frozenset(self._modules)
         self.db.set_meta(ISOLATED_KEY, json.dumps(self._modules) if self._modules else None)
 
 

@@ -52,6 +52,8 @@ class OwnDescriptors:
     def check(self, culprit: str | None = None) -> bool:
         """Whether every watched descriptor is still the file it was. If not, log which are
         gone (once) and call `on_lost`."""
+        if not self._known:
+            return True
         gone = []
         for descriptor, (what, device, inode) in self._known.items():
             try:

@@ -89,6 +89,8 @@ class LoggingGuard:
         self._modules = get_logger(MODULE_LOGGER)
         self._factory = logging.getLogRecordFactory()
         self._warned: set[str] = set()
+        self._root_handlers = list(logging.root.handlers)  # as the last look found them
+        self._own_handlers = [front]
 
     def is_intact(self) -> bool:
         """Whether everything is as AutoHome set it up (a few attribute reads: every run asks)."""
@@ -101,10 +103,19 @@ class LoggingGuard:
                 and not any(_writes_to_terminal(handler) for handler in root.handlers))
 
     def check(self, culprit: str) -> None:
-        """After `culprit` ran or was imported: put back what it changed, and say so once."""
-        if self.is_intact():
+        """After `culprit` ran or was imported: put back what it changed, and say so once.
+        Every run asks, so the usual answer (nothing changed since the last look) takes a few
+        comparisons; only then is everything looked at."""
+        root = logging.root
+        if (root.handlers == self._root_handlers and root.level == logging.INFO and not root.manager.disable
+                and self._autohome.handlers == self._own_handlers and self._autohome.level == self.level
+                and self._modules.level == logging.DEBUG and logging.getLogRecordFactory() is self._factory):
+            return
+        if self.is_intact():  # a change that is not AutoHome's part (a test runner's handler, say)
+            self._root_handlers = list(root.handlers)
             return
         changed = self.restore()
+        self._root_handlers = list(root.handlers)
         if culprit not in self._warned:
             self._warned.add(culprit)
             get_logger("autohome.logs").warning(

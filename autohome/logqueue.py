@@ -21,12 +21,22 @@ class LogQueue:
         self._items: deque[tuple[object, int]] = deque()
         self._bytes = 0
         self._dropped = 0
-        self._ready = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # a plain lock: every log line takes it
+        self._ready = threading.Condition(self._lock)
+        self._is_waiting = False  # the writer waits in get(): only then is a put announced
 
     def put(self, item: object) -> None:
-        """Queue a record (a LogRecord, or a logwriter.Line)."""
-        msg = getattr(item, "msg", "")
-        self._put(item, RECORD_BYTES + (len(msg) if isinstance(msg, str) else 0))
+        """Queue a record (a LogRecord, or a logwriter.Line). (_put, spelled out: every log
+        line of every run comes here.)"""
+        msg = item.msg  # type: ignore[attr-defined]
+        size = RECORD_BYTES + len(msg) if type(msg) is str else RECORD_BYTES
+        with self._lock:
+            self._items.append((item, size))
+            self._bytes += size
+            if self._bytes > self.max_bytes:
+                self._drop_oldest()
+            if self._is_waiting:
+                self._ready.notify()
 
     put_nowait = put  # what logging.handlers.QueueHandler calls
 
@@ -35,23 +45,46 @@ class LogQueue:
         self._put(item, 0)
 
     def _put(self, item: object, size: int) -> None:
-        with self._ready:
+        with self._lock:
             self._items.append((item, size))
             self._bytes += size
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                oldest, oldest_size = self._items[0]
-                if not oldest_size:
-                    break  # a signal: the records behind it wait their turn
-                self._items.popleft()
-                self._bytes -= oldest_size
-                self._dropped += 1
-            self._ready.notify()
+            if self._bytes > self.max_bytes:
+                self._drop_oldest()
+            if self._is_waiting:
+                self._ready.notify()
+
+    def _drop_oldest(self) -> None:
+        # Called with the lock held.
+        while self._bytes > self.max_bytes and len(self._items) > 1:
+            oldest, oldest_size = self._items[0]
+            if not oldest_size:
+                break  # a signal: the records behind it wait their turn
+            self._items.popleft()
+            self._bytes -= oldest_size
+            self._dropped += 1
 
     def get(self) -> object:
         """The oldest item, waiting for one."""
-        with self._ready:
-            self._ready.wait_for(lambda: self._items)
+        with self._lock:
+            if not self._items:
+                self._is_waiting = True
+                self._ready.wait_for(lambda: self._items)
+                self._is_waiting = False
             return self._take()
+
+    def take(self, items: int, chars: int) -> tuple[list[object], int]:
+        """As many items as wait, at most `items` of them and about `chars` of their messages'
+        text, and how much text they hold (under one hold of the lock: the writer takes a
+        burst's lines in a few calls)."""
+        taken: list[object] = []
+        held = 0
+        with self._lock:
+            while self._items and len(taken) < items and held < chars:
+                item, size = self._items.popleft()
+                self._bytes -= size
+                taken.append(item)
+                held += size - RECORD_BYTES if size else 0
+        return taken, held
 
     def get_nowait(self) -> object:
         """The oldest item, or queue.Empty."""

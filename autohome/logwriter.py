@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import queue
 import sys
 import threading
 import traceback
@@ -130,22 +129,15 @@ class LogWriter:
 
     def _write_batch(self) -> None:
         batch = [self.records.get()]
-        chars = 0  # of the batch's messages: what the writer holds is bounded too
+        chars = self.BATCH_CHARS  # of the batch's messages: what the writer holds is bounded too
         for _ in range(self.MAX_LINGERS):
             self._stopping.wait(self.LINGER_S)
-            before = len(batch)
-            while len(batch) < self.BATCH and chars < self.BATCH_CHARS:
-                try:
-                    item = self.records.get_nowait()
-                except queue.Empty:
-                    break
-                batch.append(item)
-                msg = getattr(item, "msg", "")
-                chars += len(msg) if isinstance(msg, str) else 0
-            is_full = len(batch) >= self.BATCH or chars >= self.BATCH_CHARS
-            if len(batch) - before < self.BURST_LINES or is_full:
+            more, held = self.records.take(self.BATCH - len(batch), chars)
+            batch += more
+            chars -= held
+            if len(more) < self.BURST_LINES or len(batch) >= self.BATCH or chars <= 0:
                 break
-            if any(isinstance(item, threading.Event) for item in batch[before:]):
+            if any(isinstance(item, threading.Event) for item in more):
                 break  # someone waits in flush(): write now
         self._stopped = any(item is self._STOP for item in batch)  # whatever happens below
         waiting: list[threading.Event] = []  # in flush()

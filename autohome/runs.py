@@ -116,7 +116,7 @@ class RunExecutor:
     def is_isolated(self, spec: ModuleSpec) -> bool:
         """Whether the module runs in a child process: ISOLATE, else AUTOHOME_ISOLATION, but
         always after it crashed AutoHome twice in a row (crashes.py)."""
-        if spec.name in self.crash_isolation:
+        if spec.name in self.crash_isolation.names:
             return True
         return spec.isolate if spec.isolate is not None else self.policy.isolation == "process"
 
