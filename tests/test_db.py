@@ -178,3 +178,15 @@ def test_closing_while_writes_fail_says_what_is_lost_and_does_not_hang(tmp_path:
         assert failed.event.wait(WAIT_S)
         assert states.close(timeout_s=WAIT_S)  # wakes the writer from its hour-long retry wait
         assert lost.event.is_set()
+
+
+def test_trimming_a_module_s_old_runs_reaches_only_the_rows_it_deletes(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    plan = " ".join(str(row) for row in db.query(
+        "EXPLAIN QUERY PLAN DELETE FROM runs INDEXED BY runs_by_module_started WHERE module = ? "
+        "AND started < ? AND id <= (SELECT id FROM runs WHERE module = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        ("m", "2026", "m", 100)))
+    assert "runs_by_module_started (module=? AND started<?)" in plan
+    latest = " ".join(str(row) for row in db.query(
+        "EXPLAIN QUERY PLAN SELECT MAX(id) FROM runs WHERE module = ?", ("m",)))
+    assert "SCAN" not in latest  # a seek, whatever the history holds

@@ -97,3 +97,19 @@ def test_an_entry_in_the_tail_is_not_sent_again_by_the_follower() -> None:
     followers.emit(entry("new"))
     entries, _ = follower.take()
     assert [text.rsplit(": ", 1)[1] for text in entries] == ["new"]
+
+
+def test_a_follower_that_does_not_read_holds_at_most_a_megabyte() -> None:
+    from autohome.follow import LogFollowers
+
+    followers = LogFollowers(logging.Formatter("%(message)s"))
+    follower = followers.follow()
+    try:
+        for number in range(40):  # 40 MB of entries while it reads nothing
+            entry = f"{number:02d}" + "x" * 1_000_000
+            followers.emit(logging.LogRecord("autohome.test", logging.INFO, "", 0, entry, None, None))
+        entries, lost = follower.take()
+    finally:
+        follower.close()
+    assert sum(len(entry) for entry in entries) <= 1_000_002 and lost >= 39
+    assert entries[-1].startswith("39")  # the newest kept

@@ -226,3 +226,24 @@ def test_a_big_body_is_refused_before_it_is_read(browser: Browser) -> None:
                      b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
         answer = sock.recv(4096)  # before: waitress waited for (and stored) the 800 MB first
     assert answer.startswith(b"HTTP/1.1 413")
+
+
+def test_a_week_of_runs_is_drawn_in_a_page_whose_size_follows_the_width(console_factory) -> None:
+    from datetime import timedelta
+
+    from conftest import T0
+
+    from autohome.db import RunRow
+
+    main = console_factory(spec("weather", sunny, 300), web_enabled=True, web_port=0)
+    rows = []
+    for number in range(30_000):  # a run a minute for three weeks, one in three failing
+        moment = T0 - timedelta(minutes=number)
+        failed = number % 3 == 0
+        rows.append(RunRow(0, "weather", moment, moment, 0.5, "RuntimeError: flaky" if failed else None,
+                           "error" if failed else "ok"))
+    main.executor.db.add_runs(rows, set())
+    browser = Browser(main.web.port)  # type: ignore[union-attr]
+    week = browser.get("/?span=7d")
+    assert week.status == 200 and week.body.count('class="mark error"') >= 1
+    assert len(week.body) < 200_000  # before: a mark, and a title, for nearly every run (3 MB)
