@@ -49,15 +49,17 @@ class Importer:
         self._load = load
         self._done = done
         self._queue: deque[ImportJob] = deque()
+        self._queued: set[ImportJob] = set()  # the queue's jobs, for "queued already?" in one step
         self._workers: list[_Worker] = []
         self._changed = threading.Condition()
 
     def submit(self, job: ImportJob) -> None:
         """Import the file, unless that version of it is queued or being imported already."""
         with self._changed:
-            if job in self._queue or any(worker.job == job for worker in self._workers):
+            if job in self._queued or any(worker.job == job for worker in self._workers):
                 return
             self._queue.append(job)
+            self._queued.add(job)
             if not any(not worker.is_left for worker in self._workers):
                 self._start_worker()
 
@@ -105,10 +107,12 @@ class Importer:
                     self._changed.notify_all()
                     return
                 job = worker.job = self._queue.popleft()
+                self._queued.discard(job)
                 worker.since = monotonic_s()
             try:
                 self._done(job, self._load(job))
             finally:
                 with self._changed:
                     worker.job = None
-                    self._changed.notify_all()
+                    if not self._queue:  # (a waiter looks again at its own pace: no wake-up per file)
+                        self._changed.notify_all()

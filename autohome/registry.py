@@ -73,6 +73,7 @@ class ModuleRegistry:
         self._submitted: dict[str, tuple[int, int]] = {}  # ... and as it was last handed to the importer
         self._overdue: set[ImportJob] = set()  # imports already reported as running too long
         self._changes = Changes()  # what imports changed since the last refresh returned
+        self._to_tell = False  # on_change has not heard of the latest change
         # Told the runnable modules whenever they change (RunExecutor.prepare).
         self.on_change: Callable[[list[ModuleSpec]], None] | None = None
 
@@ -158,6 +159,7 @@ class ModuleRegistry:
             return self._take_changes()
 
     def _take_changes(self) -> Changes:
+        self._tell()
         with self._lock:
             changes, self._changes = self._changes, Changes()
             return changes
@@ -221,11 +223,17 @@ class ModuleRegistry:
             self._imported(job, late)
 
     def _changed(self) -> None:
-        # Called with the lock held, after a change of any entry.
+        # Called with the lock held, after a change of any entry. Who is told of the runnable
+        # modules (RunExecutor.prepare) hears at the end of the refresh, once, not at each file.
         self._specs = self._sorted = None
         self.revision.bump()
-        if self.on_change is not None:
-            self.on_change(self.specs())
+        self._to_tell = True
+
+    def _tell(self) -> None:
+        with self._lock:
+            if self._to_tell and self.on_change is not None:
+                self._to_tell = False
+                self.on_change(self.specs())
 
     def _use_helpers(self, helpers: dict[str, tuple[int, int]]) -> None:
         """`import _helpers` in a module finds the folder's helpers, as they are now (called
@@ -275,6 +283,7 @@ class ModuleRegistry:
                 return
             entry.spec, entry.problem = None, problem
             self._changed()
+        self._tell()
         log.error("module %s is broken and will not run: %s (fix %s)", name, problem, entry.path)
 
 
