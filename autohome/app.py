@@ -6,30 +6,32 @@ import logging
 from datetime import datetime, timezone, tzinfo
 
 from autohome import __version__
-from autohome.capture import OutputCapture
+from autohome.catalog.loader import BrokenModule, ModuleSpec
+from autohome.catalog.registry import TICK_WAIT_S, ModuleRegistry
 from autohome.clock import Clock
-from autohome.commands import Commands
 from autohome.config import CONSOLE_PORT, FALLBACK_CONSOLE_PORT, Config
-from autohome.console import ConsoleLimits, ConsoleServer, is_loopback
-from autohome.control import ControlPanel
-from autohome.db import Database
-from autohome.deadlines import Deadlines
-from autohome.descriptors import OwnDescriptors
+from autohome.console.commands import Commands
+from autohome.console.server import ConsoleLimits, ConsoleServer, is_loopback
+from autohome.control.panel import ControlPanel
 from autohome.durations import format_duration
-from autohome.loader import BrokenModule, ModuleSpec
-from autohome.logs import LogSetup
-from autohome.logtree import get_logger
-from autohome.logwriter import RunLines
+from autohome.logs.setup import LogSetup
+from autohome.logs.tree import get_logger
+from autohome.logs.writer import RunLines
 from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, last_tick, next_tick, wall_clock_anchor
-from autohome.notify import PushoverClient
-from autohome.outbox import Notifier, Outbox
-from autohome.registry import TICK_WAIT_S, ModuleRegistry
-from autohome.runs import RunExecutor, RunPolicy
-from autohome.scheduler import Runner, Submission, due_modules
-from autohome.sleeps import KEEP as KEEP_SLEEPS
-from autohome.sleeps import SleepLog
-from autohome.state import ModuleStates
-from autohome.trouble import StorageWatch
+from autohome.notifications.notifier import Notifier
+from autohome.notifications.outbox import Outbox
+from autohome.notifications.pushover import PushoverClient
+from autohome.running.capture import OutputCapture
+from autohome.running.deadlines import Deadlines
+from autohome.running.descriptors import OwnDescriptors
+from autohome.running.due import due_modules
+from autohome.running.executor import RunExecutor, RunPolicy
+from autohome.running.runner import Runner, Submission
+from autohome.storage.db import Database
+from autohome.storage.sleeps import KEEP as KEEP_SLEEPS
+from autohome.storage.sleeps import SleepLog
+from autohome.storage.state import ModuleStates
+from autohome.storage.watch import StorageWatch
 from autohome.web.server import StatusServer, start_web
 
 log = get_logger("autohome.main")

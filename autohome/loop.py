@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 
-from autohome.logtree import get_logger
+from autohome.logs.tree import get_logger
 
 log = get_logger("autohome.main")
 

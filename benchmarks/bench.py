@@ -14,8 +14,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autohome.loader import ModuleSpec  # noqa: E402
-from autohome.schedule import IntervalSchedule  # noqa: E402
+from autohome.catalog.loader import ModuleSpec  # noqa: E402
+from autohome.catalog.schedule import IntervalSchedule  # noqa: E402
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
 

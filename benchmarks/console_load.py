@@ -20,8 +20,8 @@ from bench import T0, percentile, report, specs, temp_dir
 from autohome.app import build
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.db import open_database
-from autohome.logs import setup_logging
+from autohome.logs.setup import setup_logging
+from autohome.storage.db import open_database
 
 CLIENTS, COMMANDS, MODULES = 32, 100, 200
 STATUS_COMMANDS = 1000

@@ -18,8 +18,8 @@ from bench import T0, percentile, report, specs, temp_dir
 from autohome.app import build
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.db import open_database
-from autohome.logs import setup_logging
+from autohome.logs.setup import setup_logging
+from autohome.storage.db import open_database
 
 COUNT, THREADS, ROUNDS = 2000, 8, 15
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from bench import T0, Daemon, percentile, report, temp_dir
 
-from autohome.db import ModuleRow, RunRow, open_database
-from autohome.runwriter import TRIM_EVERY
-from autohome.state import ModuleStates
+from autohome.storage.db import ModuleRow, RunRow, open_database
+from autohome.storage.runwriter import TRIM_EVERY
+from autohome.storage.state import ModuleStates
 
 MODULES = 20
 WEEK_RUNS = MODULES * 7 * 24 * 60  # every minute for a week

@@ -14,9 +14,9 @@ import time
 from bench import T0, percentile, report, temp_dir
 
 from autohome.app import build
+from autohome.catalog.registry import discover_modules
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.registry import discover_modules
 
 ROUNDS = 21
 

@@ -28,9 +28,9 @@ from bench import T0, percentile, report, specs, temp_dir
 
 from autohome.app import build
 from autohome.clock import FakeClock
-from autohome.commands import Commands
 from autohome.config import Config
-from autohome.db import Database, RunRow, open_database
+from autohome.console.commands import Commands
+from autohome.storage.db import Database, RunRow, open_database
 from autohome.web.app import StatusPage
 
 REQUESTS = 100

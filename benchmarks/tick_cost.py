@@ -15,11 +15,11 @@ import time
 from bench import T0, percentile, report, temp_dir, write_modules
 
 from autohome.app import build
+from autohome.catalog.registry import discover_modules
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.db import open_database
-from autohome.logs import setup_logging
-from autohome.registry import discover_modules
+from autohome.logs.setup import setup_logging
+from autohome.storage.db import open_database
 
 COUNT, REPEATS = 1000, 50
 

@@ -27,12 +27,12 @@ import pytest
 
 from autohome import cli
 from autohome.app import Main, build
+from autohome.catalog.loader import BrokenModule, ModuleSpec
+from autohome.catalog.schedule import IntervalSchedule
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.loader import BrokenModule, ModuleSpec
-from autohome.logs import LogSetup, setup_logging
-from autohome.logtree import get_logger, tree_root
-from autohome.schedule import IntervalSchedule
+from autohome.logs.setup import LogSetup, setup_logging
+from autohome.logs.tree import get_logger, tree_root
 
 ROOT = Path(__file__).resolve().parent.parent
 D = TypeVar("D", "InProcessDaemon", "Daemon")

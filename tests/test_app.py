@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import T0, WAIT_S, log_seen, make_main, spec
 
+from autohome.catalog.loader import BrokenModule
 from autohome.clock import FakeClock
-from autohome.commands import Commands
-from autohome.loader import BrokenModule
+from autohome.console.commands import Commands
 
 
 def test_a_failing_module_is_logged_with_traceback_and_others_still_run(

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import Answer, FakePushover, clean_env, free_port, run_autohome
 
-from autohome.db import Database
-from autohome.loader import load_module
-from autohome.logtree import get_logger
-from autohome.store import ModuleStore
+from autohome.catalog.loader import load_module
+from autohome.logs.tree import get_logger
+from autohome.storage.db import Database
+from autohome.storage.store import ModuleStore
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ROOT / "modules"

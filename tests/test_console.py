@@ -10,9 +10,9 @@ import pytest
 from conftest import T0, WAIT_S, ConsoleClient, spec
 
 from autohome.app import Main
-from autohome.loader import BrokenModule
-from autohome.logs import LogSetup
-from autohome.telnet import DO, DONT, ECHO, IAC, SGA, TIMING_MARK, WILL, WONT
+from autohome.catalog.loader import BrokenModule
+from autohome.console.telnet import DO, DONT, ECHO, IAC, SGA, TIMING_MARK, WILL, WONT
+from autohome.logs.setup import LogSetup
 
 
 def weather(log, notify):

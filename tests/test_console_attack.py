@@ -14,7 +14,7 @@ import pytest
 from conftest import WAIT_S, ConsoleClient, clean_env, console_port, log_seen, run_autohome, spec
 
 from autohome.app import Main
-from autohome.telnet import IAC, SB
+from autohome.console.telnet import IAC, SB
 
 MakeMain = Callable[..., Main]
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import T0, WAIT_S, ConsoleClient, clean_env, console_port, run_autohome, spec, write_module
 
 from autohome.app import Main
-from autohome.telnet import AYT, DO, EOF, IAC, SB, SE, TIMING_MARK, WONT
+from autohome.console.telnet import AYT, DO, EOF, IAC, SB, SE, TIMING_MARK, WONT
 
 MakeMain = Callable[..., Main]
 
@@ -257,7 +257,7 @@ def test_many_clients_get_complete_answers_and_nothing_leaks(make_main: MakeMain
 
 
 def test_failed_password_counts_stay_bounded() -> None:
-    from autohome.penalties import FREE_FAILURES, MAX_TRACKED_ADDRESSES, Penalties
+    from autohome.control.penalties import FREE_FAILURES, MAX_TRACKED_ADDRESSES, Penalties
 
     penalties = Penalties(base_s=1.0)
     for _ in range(FREE_FAILURES):

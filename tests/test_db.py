@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import T0, WAIT_S
 
-from autohome import runwriter
-from autohome.db import MIGRATIONS, Database, DatabaseError, open_database
-from autohome.logtree import get_logger
-from autohome.runs_table import HISTORY_PER_MODULE, ROWS_PER_INSERT
-from autohome.state import ModuleStates, RunRecord
+from autohome.logs.tree import get_logger
+from autohome.storage import runwriter
+from autohome.storage.db import MIGRATIONS, Database, DatabaseError, open_database
+from autohome.storage.runs import HISTORY_PER_MODULE, ROWS_PER_INSERT
+from autohome.storage.state import ModuleStates, RunRecord
 
 
 def test_a_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:

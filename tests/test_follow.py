@@ -9,10 +9,10 @@ import pytest
 from conftest import ConsoleClient, console_port, log_seen, spec
 
 from autohome.app import Main
-from autohome.follow import MAX_WAITING, LogFollowers
-from autohome.logs import LineFormatter, LogSetup
-from autohome.logtree import get_logger
-from autohome.telnet import IAC, IP
+from autohome.console.telnet import IAC, IP
+from autohome.logs.follow import MAX_WAITING, LogFollowers
+from autohome.logs.setup import LineFormatter, LogSetup
+from autohome.logs.tree import get_logger
 
 FOLLOWING = b"following the log; Ctrl-C or Enter stops\r\n"
 
@@ -100,7 +100,7 @@ def test_an_entry_in_the_tail_is_not_sent_again_by_the_follower() -> None:
 
 
 def test_a_follower_that_does_not_read_holds_at_most_a_megabyte() -> None:
-    from autohome.follow import LogFollowers
+    from autohome.logs.follow import LogFollowers
 
     followers = LogFollowers(logging.Formatter("%(message)s"))
     follower = followers.follow()

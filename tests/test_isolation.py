@@ -25,9 +25,9 @@ from conftest import (
 )
 
 from autohome.app import Main, build
+from autohome.catalog.registry import discover_modules
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.registry import discover_modules
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="process groups and pidfds are POSIX")
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import ConsoleClient, console_port, spec
 
 from autohome.app import Main
-from autohome.completion import complete
-from autohome.telnet import DO, ECHO, IAC, SGA
+from autohome.console.completion import complete
+from autohome.console.telnet import DO, ECHO, IAC, SGA
 
 UP, LEFT, ENTER = b"\x1b[A", b"\x1b[D", b"\r\x00"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import write_module
 
+from autohome.catalog.registry import discover_modules
 from autohome.durations import format_duration, parse_duration
-from autohome.registry import discover_modules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "modules"
 

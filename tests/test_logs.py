@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import WAIT_S, ConsoleClient, run_autohome, write_module
 
-from autohome.archive import archive_current_log, first_timestamp
-from autohome.logs import setup_logging
-from autohome.logtree import get_logger
+from autohome.logs.archive import archive_current_log, first_timestamp
+from autohome.logs.setup import setup_logging
+from autohome.logs.tree import get_logger
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_piped_output_has_no_colour(workdir: Path) -> None:
 def test_the_fast_line_formatter_writes_what_line_format_would(kind: str) -> None:
     import sys
 
-    from autohome.logs import DATE_FORMAT, LINE_FORMAT, LineFormatter
+    from autohome.logs.setup import DATE_FORMAT, LINE_FORMAT, LineFormatter
 
     logger = get_logger("autohome.modules.x")
     exc_info, stack = None, None
@@ -178,7 +178,7 @@ def test_the_fast_line_formatter_writes_what_line_format_would(kind: str) -> Non
 
 
 def test_recent_lines_keeps_the_lines_of_modules_only() -> None:
-    from autohome.logs import RecentLines
+    from autohome.logs.setup import RecentLines
 
     recent = RecentLines()
     other = logging.LogRecord("autohome.main", logging.INFO, "", 0, "module %s finished", ("x",), None)
@@ -266,8 +266,8 @@ def test_autohome_on_a_full_disk_keeps_running_and_exits_0(workdir: Path) -> Non
 
 
 def test_lines_logged_faster_than_written_are_dropped_oldest_first_and_counted() -> None:
-    from autohome.logqueue import LogQueue
-    from autohome.logwriter import LogWriter
+    from autohome.logs.queue import LogQueue
+    from autohome.logs.writer import LogWriter
 
     class SlowDisk(logging.Handler):
         def __init__(self) -> None:

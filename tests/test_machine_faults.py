@@ -208,8 +208,8 @@ def test_a_database_damaged_under_autohome_is_moved_aside_and_modules_run_on(
 
 
 def test_a_disk_that_fills_mid_batch_leaves_no_line_split(small_disk: Path) -> None:
-    from autohome.logs import setup_logging
-    from autohome.logtree import get_logger
+    from autohome.logs.setup import setup_logging
+    from autohome.logs.tree import get_logger
 
     setup = setup_logging(small_disk / "logs")
     logger = get_logger("autohome.test")

@@ -10,11 +10,11 @@ from pathlib import Path
 from conftest import T0, FakePushover, clean_env, run_autohome, write_module
 
 from autohome.app import build
-from autohome.archive import archives
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.logtree import get_logger
-from autohome.notify import PushoverClient
+from autohome.logs.archive import archives
+from autohome.logs.tree import get_logger
+from autohome.notifications.pushover import PushoverClient
 
 
 def test_a_chatty_module_cannot_fill_the_disk_and_no_line_is_lost(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from conftest import Answer, FakePushover, free_port
 
 from autohome.errors import NotifyError
-from autohome.notify import Message, PushoverClient, build_message
+from autohome.notifications.pushover import Message, PushoverClient, build_message
 
 TOKEN = "a" * 30
 USER = "u" * 30

@@ -11,10 +11,11 @@ import pytest
 from conftest import T0, WAIT_S, Answer, ConsoleClient, FakePushover, clean_env, free_port, write_module
 
 from autohome.clock import FakeClock
-from autohome.db import Database, open_database
-from autohome.logtree import get_logger
-from autohome.notify import PushoverClient
-from autohome.outbox import Notifier, Outbox, retry_delay
+from autohome.logs.tree import get_logger
+from autohome.notifications.notifier import Notifier
+from autohome.notifications.outbox import Outbox, retry_delay
+from autohome.notifications.pushover import PushoverClient
+from autohome.storage.db import Database, open_database
 
 TOKEN, USER = "a" * 30, "u" * 30
 ALARM = '''

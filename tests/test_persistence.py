@@ -243,7 +243,7 @@ def test_a_laptop_sleep_is_kept_for_the_timeline_across_a_restart(tmp_path: Path
     from autohome.app import build
     from autohome.clock import FakeClock
     from autohome.config import Config
-    from autohome.db import TEST_DB_FILE, open_database
+    from autohome.storage.db import TEST_DB_FILE, open_database
 
     says(tmp_path / "modules", "counter", "counted")
     env = clean_env(TZ="UTC", AUTOHOME_TIMEZONE="UTC")

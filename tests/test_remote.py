@@ -11,7 +11,7 @@ import pytest
 from conftest import ConsoleClient, Terminal, clean_env, free_port, write_module
 
 from autohome import cli
-from autohome.client import addresses
+from autohome.cli.client import addresses
 from autohome.config import Config
 
 COUNTER = '''

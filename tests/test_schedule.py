@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import T0
 
-from autohome.schedule import IntervalSchedule, is_due, parse_at, parse_cron
+from autohome.catalog.schedule import IntervalSchedule, is_due, parse_at, parse_cron
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

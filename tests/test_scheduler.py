@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from conftest import T0, WAIT_S
 
 from autohome.loop import Wake, classify_wake, last_tick, next_tick, wall_clock_anchor
-from autohome.scheduler import Runner, Submission
+from autohome.running.runner import Runner, Submission
 
 
 class Gate:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Result, clean_env, run_autohome
 
-from autohome.service import launchd_plan, schtasks_plan, systemd_plan
+from autohome.cli.service import launchd_plan, schtasks_plan, systemd_plan
 
 PYTHON = Path(sys.executable)
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import ConsoleClient, log_seen, settle, spec, sunny
 
 from autohome.app import Main
-from autohome.logs import LogSetup
+from autohome.logs.setup import LogSetup
 from autohome.web.app import CSP
 
 
@@ -170,7 +170,7 @@ def test_the_page_logs_where_it_is(console_factory: Callable[..., Main]) -> None
 
 def test_wrong_passwords_are_counted_per_source_and_answered_at_once(
         console_factory: Callable[..., Main]) -> None:
-    from autohome.penalties import Penalties
+    from autohome.control.penalties import Penalties
 
     main = console_factory(web_enabled=True, web_port=0, console_password="correct horse")
     assert main.web is not None
@@ -233,7 +233,7 @@ def test_a_week_of_runs_is_drawn_in_a_page_whose_size_follows_the_width(console_
 
     from conftest import T0
 
-    from autohome.db import RunRow
+    from autohome.storage.db import RunRow
 
     main = console_factory(spec("weather", sunny, 300), web_enabled=True, web_port=0)
     rows = []

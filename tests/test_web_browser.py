@@ -12,7 +12,7 @@ import pytest
 from conftest import WAIT_S, ConsoleClient, console_port, settle
 
 from autohome.app import Main
-from autohome.logs import LogSetup
+from autohome.logs.setup import LogSetup
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

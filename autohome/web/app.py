@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from autohome.logtree import get_logger
-from autohome.penalties import Penalties
+from autohome.control.penalties import Penalties
+from autohome.logs.tree import get_logger
 from autohome.web.pages import Pages
 from autohome.web.sessions import Session, Sessions, cookie
 

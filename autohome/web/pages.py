@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from autohome import __version__
+from autohome.control.views import ModuleView, format_time, outcome_text
 from autohome.durations import format_duration
-from autohome.views import ModuleView, format_time, outcome_text
 from autohome.web.recent import RUN_SPANS, RecentBuckets, RecentRuns
 from autohome.web.svg import durations_svg, timeline_svg
 from autohome.web.timeline import SPANS, WIDTH, build_timeline, earliest, make_run

@@ -16,8 +16,8 @@ from datetime import tzinfo
 from typing import Any
 
 from autohome.clock import monotonic_s
-from autohome.console import is_loopback
-from autohome.logtree import get_logger
+from autohome.console.server import is_loopback
+from autohome.logs.tree import get_logger
 
 log = get_logger("autohome.web")
 

@@ -1,0 +1,185 @@
+"""`autohome status`, `autohome log [-n N] [-f]` and `autohome console`: the daemon's console
+from the command line. Exit 0 on success, 1 when no daemon answers, 2 on bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from autohome.cli.arguments import EXIT_USAGE, Parser
+from autohome.cli.client import ConsoleConnection, ConsoleGone, NoDaemon, history_file
+from autohome.config import Config, load_config
+from autohome.console.commands import MAX_LOG_LINES
+from autohome.console.completion import is_following
+from autohome.errors import AutoHomeError
+
+EXIT_OK, EXIT_FAILED = 0, 1
+HISTORY_LINES = 1000
+
+
+def _parser(name: str, description: str) -> Parser:
+    parser = Parser(prog=f"autohome {name}", description=description)
+    parser.add_argument("--env-file", metavar="FILE", type=Path,
+                        help="read the console's port and password from FILE instead of ./.env")
+    return parser
+
+
+def _connected(name: str, args: argparse.Namespace, environ: Mapping[str, str], err: IO[str],
+               workdir: Path) -> ConsoleConnection | int:
+    try:
+        config: Config = load_config(environ, args.env_file, base=workdir)
+    except AutoHomeError as exc:
+        err.write(f"autohome {name}: error: {exc}\n")
+        return EXIT_USAGE
+    try:
+        return ConsoleConnection(config)
+    except (NoDaemon, ConsoleGone, OSError) as exc:
+        err.write(f"autohome {name}: {exc or 'the console closed the connection'}\n")
+        return EXIT_FAILED
+
+
+def status_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], err: IO[str],
+                workdir: Path) -> int:
+    """Ask the running daemon how it is doing."""
+    args = _parser("status", "Show the running AutoHome's status and its modules.").parse_args(argv)
+    connection = _connected("status", args, environ, err, workdir)
+    if isinstance(connection, int):
+        return connection
+    try:
+        out.write(connection.exchange("status"))
+        out.write(connection.exchange("modules"))
+    finally:
+        connection.close()
+    return EXIT_OK
+
+
+def log_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], err: IO[str],
+             workdir: Path) -> int:
+    """The daemon's log: its last entries, then, with -f, each new one until Ctrl-C."""
+    parser = _parser("log", "Show the running AutoHome's log (current.log, or test.log in test mode).")
+    parser.add_argument("-n", "--lines", metavar="N", type=int, default=20,
+                        help="how many of the last entries to show (a traceback is one; default 20)")
+    parser.add_argument("-f", "--follow", action="store_true",
+                        help="then show each new entry as it is written, until Ctrl-C")
+    args = parser.parse_args(argv)
+    if not 0 <= args.lines <= MAX_LOG_LINES:
+        parser.error(f"-n {args.lines}: give a number from 0 to {MAX_LOG_LINES}")
+    connection = _connected("log", args, environ, err, workdir)
+    if isinstance(connection, int):
+        return connection
+    try:
+        if not args.follow:
+            out.write(connection.exchange(f"log {args.lines}"))
+            return EXIT_OK
+        _follow(connection, f"log {args.lines} -f", out)
+        return EXIT_OK
+    except ConsoleGone as gone:
+        out.write(str(gone))
+        err.write("autohome log: AutoHome closed the connection (it is shutting down)\n")
+        return EXIT_OK
+    finally:
+        connection.close()
+
+
+def _follow(connection: ConsoleConnection, line: str, out: IO[str]) -> None:
+    """Show the answer as it comes until Ctrl-C; then stop following and go back to the prompt."""
+    try:
+        connection.exchange(line, out=out)
+    except KeyboardInterrupt:
+        connection.interrupt()
+        connection.read_until_prompt()
+
+
+def console_main(argv: Sequence[str], environ: Mapping[str, str], stdin: IO[str], out: IO[str],
+                 err: IO[str], workdir: Path) -> int:
+    """An interactive console: line editing, history in the user's state folder, and tab
+    completion of commands and module names. Piped input runs one command a line."""
+    args = _parser("console", "Talk to the running AutoHome: the telnet console's commands, with "
+                   "history and tab completion. Ctrl-D leaves.").parse_args(argv)
+    connection = _connected("console", args, environ, err, workdir)
+    if isinstance(connection, int):
+        return connection
+    interactive = stdin is sys.stdin and stdin.isatty()
+    save_history = _readline(connection, environ, err) if interactive else lambda: None
+    if interactive:
+        host, port = connection.address
+        out.write(f"AutoHome console at {host}:{port}. Type 'help' for commands, Ctrl-D to leave.\n")
+    try:
+        while True:
+            line = _next_line(stdin, out, interactive)
+            if line is None:
+                return EXIT_OK
+            if not line.strip():
+                continue
+            if is_following(line.split()):
+                _follow(connection, line, out)
+            else:
+                out.write(connection.exchange(line))
+    except ConsoleGone as gone:
+        out.write(str(gone))
+        return EXIT_OK
+    finally:
+        save_history()
+        connection.close()
+
+
+def _next_line(stdin: IO[str], out: IO[str], interactive: bool) -> str | None:
+    """The next command line; None at the end of input (Ctrl-D)."""
+    if not interactive:
+        line = stdin.readline()
+        return line.rstrip("\n") if line else None
+    while True:
+        try:
+            return input("autohome> ")
+        except EOFError:
+            out.write("\n")
+            return None
+        except KeyboardInterrupt:
+            out.write("^C\n")
+
+
+def _readline(connection: ConsoleConnection, environ: Mapping[str, str],
+              err: IO[str]) -> Callable[[], None]:
+    """Set up readline (where Python has it) with the daemon's completion and the history
+    file; return what saves the history."""
+    try:
+        import readline
+    except ImportError:  # Windows without pyreadline: plain input() still works
+        return lambda: None
+    path = history_file(environ, Path.home(), sys.platform == "win32")
+    try:
+        readline.read_history_file(path)
+    except OSError:
+        pass  # the first session: no history yet
+    readline.set_history_length(HISTORY_LINES)
+
+    choices: list[str] = []
+
+    def complete(text: str, state: int) -> str | None:
+        """readline asks for choice 0, 1, 2, ... of the word at the cursor; the daemon knows them."""
+        if state == 0:
+            before = readline.get_line_buffer()[: readline.get_endidx()]
+            try:
+                answer = connection.exchange(f"complete {shlex.quote(before)}")
+            except (OSError, ConsoleGone):
+                answer = ""
+            choices[:] = [choice + " " for choice in answer.split()]
+        return choices[state] if state < len(choices) else None
+
+    readline.set_completer(complete)
+    readline.set_completer_delims(" ")
+    libedit = "libedit" in (readline.__doc__ or "")  # macOS's readline
+    readline.parse_and_bind("bind ^I rl_complete" if libedit else "tab: complete")
+
+    def save() -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(path)
+        except OSError as exc:
+            err.write(f"autohome console: history not saved to {path}: {exc.strerror}\n")
+
+    return save

@@ -1,0 +1,173 @@
+"""`autohome check`, `autohome new NAME` and `autohome run NAME`: the commands for writing and
+trying modules; none needs the daemon."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+from zoneinfo import ZoneInfo
+
+from autohome.catalog.loader import ModuleKit, ModuleLoadError, load_module, use_helpers
+from autohome.catalog.registry import ModuleRegistry
+from autohome.cli.arguments import EXIT_USAGE, Parser
+from autohome.clock import system_zone, utc_now
+from autohome.config import Config, load_config
+from autohome.errors import AutoHomeError, NotifyError
+from autohome.logs.setup import MODULE_LOGGER, LineFormatter
+from autohome.logs.tree import get_logger
+from autohome.notifications.pushover import NOT_CONFIGURED, PushoverClient, build_message
+from autohome.running.capture import OutputCapture, RunOutput
+from autohome.running.due import why_off
+from autohome.storage.db import open_database
+from autohome.storage.store import ModuleStore
+from autohome.text import escape_controls
+
+NEXT_RUNS = 5
+_NAME = r"^[a-z][a-z0-9_]*$"
+TEMPLATE = '''"""{description}"""
+
+# How often it runs: INTERVAL = "5m", AT = "08:00" (or a list of times), or CRON = "*/15 * * * *".
+{schedule}
+
+
+def run(log, notify):
+    """Called on the schedule above. To fail, raise: the traceback goes to the log."""
+    log.info("{name} ran")
+    # notify("something happened", title="{name}")  # a Pushover message to your phone
+'''
+
+
+def check_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
+    """Load every module as the daemon would, run none; exit 1 if any is broken."""
+    parser = Parser(prog="autohome check", description="Load every module as AutoHome would, "
+                    "without running any: state, schedule and the next five runs of each.")
+    parser.add_argument("--env-file", metavar="FILE", type=Path, help="read settings from FILE")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(environ, args.env_file, base=workdir)
+    except AutoHomeError as exc:
+        out.write(f"autohome check: error: {exc}\n")
+        return EXIT_USAGE
+    zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
+    registry = ModuleRegistry(config.modules_dir, zone,
+                              import_timeout_s=config.import_timeout.total_seconds())
+    registry.refresh(registry.import_timeout_s)
+    now, broken = utc_now(), 0
+    for entry in registry.entries():
+        spec = entry.spec
+        if spec is None:
+            broken += 1
+            out.write(escape_controls(f"{entry.name}: broken: {entry.problem} ({entry.path})\n"))
+            continue
+        off = why_off(spec, config.settings)
+        out.write(f"{entry.name}: {off or 'ok'}, {spec.schedule.describe()}\n")
+        if off:
+            continue
+        moment = None
+        for _ in range(NEXT_RUNS):
+            moment = spec.schedule.next_run(moment, now)
+            out.write(f"  {moment.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}\n")
+    if not registry.entries():
+        out.write(f"no modules in {config.modules_dir}\n")
+    return 1 if broken else 0
+
+
+def new_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
+    """Write modules/NAME.py from a short template that passes `autohome check`."""
+    parser = Parser(prog="autohome new", description="Write a new module from a template.")
+    parser.add_argument("name", help="the module's name: lower case letters, digits and _")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--every", metavar="DURATION", help='run every DURATION, such as "5m" (default)')
+    when.add_argument("--at", metavar="HH:MM", help='run daily at that time, such as "08:00"')
+    when.add_argument("--cron", metavar="EXPR", help='run when a cron expression says, "*/15 * * * *"')
+    args = parser.parse_args(argv)
+    if not re.match(_NAME, args.name):
+        out.write(f"autohome new: error: {args.name!r} is not a module name: use lower case letters, "
+                  "digits and _, starting with a letter\n")
+        return EXIT_USAGE
+    try:
+        config = load_config(environ, None, base=workdir)
+    except AutoHomeError as exc:
+        out.write(f"autohome new: error: {exc}\n")
+        return EXIT_USAGE
+    path = config.modules_dir / f"{args.name}.py"
+    if path.exists():
+        out.write(f"autohome new: error: {path} exists already; pick another name or edit it\n")
+        return EXIT_USAGE
+    schedule = (f"AT = {args.at!r}" if args.at else f"CRON = {args.cron!r}" if args.cron
+                else f"INTERVAL = {args.every or '5m'!r}")
+    config.modules_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(TEMPLATE.format(description=f"What {args.name} does, in one line.",
+                                    schedule=schedule, name=args.name), encoding="utf-8")
+    out.write(f"wrote {path}; `autohome check` shows when it will run\n")
+    return 0
+
+
+def run_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
+    """Run one module once, now, in the foreground: its lines and output on the terminal."""
+    parser = Parser(prog="autohome run", description="Run one module once, now, without the daemon "
+                    "(and without disturbing one that runs): its log lines on the terminal.")
+    parser.add_argument("name", help="the module's name (its file is modules/NAME.py)")
+    parser.add_argument("--notify", action="store_true", help="send its notifications (default: show them)")
+    parser.add_argument("--env-file", metavar="FILE", type=Path, help="read settings from FILE")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(environ, args.env_file, base=workdir)
+        use_helpers(config.modules_dir)
+        spec = load_module(config.modules_dir / f"{args.name}.py")
+        db = open_database(config.data_dir)
+    except (AutoHomeError, ModuleLoadError, OSError) as exc:
+        out.write(escape_controls(f"autohome run: error: {exc}\n"))
+        return EXIT_USAGE
+    log = get_logger(f"{MODULE_LOGGER}.{spec.name}")
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(LineFormatter())  # control characters shown escaped (text.py)
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    capture, output = OutputCapture(), RunOutput(log)  # what it prints: its `out:` lines, as in the daemon
+    capture.install()
+    capture.begin(output)
+    try:
+        kit = ModuleKit(log, _notify_for(config, log, args.notify), ModuleStore(db, spec.name),
+                        config.settings)
+        try:
+            spec.run(*[getattr(kit, wanted) for wanted in spec.wants])
+        except BaseException:  # noqa: BLE001 - the module's failure is this command's exit code
+            capture.end(output)
+            log.exception("run failed")
+            return 1
+        capture.end(output)
+        log.info("run finished")
+        return 0
+    finally:
+        capture.end(output)
+        capture.uninstall()
+        log.removeHandler(handler)
+        db.close()
+
+
+def _notify_for(config: Config, log: logging.Logger, send: bool) -> Callable[..., bool]:
+    """A notify that shows the message, or, with --notify, sends it to Pushover at once."""
+
+    def notify(message: object, **fields: object) -> bool:
+        try:
+            checked = build_message(message, **fields)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            log.error("notification not sent, the message is invalid: %s", exc)
+            return False
+        if not send or not config.has_pushover:
+            why = "run with --notify to send it" if not send else NOT_CONFIGURED
+            log.info("notification (not sent: %s): %s", why, checked.message)
+            return True
+        try:
+            PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url).send(checked)
+        except NotifyError as exc:
+            log.error("notification not sent: %s", exc)
+            return False
+        log.info("notification sent: %s", checked.message)
+        return True
+
+    return notify

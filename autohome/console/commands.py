@@ -1,0 +1,300 @@
+"""The console's commands: each takes words and returns text; none touches a socket."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from datetime import timezone, tzinfo
+from typing import NamedTuple
+
+from autohome import __version__
+from autohome.console.completion import FOLLOW_FLAGS, complete, is_following
+from autohome.control.views import Controller, ModuleView, format_table, format_time, nearest, outcome_text
+from autohome.durations import format_duration
+from autohome.logs.follow import Follower
+
+MAX_LOG_LINES = 1000
+
+
+class Reply(NamedTuple):
+    """A command's answer, whether the connection closes after it, what to do once the
+    answer has been sent (shutting down must not cut off its own answer), and whether the
+    session goes on to follow the log (`log -f`)."""
+
+    text: str
+    close: bool = False
+    then: Callable[[], None] | None = None
+    follow: Follower | None = None  # after the text, send the log's new entries
+
+
+class Commands:
+    """The console's command table; each command returns text and never touches the socket."""
+
+    def __init__(self, controller: Controller, zone: tzinfo = timezone.utc) -> None:
+        self.controller = controller
+        self.zone = zone
+        self._modules_cache: tuple[tuple[int, ...], Reply] | None = None  # by views_version
+        self.help_lines: list[tuple[str, str]] = [
+            ("help [COMMAND]", "list the commands, or show one command's usage"),
+            ("modules", "table of every module: state, schedule, last and next run"),
+            ("modules read NAME", "a module's description, recent runs and log lines"),
+            ("modules run NAME", "run a module now (through the thread cap)"),
+            ("modules pause NAME", "stop a module's scheduled runs"),
+            ("modules start NAME", "resume a paused module"),
+            ("modules stop NAME", "stop a module's run now (isolated runs; a thread cannot be stopped)"),
+            ("modules reload", "pick up edited, added and removed module files now"),
+            ("status", "version, uptime, next tick, threads, backlog, notifications"),
+            ("notifications", "pending, sent and failed notifications, newest first"),
+            ("notifications read ID", "one notification whole: its fields, tries, times and error"),
+            ("notifications resend ID", "queue a failed, uncertain or undeliverable notification again"),
+            ("notify test [MESSAGE]", "queue a test notification to your phone"),
+            ("log [N] [-f]", f"the last N entries of the log, a traceback being one (default 20, at "
+                             f"most {MAX_LOG_LINES}); -f: then follow it until Ctrl-C or Enter"),
+            ("complete TEXT", "the words that could come next after TEXT (for a client's tab key)"),
+            ("quit", "close this connection"),
+            ("shutdown", "stop AutoHome (running modules may finish)"),
+        ]
+        self._commands: dict[str, Callable[[list[str]], Reply]] = {
+            "help": self._help, "?": self._help,
+            "quit": self._quit, "exit": self._quit, "logout": self._quit,
+            "shutdown": self._shutdown, "status": self._status, "log": self._log,
+            "notifications": self._notifications, "notify": self._notify,
+            "modules": self._modules_command, "complete": self._complete,
+        }
+        self._module_actions: dict[str, Callable[[list[str]], Reply]] = {
+            "list": self._modules, "read": self._read, "run": self._run,
+            "pause": self._pause, "start": self._start, "reload": self._reload, "stop": self._stop,
+        }
+
+    def execute(self, line: str) -> Reply:
+        """Run one command line."""
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        if not words:
+            return Reply("")
+        handler = self._commands.get(words[0].lower())
+        if handler is None:
+            return Reply(f"unknown command {words[0]!r}{nearest(words[0], self._commands)}, try help")
+        return handler(words[1:])
+
+    def complete(self, text: str) -> list[str]:
+        """Whole words that could stand where the last word of `text` is being typed."""
+        return complete(text, [name for name in self._commands if name.isalpha()],
+                        list(self._module_actions),
+                        lambda: [view.name for view in self.controller.module_views()])
+
+    def _complete(self, args: list[str]) -> Reply:
+        # A client quotes what is typed so far, so that a trailing space survives.
+        return Reply("\n".join(self.complete(" ".join(args))))
+
+    def _modules_command(self, args: list[str]) -> Reply:
+        action = args[0].lower() if args else "list"
+        handler = self._module_actions.get(action)
+        if handler is None:
+            return Reply(f"unknown action 'modules {args[0]}'{nearest(action, self._module_actions)}, "
+                         "try help")
+        return handler(args[1:])
+
+    def _notify(self, args: list[str]) -> Reply:
+        if not args or args[0].lower() != "test":
+            return Reply("usage: notify test [MESSAGE]")
+        return self._notify_test(args[1:])
+
+    def _help(self, args: list[str]) -> Reply:
+        lines = self.help_lines
+        if args:  # help NAME: that command's usages only
+            topic = " ".join(args).lower()
+            lines = [(usage, text) for usage, text in self.help_lines
+                     if usage == topic or usage.startswith(topic + " ")]
+            if not lines:
+                return Reply(f"no command {topic!r}{nearest(topic, self._commands)}; 'help' lists them all")
+        width = max(len(usage) for usage, _ in lines)
+        return Reply("\n".join(f"{usage.ljust(width)}  {text}" for usage, text in lines))
+
+    def _quit(self, _: list[str]) -> Reply:
+        return Reply("bye", close=True)
+
+    def _shutdown(self, _: list[str]) -> Reply:
+        return Reply("shutting down AutoHome", close=True, then=self.controller.request_stop)
+
+    def _modules(self, _: list[str]) -> Reply:
+        # Many clients asking while nothing changes get the same text: render it once.
+        version = self.controller.views_version()
+        cached = self._modules_cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        reply = self._render_modules()
+        self._modules_cache = (version, reply)
+        return reply
+
+    def _render_modules(self) -> Reply:
+        views = self.controller.module_views()
+        if not views:
+            return Reply("no modules: put a .py file with INTERVAL and run(log, notify) in modules/")
+        rows = []
+        for view in views:
+            if view.state == "broken":
+                rows.append([view.name, "broken", "-", "-", view.problem[:70], "-"])
+                continue
+            last = view.status.last_run
+            last_text = "never" if last is None else (
+                f"{format_time(last.started, self.zone)} ({last.duration_s:.2f}s) {outcome_text(last)}")
+            if view.problem and view.state != "off":
+                last_text += " [edit not loaded, see modules read]"
+            quiet = view.state in ("paused", "off")
+            next_run = view.state if quiet else format_time(view.next_run, self.zone)
+            rows.append([view.name, view.state, view.schedule, "process" if view.isolated else "thread",
+                         last_text, next_run])
+        return Reply(format_table(["NAME", "STATE", "SCHEDULE", "RUNS IN", "LAST RUN", "NEXT RUN"], rows))
+
+    def _find(self, args: list[str], usage: str) -> ModuleView | Reply:
+        if len(args) != 1:
+            return Reply(f"usage: {usage} NAME (see 'modules' for names)")
+        for view in self.controller.module_views():
+            if view.name == args[0]:
+                return view
+        names = [view.name for view in self.controller.module_views()]
+        return Reply(f"no module named {args[0]!r}{nearest(args[0], names)}, see 'modules' for the list")
+
+    def _read(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules read")
+        if isinstance(view, Reply):
+            return view
+        next_run = view.state if view.state in ("paused", "off") else format_time(view.next_run, self.zone)
+        lines = [
+            f"{view.name}: {view.description or '(no description: add a docstring)'}",
+            f"file:      {view.path}",
+            f"state:     {view.state}",
+            f"schedule:  {view.schedule}",
+            f"next run:  {next_run if view.state != 'broken' else '-'}",
+        ]
+        if view.state != "broken":
+            where = f"a child process: {view.isolated_why}" if view.isolated_why else (
+                "a child process (ISOLATE)" if view.isolated else "a thread")
+            lines.append(f"runs in:   {where}")
+        if view.timeout is not None:
+            lines.append(f"timeout:   {format_duration(view.timeout)}")
+        if view.running_since is not None:
+            lines.append(f"running since {format_time(view.running_since, self.zone)}")
+        if view.problem:
+            lines.append(f"problem:   {view.problem}")
+        if view.state == "overrun":
+            lines.append("problem:   running past its TIMEOUT; a thread cannot be stopped: "
+                         "set ISOLATE = True in its file to let AutoHome stop it")
+        history = self.controller.history(view.name, 10)
+        if history:
+            failed = sum(not run.is_ok for run in history)
+            lines.append(f"recent runs ({len(history)} shown, {failed} failed), newest first:")
+            for run in history:
+                started = format_time(run.started, self.zone)
+                lines.append(f"  {started}  {run.duration_s:8.2f}s  {outcome_text(run, 100)}")
+        else:
+            lines.append("recent runs: none yet")
+        keys = self.controller.store_keys(view.name)
+        lines.append(f"store:     {', '.join(keys)}" if keys else "store:     empty")
+        output = self.controller.last_output(view.name, 20)
+        lines.append("output of the last run:" if output else "output of the last run: none")
+        lines.extend(f"  {line}" for line in output)
+        recent = self.controller.recent_lines(view.name, 10)
+        lines.append("recent log lines:" if recent else "recent log lines: none since start")
+        lines.extend(f"  {line}" for line in recent)
+        return Reply("\n".join(lines))
+
+    def _stop(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules stop")
+        return view if isinstance(view, Reply) else Reply(self.controller.stop_run(view.name))
+
+    def _run(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules run")
+        return view if isinstance(view, Reply) else Reply(self.controller.run_now(view.name))
+
+    def _pause(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules pause")
+        if isinstance(view, Reply):
+            return view
+        return Reply(self.controller.set_paused(view.name, True))
+
+    def _status(self, _: list[str]) -> Reply:
+        view = self.controller.status()
+        uptime = format_duration(view.now - view.started_at) if view.now > view.started_at else "0s"
+        rows = [
+            ["version", __version__],
+            ["uptime", f"{uptime} (since {format_time(view.started_at, self.zone)})"],
+            ["tick", f"every {format_duration(view.tick)}, next at {format_time(view.next_tick, self.zone)}"],
+            ["threads", f"{view.running} of {view.max_threads} running modules"],
+            ["backlog", f"{view.queued} waiting, drainer {'alive' if view.drainer_alive else 'not running'}"],
+            ["modules", f"{view.modules} loaded, {view.broken} broken"],
+            ["outbox", ", ".join(f"{n} {state}" for state, n in sorted(view.outbox.items())) or "empty"],
+            ["quota", "unknown until the first message" if view.quota is None else
+             f"{view.quota.remaining} of {view.quota.limit} messages left this month"],
+        ]
+        return Reply(format_table(["STATUS", ""], rows).split("\n", 1)[1])
+
+    def _log(self, args: list[str]) -> Reply:
+        follow = is_following(["log", *args])
+        numbers = [arg for arg in args if arg not in FOLLOW_FLAGS]
+        if len(numbers) > 1 or (numbers and not numbers[0].isdigit()):
+            return Reply(f"usage: log [N] [-f], N a whole number up to {MAX_LOG_LINES}")
+        count = min(int(numbers[0]) if numbers else 20, MAX_LOG_LINES)
+        # Following starts before the tail is read: an entry written in between comes in
+        # both, and the follower drops it, rather than in neither.
+        follower = self.controller.follow_log() if follow else None
+        lines = self.controller.log_tail(count) if count else []
+        if not follow:
+            return Reply("\n".join(lines) if lines else "the log is empty")
+        header = "following the log; Ctrl-C or Enter stops"
+        if follower is None:
+            return Reply("\n".join([*lines, header, "there is no log to follow"]))
+        follower.skip(lines)
+        return Reply("\n".join([*lines, header]), follow=follower)
+
+    def _notifications(self, args: list[str]) -> Reply:
+        if args:
+            return self._notification_action(args)
+        rows = []
+        for row in self.controller.notifications(20):
+            detail = row.last_error or ""
+            if row.state == "pending" and row.attempts:
+                detail = f"retry at {format_time(row.next_attempt, self.zone)}: {detail}"
+            text = str(row.fields.get("message", ""))
+            rows.append([str(row.id), format_time(row.created, self.zone),
+                         format_time(row.sent_at, self.zone), row.state, str(row.attempts), row.sender,
+                         text if len(text) <= 40 else text[:39] + "…", detail[:80]])
+        if not rows:
+            return Reply("no notifications yet")
+        headers = ["ID", "QUEUED", "SENT", "STATE", "TRIES", "FROM", "MESSAGE", "ERROR"]
+        return Reply(format_table(headers, rows))
+
+    def _notification_action(self, args: list[str]) -> Reply:
+        action = args[0].lower()
+        if action not in ("read", "resend") or len(args) != 2 or not args[1].isdigit():
+            return Reply("usage: notifications [read ID | resend ID] (IDs are in 'notifications')")
+        message_id = int(args[1])
+        if action == "resend":
+            return Reply(self.controller.resend(message_id))
+        row = self.controller.notification(message_id)
+        if row is None:
+            return Reply(f"no notification {message_id}, see 'notifications'")
+        lines = [f"notification {row.id} from {row.sender}: {row.state}, {row.attempts} tries",
+                 f"queued:    {format_time(row.created, self.zone)}",
+                 f"sent:      {format_time(row.sent_at, self.zone)}"]
+        if row.last_error:
+            lines.append(f"error:     {row.last_error}")
+        lines.extend(f"{key + ':':<10} {value}" for key, value in row.fields.items())
+        return Reply("\n".join(lines))
+
+    def _notify_test(self, args: list[str]) -> Reply:
+        return Reply(self.controller.notify_test(" ".join(args) or "Test notification from AutoHome"))
+
+    def _reload(self, _: list[str]) -> Reply:
+        return Reply(self.controller.reload())
+
+    def _start(self, args: list[str]) -> Reply:
+        view = self._find(args, "modules start")
+        if isinstance(view, Reply):
+            return view
+        return Reply(self.controller.set_paused(view.name, False))
+
+

@@ -1,0 +1,231 @@
+"""The console's read model and actions: the `Controller` that commands.py talks to.
+
+It reads what the parts own (registry, states, runner, outbox, log) and acts through
+them; it never reaches into the main loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from autohome.catalog.registry import ModuleRegistry
+from autohome.clock import Clock
+from autohome.control.views import ModuleView, StatusView
+from autohome.logs.archive import tail_entries
+from autohome.logs.follow import Follower
+from autohome.logs.tree import get_logger
+from autohome.loop import LoopTimes, StopRequest
+from autohome.notifications.outbox import Outbox
+from autohome.running.due import why_off
+from autohome.running.executor import RunExecutor
+from autohome.running.runner import Submission
+from autohome.storage.outbox_table import OutboxRow
+from autohome.storage.runs import BucketRow
+from autohome.storage.state import RunRecord
+from autohome.storage.store import store_keys
+
+log = get_logger("autohome.main")
+
+
+class ControlPanel:
+    """What the console may see and do, built from the daemon's parts."""
+
+    def __init__(self, registry: ModuleRegistry, executor: RunExecutor, outbox: Outbox, clock: Clock,
+                 settings: Mapping[str, str], tick: timedelta, times: LoopTimes, stop: StopRequest,
+                 recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
+                 log_file: Path | None = None,
+                 follow_log: Callable[[], Follower | None] = lambda: None) -> None:
+        self.registry = registry
+        self.executor = executor
+        self.states = executor.states
+        self.runner = executor.runner
+        self.outbox = outbox
+        self.clock = clock
+        self.settings = settings
+        self.tick = tick
+        self.times = times
+        self.stop = stop
+        self._recent_lines = recent_lines
+        self.log_file = log_file
+        self._follow_log = follow_log
+
+    # --- reading ---------------------------------------------------------------------
+
+    def views_version(self) -> tuple[int, ...]:
+        """Changes whenever anything `module_views` shows changes (one shared revision)."""
+        return (self.states.revision.value,)
+
+    def module_views(self) -> list[ModuleView]:
+        """Every module as the console shows it."""
+        snapshot = self.runner.snapshot()
+        now = self.clock.now()
+        views = []
+        for entry in self.registry.entries():
+            status = self.states.get(entry.name)
+            current = self.executor.current(entry.name) if entry.name in snapshot.running else None
+            since = current[0] if current else None
+            spec = entry.spec
+            if spec is None:
+                views.append(ModuleView(entry.name, "broken", "-", status, None,
+                                        problem=entry.problem, path=str(entry.path), running_since=since))
+                continue
+            off = why_off(spec, self.settings)
+            if entry.name in snapshot.running:
+                state = "overrun" if current and current[1] else "running"
+            elif off:
+                state = "off"
+            elif entry.name in snapshot.queued:
+                state = "queued"
+            elif status.paused:
+                state = "paused"
+            else:
+                state = "idle"
+            try:
+                next_run: datetime | None = spec.schedule.next_run(status.last_due_at,
+                                                                   status.first_seen or now)
+            except Exception:  # noqa: BLE001 - the tick marks such a module broken; the table goes on
+                next_run = None
+            views.append(ModuleView(
+                entry.name, state, spec.schedule.describe(), status, next_run,
+                description=spec.description, problem=off or entry.problem, path=str(entry.path),
+                timeout=self.executor.timeout(spec), isolated=self.executor.is_isolated(spec),
+                isolated_why=self.executor.crash_isolation.reason(spec.name) or "",
+                running_since=since,
+            ))
+        return views
+
+    def status(self) -> StatusView:
+        """How the daemon is doing, for the console's `status`."""
+        snapshot = self.runner.snapshot()
+        runnable, broken = self.registry.counts()
+        return StatusView(
+            started_at=self.times.started_at, now=self.clock.now(), tick=self.tick,
+            next_tick=self.times.next_tick_at, running=len(snapshot.running),
+            max_threads=snapshot.max_threads, queued=len(snapshot.queued),
+            drainer_alive=snapshot.drainer_alive, modules=runnable, broken=broken,
+            outbox=self.outbox.counts(), quota=self.outbox.quota,
+        )
+
+    def recent_lines(self, name: str, count: int) -> list[str]:
+        """The module's latest log lines."""
+        return self._recent_lines(name, count)
+
+    def last_output(self, name: str, count: int) -> list[str]:
+        """What the module's last run printed."""
+        return list(self.executor.outputs.get(name, ()))[-count:]
+
+    def store_keys(self, name: str) -> list[str]:
+        """The keys the module keeps in its store."""
+        return store_keys(self.executor.db, name)
+
+    def stop_run(self, name: str) -> str:
+        """Stop the module's isolated run now; a thread run cannot be."""
+        answer = self.executor.stop(name)
+        log.info("console: modules stop %s: %s", name, answer)
+        return answer
+
+    def history(self, name: str, count: int) -> list[RunRecord]:
+        """The module's stored runs, newest first."""
+        return self.states.history(name, count)
+
+    def log_tail(self, count: int) -> list[str]:
+        """The lines of the last `count` entries of current.log (a traceback is one entry)."""
+        if self.log_file is None or not self.log_file.is_file():
+            return []
+        return tail_entries(self.log_file, count)
+
+    def runs_since(self, since: datetime, after_id: int = 0) -> list[tuple[int, str, RunRecord]]:
+        """Every module's stored runs that started at or after `since` (and were stored after
+        the run numbered `after_id`), oldest first: (number, module, run)."""
+        return [(row.id, row.module, RunRecord.from_row(row))
+                for row in self.executor.db.runs_since(since, after_id)]
+
+    def run_buckets(self, since: datetime, after_id: int = 0, per: int = 1) -> list[BucketRow]:
+        """Every module's runs by ten minutes (`per` buckets together) and how they ended, from
+        `since` on (only the buckets that took a run numbered above `after_id`)."""
+        return self.executor.db.run_buckets(since, after_id, per)
+
+    def sleeps(self) -> list[tuple[datetime, datetime]]:
+        """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""
+        return list(self.times.sleeps)
+
+    def follow_log(self) -> Follower | None:
+        """The log's entries from now on, as they are written (None: no log was set up)."""
+        return self._follow_log()
+
+    def notifications(self, limit: int) -> list[OutboxRow]:
+        """The newest queued, sent and failed notifications."""
+        return self.outbox.listing(limit)
+
+    def notification(self, message_id: int) -> OutboxRow | None:
+        """One notification by id."""
+        return self.outbox.get(message_id)
+
+    # --- acting ----------------------------------------------------------------------
+
+    def resend(self, message_id: int) -> str:
+        """Queue a failed notification again."""
+        return self.outbox.resend(message_id)
+
+    def reload(self, wait_s: float | None = None) -> str:
+        """Pick up edited, added and removed module files, waiting up to `wait_s` for their
+        imports (the import timeout: the console asked); alert about newly broken ones."""
+        changes = self.registry.refresh(self.registry.import_timeout_s if wait_s is None else wait_s)
+        for name in changes.broken:
+            entry = self.registry.get(name)
+            self.executor.alert(f"{name}.py is broken: {entry.problem if entry else ''}",
+                                "AutoHome: module broken")
+        return changes.describe()
+
+    def notify_test(self, message: str) -> str:
+        """Queue a test notification."""
+        if self.executor.notifier.send(log, "console", message, title="AutoHome test"):
+            if self.outbox.is_test_mode:
+                return "kept, not sent: test mode sends nothing (start it with -t --notify to send)"
+            if self.outbox.client is None:
+                return "kept as undeliverable: set PUSHOVER_TOKEN and PUSHOVER_USER to send it"
+            return "test notification queued; see 'notifications'"
+        return "not queued: the message is invalid (see the log)"
+
+    def _runnable(self, name: str) -> str | None:
+        """Why the module cannot be run or paused, or None if it can."""
+        entry = self.registry.get(name)
+        if entry is None:
+            return f"no module named {name!r}"
+        if entry.spec is None:
+            return f"{name} is broken: fix {entry.path} first ({entry.problem})"
+        off = why_off(entry.spec, self.settings)
+        return f"{name} is {off}" if off else None
+
+    def run_now(self, name: str) -> str:
+        """Run a module at once, through the same thread cap and backlog."""
+        refusal = self._runnable(name)
+        spec = self.registry.spec_of(name)
+        if refusal is not None or spec is None:
+            return refusal or f"no module named {name!r}"
+        log.info("module %s run by hand from the console", name)
+        result = self.executor.submit(spec)
+        if result in (Submission.STARTED, Submission.QUEUED):
+            self.states.mark_due(name, self.clock.now())
+        if result is Submission.STARTED:
+            return f"{name} started"
+        if result is Submission.QUEUED:
+            return f"{name} queued: all {self.runner.max_threads} threads are busy"
+        return f"{name} not started: {result.value}"
+
+    def set_paused(self, name: str, paused: bool) -> str:
+        """Pause or resume a module's scheduled runs."""
+        refusal = self._runnable(name)
+        if refusal is not None:
+            return refusal
+        if self.states.get(name).paused == paused:
+            return f"{name} is already {'paused' if paused else 'running on schedule'}"
+        self.states.set_paused(name, paused)
+        log.info("module %s %s from the console", name, "paused" if paused else "resumed")
+        return f"{name} {'paused' if paused else 'resumed'}"
+
+    def request_stop(self) -> None:
+        """Shut AutoHome down."""
+        self.stop.request()

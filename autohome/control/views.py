@@ -1,0 +1,154 @@
+"""What the console shows, as plain values, and the `Controller` protocol it reads them through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, tzinfo
+from typing import NamedTuple, Protocol
+
+from autohome.logs.follow import Follower
+from autohome.notifications.pushover import Quota
+from autohome.storage.outbox_table import OutboxRow
+from autohome.storage.state import ModuleStatus, RunRecord
+
+
+class ModuleView(NamedTuple):
+    """What the console shows about one module."""
+
+    name: str
+    state: str  # idle / running / overrun / queued / paused / off / broken
+    schedule: str  # "every 5m", "daily 08:00", "cron */15 * * * *"
+    status: ModuleStatus
+    next_run: datetime | None
+    description: str = ""
+    problem: str = ""  # why it is broken, or why its last edit was not loaded
+    path: str = ""
+    timeout: timedelta | None = None
+    isolated: bool = False  # runs in a child process
+    isolated_why: str = ""  # ... though its file does not say so (it crashed AutoHome: crashes.py)
+    running_since: datetime | None = None  # when the run going on now started
+
+
+class StatusView(NamedTuple):
+    """What `status` shows."""
+
+    started_at: datetime
+    now: datetime
+    tick: timedelta
+    next_tick: datetime | None
+    running: int
+    max_threads: int
+    queued: int
+    drainer_alive: bool
+    modules: int
+    broken: int
+    outbox: dict[str, int]
+    quota: Quota | None
+
+
+class Controller(Protocol):
+    """What the console may ask of the daemon."""
+
+    def module_views(self) -> list[ModuleView]:
+        """Every module, loaded or broken, sorted by name."""
+        ...
+
+    def views_version(self) -> tuple[int, ...]:
+        """A value that changes whenever anything module_views() shows changes."""
+        ...
+
+    def recent_lines(self, name: str, count: int) -> list[str]:
+        """The module's most recent log lines."""
+        ...
+
+    def history(self, name: str, count: int) -> list[RunRecord]:
+        """The module's stored runs, newest first."""
+        ...
+
+    def reload(self) -> str:
+        """Re-read changed module files now; say what changed."""
+        ...
+
+    def status(self) -> StatusView:
+        """How the daemon is doing."""
+        ...
+
+    def log_tail(self, count: int) -> list[str]:
+        """The lines of the last entries of current.log."""
+        ...
+
+    def follow_log(self) -> Follower | None:
+        """The log's entries from now on, as they are written (None: there is no log)."""
+        ...
+
+    def notifications(self, limit: int) -> list[OutboxRow]:
+        """The newest notifications."""
+        ...
+
+    def notification(self, message_id: int) -> OutboxRow | None:
+        """One notification by id."""
+        ...
+
+    def resend(self, message_id: int) -> str:
+        """Queue a failed notification again; say what happened."""
+        ...
+
+    def notify_test(self, message: str) -> str:
+        """Queue a test notification."""
+        ...
+
+    def last_output(self, name: str, count: int) -> list[str]:
+        """What the module's last run printed (its last `count` lines)."""
+        ...
+
+    def store_keys(self, name: str) -> list[str]:
+        """The keys the module keeps in its store."""
+        ...
+
+    def stop_run(self, name: str) -> str:
+        """Stop the module's run now, if it can be stopped; say what happened."""
+        ...
+
+    def run_now(self, name: str) -> str:
+        """Run the module now through the thread cap; say what happened."""
+        ...
+
+    def set_paused(self, name: str, paused: bool) -> str:
+        """Pause or resume the module's scheduled runs; say what happened."""
+        ...
+
+    def request_stop(self) -> None:
+        """Shut AutoHome down."""
+        ...
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in [headers, *rows]]
+    return "\n".join(lines)
+
+
+def format_time(moment: datetime | None, zone: tzinfo) -> str:
+    """A moment in the local zone, or '-'."""
+    return "-" if moment is None else f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+
+
+def nearest(word: str, choices: Iterable[str]) -> str:
+    """', did you mean X?' for the closest of the choices, or nothing."""
+    import difflib  # imported at the first mistake, not at start-up
+
+    close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f", did you mean {close[0]}?" if close else ""
+
+
+def outcome_text(run: RunRecord, width: int = 60) -> str:
+    how = run.how
+    if how in ("timeout", "stopped"):
+        outcome = f"{how}: {run.error}" if how == "stopped" else str(run.error)
+    elif how == "overrun":
+        outcome = "overrun (ended after its TIMEOUT)"
+    else:
+        outcome = "ok" if run.is_ok else f"error: {run.error}"
+    return outcome if len(outcome) <= width else outcome[: width - 1] + "…"

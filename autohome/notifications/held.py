@@ -1,0 +1,107 @@
+"""Notifications the state database could not take (a full or failing disk): kept in memory,
+sent from there while the disk refuses (a warning about the disk must still reach the
+phone), and stored, with how they went, once the database takes writes again."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from autohome.errors import NotifyError
+from autohome.logs.tree import get_logger
+from autohome.notifications.pushover import Message, PushoverClient
+from autohome.storage.db import Database, as_text
+
+log = get_logger("autohome.outbox")
+
+MAX_HELD = 1000  # messages kept in memory at most; past that the oldest are given up
+
+
+class HeldMessage:
+    """One message that is not in the database yet, and how its delivery went so far."""
+
+    __slots__ = ("created", "sender", "fields", "state", "attempts", "next_attempt", "last_error", "sent_at")
+
+    def __init__(self, created: datetime, sender: str, fields: dict[str, Any], state: str) -> None:
+        self.created = created
+        self.sender = sender
+        self.fields = fields
+        self.state = state
+        self.attempts = 0
+        self.next_attempt: datetime | None = None
+        self.last_error: str | None = None
+        self.sent_at: datetime | None = None
+
+
+class HeldMessages:
+    """The messages held in memory, in the order they were queued."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._messages: deque[HeldMessage] = deque()
+        self._lock = threading.Lock()
+        self.given_up = 0
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def hold(self, message: HeldMessage) -> None:
+        """Keep a message the database refused; it is stored once the database takes writes."""
+        with self._lock:
+            self._messages.append(message)
+            if len(self._messages) > MAX_HELD:
+                self._messages.popleft()
+                self.given_up += 1
+        self.db.held.hold_writer(self._write)
+
+    def deliver_due(self, client: PushoverClient | None, now: datetime, clock_now: Callable[[], datetime],
+                    retry_delay: Callable[[int], timedelta]) -> datetime | None:
+        """Send the held messages that are due, oldest first; return when one is due next."""
+        if client is None or not self._messages:
+            return None
+        with self._lock:
+            due = [message for message in self._messages if message.state == "pending"]
+        next_due = None
+        for message in due:
+            if message.next_attempt is not None and message.next_attempt > now:
+                next_due = min(next_due or message.next_attempt, message.next_attempt)
+                continue
+            message.attempts += 1
+            try:
+                client.send(Message.from_form(message.fields))
+            except NotifyError as exc:
+                message.last_error = exc.reason
+                if exc.is_final:
+                    message.state = "failed"
+                    log.error("notification from %s (kept in memory) refused, not retried: %s",
+                              message.sender, exc.reason)
+                else:
+                    message.next_attempt = now + retry_delay(message.attempts)
+                    next_due = min(next_due or message.next_attempt, message.next_attempt)
+                continue
+            message.state, message.sent_at = "sent", clock_now()
+            log.info("notification from %s sent from memory (the database could not take it)", message.sender)
+        return next_due
+
+    def _write(self, conn: sqlite3.Connection) -> Callable[[], None]:
+        """In the database's retry transaction: store every held message as it is now."""
+        with self._lock:
+            messages = list(self._messages)
+        for message in messages:
+            conn.execute(
+                "INSERT INTO outbox (created, sender, fields, state, attempts, next_attempt, last_error, "
+                "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (as_text(message.created), message.sender, json.dumps(message.fields), message.state,
+                 message.attempts, as_text(message.next_attempt or message.created), message.last_error,
+                 as_text(message.sent_at)))
+        return lambda: self._forget(messages)
+
+    def _forget(self, stored: list[HeldMessage]) -> None:
+        with self._lock:
+            stored_ids = {id(message) for message in stored}
+            self._messages = deque(message for message in self._messages if id(message) not in stored_ids)
