@@ -1,7 +1,7 @@
 """The clocks: the only code in AutoHome that reads the time or waits for it.
 
 `SystemClock` is the real one. `FakeClock` is stepped by tests; `VirtualClock`
-(virtual.py, test mode) is moved by lines from standard input. Waits go through a clock,
+(cli/testmode.py, test mode) is moved by lines from standard input. Waits go through a clock,
 so time in test mode is virtual for every thread.
 """
 

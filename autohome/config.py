@@ -288,8 +288,18 @@ def load_config(
             raise ConfigError(f"{key}={raw!r} is not allowed{where}: {exc}") from None
     root = (base or Path()).resolve()
     for name in ("modules_dir", "log_dir", "data_dir"):
-        fields[name] = root / fields.get(name, Config._field_defaults[name])
+        fields[name] = root / (fields.get(name) or Config._field_defaults[name])
     given = bool(merged.get("AUTOHOME_CONSOLE_PORT", "").strip())
     if merged.get("AUTOHOME_WEB_PORT", "").strip().lower() == "off":
         fields["web_enabled"] = False
     return Config(**fields, console_port_given=given, env_file=used_file, settings=merged)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything

@@ -407,3 +407,37 @@ def test_without_rights_to_port_23_the_console_moves_to_2323_unless_a_port_was_a
     asked = _as_a_normal_user(workdir, "-t", "--port", "23")  # an explicit port is never replaced
     assert "console cannot listen on 127.0.0.1:23" in asked.stderr and "2323" not in asked.stderr.split(
         "Set AUTOHOME_CONSOLE_PORT")[0]
+
+
+def test_every_command_has_its_help_from_the_one_table(tmp_path: Path) -> None:
+    from autohome.cli.table import COMMANDS
+
+    listing = run_autohome(tmp_path, "--help").stdout
+    for command in COMMANDS:
+        assert f"  autohome {command.usage}" in listing and command.summary in listing
+        result = run_autohome(tmp_path, command.name, "--help")
+        assert result.returncode == 0 and result.stderr == ""
+        assert result.stdout.startswith(f"usage: autohome {command.name}")
+        assert command.description.split(":")[0] in " ".join(result.stdout.split())
+
+
+def test_every_command_says_bad_usage_on_stderr_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    for argv in (["check", "--bogus"], ["new"], ["new", "Bad-Name"], ["run"], ["status", "--bogus"],
+                 ["log", "-n", "many"], ["console", "--bogus"], ["service", "restart"], ["-t", "status"]):
+        result = run_autohome(tmp_path, *argv)
+        assert result.returncode == 2, argv
+        assert result.stdout == "", argv
+        command = argv[0] if argv[0] != "-t" else ""
+        assert len(result.stderr.splitlines()) == 1, argv
+        assert result.stderr.startswith(f"autohome {command}".rstrip() + ": error: "), argv
+    assert "-t, --test is an option for running AutoHome" not in run_autohome(tmp_path, "-t", "status").stderr
+    assert "--test is an option for running AutoHome, not for 'autohome status'" in run_autohome(
+        tmp_path, "-t", "status").stderr
+
+
+def test_a_bad_setting_is_an_error_on_stderr_for_the_commands_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("AUTOHOME_TIMEZONE=Mars/Olympus\n")
+    for command in ("check", "status", "log"):
+        result = run_autohome(tmp_path, command)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.startswith(f"autohome {command}: error: AUTOHOME_TIMEZONE"), result.stderr

@@ -11,7 +11,7 @@ def test_new_writes_a_module_that_passes_check_and_never_overwrites(tmp_path: Pa
     made = run_autohome(tmp_path, "new", "sunrise", "--at", "07:30")
     assert made.returncode == 0 and (tmp_path / "modules" / "sunrise.py").exists()
     again = run_autohome(tmp_path, "new", "sunrise")
-    assert again.returncode == 2 and "exists already" in again.stdout
+    assert again.returncode == 2 and "exists already" in again.stderr  # errors on stderr (#24)
     assert run_autohome(tmp_path, "new", "Bad-Name").returncode == 2
     checked = run_autohome(tmp_path, "check", env=clean_env(AUTOHOME_TIMEZONE="Asia/Tokyo"))
     assert checked.returncode == 0, checked.stdout

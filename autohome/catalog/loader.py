@@ -248,7 +248,7 @@ def use_helpers(folder: Path) -> None:
     """Let modules `import _name` from `folder` (once per folder and process)."""
     folder = folder.resolve()
     if not any(isinstance(finder, HelperFinder) and finder.folder == folder for finder in sys.meta_path):
-        sys.meta_path.append(HelperFinder(folder))  # type: ignore[arg-type]
+        sys.meta_path.append(HelperFinder(folder))
 
 
 def load_module(path: Path, zone: tzinfo = timezone.utc) -> ModuleSpec:

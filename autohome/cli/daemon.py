@@ -1,4 +1,5 @@
-"""The command line: parse arguments, build the real objects, run Main, return an exit code."""
+"""`autohome [options]`: parse the command line (table.py), then run a command or AutoHome
+itself: the real objects built, Main run until it stops, an exit code returned."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 from autohome.app import build
 from autohome.catalog.registry import ModuleRegistry
-from autohome.cli.arguments import EXIT_USAGE, build_parser, overrides, service_main
+from autohome.cli.command import EXIT_USAGE, Streams
 from autohome.cli.leftovers import blocking_threads, describe, exit_now
+from autohome.cli.table import Handler, build_parser, overrides, parse
 from autohome.cli.testmode import TEST_MODE_HELP, VirtualClock, typed_lines
 from autohome.clock import SystemClock, Waker, system_zone, utc_now
 from autohome.config import Config, load_config
@@ -131,24 +133,13 @@ def main(
     stdout = sys.stdout if stdout is None else stdout
     workdir = Path.cwd() if workdir is None else workdir
     try:
-        with redirect_stdout(stdout), redirect_stderr(stderr):  # argparse writes --help there
-            if argv[:1] == ["service"]:
-                return service_main(argv[1:], environ, stdout, workdir)
-            if argv[:1] in (["status"], ["log"], ["console"]):
-                from autohome.cli import remote  # the daemon's console, from the command line
-
-                if argv[0] == "console":
-                    return remote.console_main(argv[1:], environ, stdin, stdout, stderr, workdir)
-                command = {"status": remote.status_main, "log": remote.log_main}[argv[0]]
-                return command(argv[1:], environ, stdout, stderr, workdir)
-            if argv[:1] in (["check"], ["new"], ["run"]):
-                from autohome.cli import tools  # the module-writing commands need no daemon
-
-                command = {"check": tools.check_main, "new": tools.new_main, "run": tools.run_main}
-                return command[argv[0]](argv[1:], environ, stdout, workdir)
-            args = build_parser().parse_args(argv)
+        with redirect_stdout(stdout), redirect_stderr(stderr):  # argparse writes --help and errors there
+            args = parse(build_parser(), argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.command is not None:
+        handler: Handler = args.handler
+        return handler(args, Streams(stdin, stdout, stderr, environ, workdir))
     try:
         config = load_config(environ, args.env_file, overrides(args), base=workdir)
         if args.no_console:

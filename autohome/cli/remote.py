@@ -6,47 +6,47 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-from autohome.cli.arguments import EXIT_USAGE, Parser
 from autohome.cli.client import ConsoleConnection, ConsoleGone, NoDaemon, history_file
+from autohome.cli.command import EXIT_FAILED, EXIT_OK, Streams
 from autohome.config import Config, load_config
 from autohome.console.commands import MAX_LOG_LINES
 from autohome.console.completion import is_following
 from autohome.errors import AutoHomeError
 
-EXIT_OK, EXIT_FAILED = 0, 1
 HISTORY_LINES = 1000
 
 
-def _parser(name: str, description: str) -> Parser:
-    parser = Parser(prog=f"autohome {name}", description=description)
-    parser.add_argument("--env-file", metavar="FILE", type=Path,
-                        help="read the console's port and password from FILE instead of ./.env")
-    return parser
-
-
-def _connected(name: str, args: argparse.Namespace, environ: Mapping[str, str], err: IO[str],
-               workdir: Path) -> ConsoleConnection | int:
+def log_lines(text: str) -> int:
+    """`-n N` of `autohome log`: how many entries, within what the console gives."""
     try:
-        config: Config = load_config(environ, args.env_file, base=workdir)
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= count <= MAX_LOG_LINES:
+        raise argparse.ArgumentTypeError(f"{count}: give a number from 0 to {MAX_LOG_LINES}")
+    return count
+
+
+def _connected(name: str, args: argparse.Namespace, streams: Streams) -> ConsoleConnection | int:
+    try:
+        config: Config = load_config(streams.environ, getattr(args, "env_file", None), base=streams.workdir)
     except AutoHomeError as exc:
-        err.write(f"autohome {name}: error: {exc}\n")
-        return EXIT_USAGE
+        return streams.fail(name, str(exc))
     try:
         return ConsoleConnection(config)
     except (NoDaemon, ConsoleGone, OSError) as exc:
-        err.write(f"autohome {name}: {exc or 'the console closed the connection'}\n")
+        streams.stderr.write(f"autohome {name}: {exc or 'the console closed the connection'}\n")
         return EXIT_FAILED
 
 
-def status_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], err: IO[str],
-                workdir: Path) -> int:
-    """Ask the running daemon how it is doing."""
-    args = _parser("status", "Show the running AutoHome's status and its modules.").parse_args(argv)
-    connection = _connected("status", args, environ, err, workdir)
+def show_status(args: argparse.Namespace, streams: Streams) -> int:
+    """`autohome status`: ask the running daemon how it and its modules are doing."""
+    out = streams.stdout
+    connection = _connected("status", args, streams)
     if isinstance(connection, int):
         return connection
     try:
@@ -57,18 +57,10 @@ def status_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], e
     return EXIT_OK
 
 
-def log_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], err: IO[str],
-             workdir: Path) -> int:
-    """The daemon's log: its last entries, then, with -f, each new one until Ctrl-C."""
-    parser = _parser("log", "Show the running AutoHome's log (current.log, or test.log in test mode).")
-    parser.add_argument("-n", "--lines", metavar="N", type=int, default=20,
-                        help="how many of the last entries to show (a traceback is one; default 20)")
-    parser.add_argument("-f", "--follow", action="store_true",
-                        help="then show each new entry as it is written, until Ctrl-C")
-    args = parser.parse_args(argv)
-    if not 0 <= args.lines <= MAX_LOG_LINES:
-        parser.error(f"-n {args.lines}: give a number from 0 to {MAX_LOG_LINES}")
-    connection = _connected("log", args, environ, err, workdir)
+def show_log(args: argparse.Namespace, streams: Streams) -> int:
+    """`autohome log`: the daemon's last entries, then, with -f, each new one until Ctrl-C."""
+    out, err = streams.stdout, streams.stderr
+    connection = _connected("log", args, streams)
     if isinstance(connection, int):
         return connection
     try:
@@ -94,13 +86,11 @@ def _follow(connection: ConsoleConnection, line: str, out: IO[str]) -> None:
         connection.read_until_prompt()
 
 
-def console_main(argv: Sequence[str], environ: Mapping[str, str], stdin: IO[str], out: IO[str],
-                 err: IO[str], workdir: Path) -> int:
-    """An interactive console: line editing, history in the user's state folder, and tab
+def open_console(args: argparse.Namespace, streams: Streams) -> int:
+    """`autohome console`: line editing, history in the user's state folder, and tab
     completion of commands and module names. Piped input runs one command a line."""
-    args = _parser("console", "Talk to the running AutoHome: the telnet console's commands, with "
-                   "history and tab completion. Ctrl-D leaves.").parse_args(argv)
-    connection = _connected("console", args, environ, err, workdir)
+    stdin, out, err, environ = streams.stdin, streams.stdout, streams.stderr, streams.environ
+    connection = _connected("console", args, streams)
     if isinstance(connection, int):
         return connection
     interactive = stdin is sys.stdin and stdin.isatty()

@@ -6,14 +6,19 @@ agent on macOS; on Windows, the Task Scheduler command to run is printed.
 
 from __future__ import annotations
 
+import argparse
 import os
 import plistlib
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PureWindowsPath
 from typing import IO
+
+from autohome.cli.command import Streams
+from autohome.config import read_env_file
 
 UNIT_NAME = "autohome.service"
 AGENT_LABEL = "com.autohome.agent"
@@ -196,3 +201,31 @@ def run_command(command: Sequence[str], environ: Mapping[str, str] | None = None
     if found is None:
         return None
     return subprocess.run([found, *command[1:]], check=False, env=env).returncode
+
+
+def service_command(args: argparse.Namespace, streams: Streams) -> int:
+    """`autohome service install|uninstall|status [--print] [--env-file FILE]`."""
+    out, environ = streams.stdout, streams.environ
+    project = streams.workdir.resolve()
+    env_file = getattr(args, "env_file", None) or (project / ".env" if (project / ".env").is_file() else None)
+    if env_file is not None:
+        env_file = env_file.resolve()
+    config_home = environ.get("XDG_CONFIG_HOME")
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    plan = plan_for(sys.platform, home, Path(sys.executable), project, env_file,
+                    Path(config_home) if config_home else None)
+    if args.action == "install":
+        _warn_about_port_23(env_file, environ, out)
+    action = {"install": install, "uninstall": uninstall, "status": status}
+    return action[args.action](plan, lambda command: run_command(command, environ), out, args.print_only)
+
+
+def _warn_about_port_23(env_file: Path | None, environ: Mapping[str, str], out: IO[str]) -> None:
+    """A service runs as you, without the rights to port 23: say where its console will be."""
+    values = read_env_file(env_file)[0] if env_file is not None else {}
+    port = (environ.get("AUTOHOME_CONSOLE_PORT") or values.get("AUTOHOME_CONSOLE_PORT") or "").strip()
+    if port in ("", "23"):
+        out.write("warning: the service's console would use port 23, which needs administrator rights: "
+                  + ("it will listen on 2323 instead" if not port else "it will have no console")
+                  + "; set AUTOHOME_CONSOLE_PORT in .env to choose the port\n")
+

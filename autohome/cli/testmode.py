@@ -7,7 +7,7 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import IO
+from typing import IO, Any
 
 from autohome.clock import ClockBase, Waker
 from autohome.durations import parse_duration
@@ -205,7 +205,7 @@ class ReadlineFeed(LineFeed):
                 return
 
 
-def _terminal_state(stream: IO[str]) -> tuple[int, list[object]] | None:
+def _terminal_state(stream: IO[str]) -> tuple[int, list[Any]] | None:
     """The terminal's settings, to restore if AutoHome stops while readline holds it."""
     try:
         import termios

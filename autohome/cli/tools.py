@@ -3,16 +3,15 @@ trying modules; none needs the daemon."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import IO
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from autohome.catalog.loader import ModuleKit, ModuleLoadError, load_module, use_helpers
 from autohome.catalog.registry import ModuleRegistry
-from autohome.cli.arguments import EXIT_USAGE, Parser
+from autohome.cli.command import Streams
 from autohome.clock import system_zone, utc_now
 from autohome.config import Config, load_config
 from autohome.errors import AutoHomeError, NotifyError
@@ -40,17 +39,13 @@ def run(log, notify):
 '''
 
 
-def check_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
-    """Load every module as the daemon would, run none; exit 1 if any is broken."""
-    parser = Parser(prog="autohome check", description="Load every module as AutoHome would, "
-                    "without running any: state, schedule and the next five runs of each.")
-    parser.add_argument("--env-file", metavar="FILE", type=Path, help="read settings from FILE")
-    args = parser.parse_args(argv)
+def check_modules(args: argparse.Namespace, streams: Streams) -> int:
+    """`autohome check`: load every module as the daemon would, run none; exit 1 if any is broken."""
+    environ, out = streams.environ, streams.stdout
     try:
-        config = load_config(environ, args.env_file, base=workdir)
+        config = load_config(environ, getattr(args, "env_file", None), base=streams.workdir)
     except AutoHomeError as exc:
-        out.write(f"autohome check: error: {exc}\n")
-        return EXIT_USAGE
+        return streams.fail("check", str(exc))
     zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
     registry = ModuleRegistry(config.modules_dir, zone,
                               import_timeout_s=config.import_timeout.total_seconds())
@@ -75,53 +70,38 @@ def check_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], wo
     return 1 if broken else 0
 
 
-def new_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
-    """Write modules/NAME.py from a short template that passes `autohome check`."""
-    parser = Parser(prog="autohome new", description="Write a new module from a template.")
-    parser.add_argument("name", help="the module's name: lower case letters, digits and _")
-    when = parser.add_mutually_exclusive_group()
-    when.add_argument("--every", metavar="DURATION", help='run every DURATION, such as "5m" (default)')
-    when.add_argument("--at", metavar="HH:MM", help='run daily at that time, such as "08:00"')
-    when.add_argument("--cron", metavar="EXPR", help='run when a cron expression says, "*/15 * * * *"')
-    args = parser.parse_args(argv)
+def new_module(args: argparse.Namespace, streams: Streams) -> int:
+    """`autohome new NAME`: write modules/NAME.py from a short template that passes `autohome check`."""
     if not re.match(_NAME, args.name):
-        out.write(f"autohome new: error: {args.name!r} is not a module name: use lower case letters, "
-                  "digits and _, starting with a letter\n")
-        return EXIT_USAGE
+        return streams.fail("new", f"{args.name!r} is not a module name: use lower case letters, "
+                            "digits and _, starting with a letter")
     try:
-        config = load_config(environ, None, base=workdir)
+        config = load_config(streams.environ, getattr(args, "env_file", None), base=streams.workdir)
     except AutoHomeError as exc:
-        out.write(f"autohome new: error: {exc}\n")
-        return EXIT_USAGE
+        return streams.fail("new", str(exc))
     path = config.modules_dir / f"{args.name}.py"
     if path.exists():
-        out.write(f"autohome new: error: {path} exists already; pick another name or edit it\n")
-        return EXIT_USAGE
+        return streams.fail("new", f"{path} exists already; pick another name or edit it")
     schedule = (f"AT = {args.at!r}" if args.at else f"CRON = {args.cron!r}" if args.cron
                 else f"INTERVAL = {args.every or '5m'!r}")
     config.modules_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATE.format(description=f"What {args.name} does, in one line.",
                                     schedule=schedule, name=args.name), encoding="utf-8")
-    out.write(f"wrote {path}; `autohome check` shows when it will run\n")
+    streams.stdout.write(f"wrote {path}; `autohome check` shows when it will run\n")
     return 0
 
 
-def run_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], workdir: Path) -> int:
-    """Run one module once, now, in the foreground: its lines and output on the terminal."""
-    parser = Parser(prog="autohome run", description="Run one module once, now, without the daemon "
-                    "(and without disturbing one that runs): its log lines on the terminal.")
-    parser.add_argument("name", help="the module's name (its file is modules/NAME.py)")
-    parser.add_argument("--notify", action="store_true", help="send its notifications (default: show them)")
-    parser.add_argument("--env-file", metavar="FILE", type=Path, help="read settings from FILE")
-    args = parser.parse_args(argv)
+def run_module(args: argparse.Namespace, streams: Streams) -> int:
+    """`autohome run NAME`: run one module once, now, in the foreground: its lines and output
+    on the terminal; exit 1 if the run fails."""
+    out = streams.stdout
     try:
-        config = load_config(environ, args.env_file, base=workdir)
+        config = load_config(streams.environ, getattr(args, "env_file", None), base=streams.workdir)
         use_helpers(config.modules_dir)
         spec = load_module(config.modules_dir / f"{args.name}.py")
         db = open_database(config.data_dir)
     except (AutoHomeError, ModuleLoadError, OSError) as exc:
-        out.write(escape_controls(f"autohome run: error: {exc}\n"))
-        return EXIT_USAGE
+        return streams.fail("run", escape_controls(str(exc)))
     log = get_logger(f"{MODULE_LOGGER}.{spec.name}")
     handler = logging.StreamHandler(out)
     handler.setFormatter(LineFormatter())  # control characters shown escaped (text.py)
@@ -131,7 +111,7 @@ def run_main(argv: Sequence[str], environ: Mapping[str, str], out: IO[str], work
     capture.install()
     capture.begin(output)
     try:
-        kit = ModuleKit(log, _notify_for(config, log, args.notify), ModuleStore(db, spec.name),
+        kit = ModuleKit(log, _notify_for(config, log, args.send), ModuleStore(db, spec.name),
                         config.settings)
         try:
             spec.run(*[getattr(kit, wanted) for wanted in spec.wants])

@@ -7,7 +7,6 @@ session.py; this file accepts clients, counts them, and hangs up on them at shut
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import selectors
 import socket
 import socketserver
@@ -33,16 +32,6 @@ def _hang_up(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass  # already gone
-
-
-def is_loopback(host: str) -> bool:
-    """Whether an address only this machine can reach."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 class ConsoleLimits(NamedTuple):

@@ -95,8 +95,8 @@ class TelnetReader:
             if state is _State.DATA:
                 if byte == IAC:
                     self._state = _State.IAC
-                elif self.is_editing:
-                    self.editor(byte, out)  # type: ignore[misc] - is_editing: there is one
+                elif self.editor is not None and self.is_editing:
+                    self.editor(byte, out)
                 else:
                     self._data(byte, out)
             elif state is _State.IAC:
@@ -119,8 +119,8 @@ class TelnetReader:
         return Received(out, bytes(reply))
 
     def _command(self, byte: int, out: list[Any], reply: bytearray) -> None:
-        if byte in _AS_KEY and self.is_editing:
-            self.editor(_AS_KEY[byte], out)  # type: ignore[misc] - the editor keeps the line
+        if byte in _AS_KEY and self.editor is not None and self.is_editing:
+            self.editor(_AS_KEY[byte], out)  # the editor keeps the line
         elif byte == IAC:
             self._data(IAC, out)
         elif byte in (DO, DONT, WILL, WONT):

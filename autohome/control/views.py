@@ -9,6 +9,7 @@ from typing import NamedTuple, Protocol
 from autohome.logs.follow import Follower
 from autohome.notifications.pushover import Quota
 from autohome.storage.outbox_table import OutboxRow
+from autohome.storage.runs import BUCKET_S as BUCKET_S  # the page draws runs by these buckets
 from autohome.storage.state import ModuleStatus, RunRecord
 
 

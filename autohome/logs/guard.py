@@ -34,7 +34,7 @@ class ModuleLogRouter(logging.Handler):
         self._module_logger = module_logger
         self._fallback = fallback
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         """Route the record; no lock needed, nothing of this handler's changes."""
         self.emit(record)
         return True
@@ -75,7 +75,7 @@ class LoggingGuard:
     `logging` module: called after each run and each import with the module's name, it puts
     back what changed and says once per module what it found.
 
-    AutoHome's own loggers live in a tree of their own (logtree.py) that no `logging` call
+    AutoHome's own loggers live in a tree of their own (logs/tree.py) that no `logging` call
     reaches; what is watched here is the shared part: the router on the root logger, the
     root's level, `logging.disable`, handlers that write the terminal behind AutoHome's back,
     the record factory, and the handlers and levels of AutoHome's own loggers (which a module

@@ -26,7 +26,7 @@ class LogQueue:
         self._is_waiting = False  # the writer waits in get(): only then is a put announced
 
     def put(self, item: object) -> None:
-        """Queue a record (a LogRecord, or a logwriter.Line). (_put, spelled out: every log
+        """Queue a record (a LogRecord, or a writer.Line). (_put, spelled out: every log
         line of every run comes here.)"""
         msg = item.msg  # type: ignore[attr-defined]
         size = RECORD_BYTES + len(msg) if type(msg) is str else RECORD_BYTES

@@ -130,8 +130,8 @@ class LogSetup:
         self.now: Callable[[], float] = epoch_s  # the time lines carry (see stamp_with)
 
     def put(self, line: Line) -> None:
-        """Queue a line for the writer to make into a record (see logwriter.Line)."""
-        self.writer.records.put(line)  # type: ignore[arg-type]
+        """Queue a line for the writer to make into a record (see writer.Line)."""
+        self.writer.records.put(line)
 
     def flush(self) -> None:
         """Wait until the lines logged so far are written, on the terminal too if it reads

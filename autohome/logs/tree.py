@@ -15,7 +15,7 @@ MODULE_LOGGER = "autohome.modules"  # each module's logger is autohome.modules.<
 
 _ROOT = logging.RootLogger(logging.WARNING)
 _MANAGER = logging.Manager(_ROOT)
-_ROOT.manager = _MANAGER  # type: ignore[misc] - the class default is the global manager
+_ROOT.manager = _MANAGER  # the class default is the global manager
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -3,7 +3,7 @@
 Threads only put records on one queue (through QueueFront, the standard QueueHandler),
 and for the lines every run writes, a `Line` tuple that the writer makes into the same
 LogRecord; one thread takes them in batches and hands the records to the handlers that
-logs.py sets up, so no module ever waits on the disk or the terminal.
+setup.py sets up, so no module ever waits on the disk or the terminal.
 
 Why not the standard QueueListener: it hands records over one at a time, and the
 standard stream and file handlers flush after every record. A burst of runs logs

@@ -4,8 +4,6 @@ phone), and stored, with how they went, once the database takes writes again."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -15,7 +13,8 @@ from typing import Any
 from autohome.errors import NotifyError
 from autohome.logs.tree import get_logger
 from autohome.notifications.pushover import Message, PushoverClient
-from autohome.storage.db import Database, as_text
+from autohome.storage.db import Connection, Database
+from autohome.storage.outbox_table import store_held
 
 log = get_logger("autohome.outbox")
 
@@ -88,17 +87,13 @@ class HeldMessages:
             log.info("notification from %s sent from memory (the database could not take it)", message.sender)
         return next_due
 
-    def _write(self, conn: sqlite3.Connection) -> Callable[[], None]:
+    def _write(self, conn: Connection) -> Callable[[], None]:
         """In the database's retry transaction: store every held message as it is now."""
         with self._lock:
             messages = list(self._messages)
-        for message in messages:
-            conn.execute(
-                "INSERT INTO outbox (created, sender, fields, state, attempts, next_attempt, last_error, "
-                "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (as_text(message.created), message.sender, json.dumps(message.fields), message.state,
-                 message.attempts, as_text(message.next_attempt or message.created), message.last_error,
-                 as_text(message.sent_at)))
+        store_held(conn, [(message.created, message.sender, message.fields, message.state, message.attempts,
+                           message.next_attempt or message.created, message.last_error, message.sent_at)
+                          for message in messages])
         return lambda: self._forget(messages)
 
     def _forget(self, stored: list[HeldMessage]) -> None:

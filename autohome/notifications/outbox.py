@@ -7,7 +7,6 @@ is retried with growing pauses from 5 s; a 429 waits for the quota's reset time.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -17,7 +16,7 @@ from autohome.errors import NotifyError
 from autohome.logs.tree import get_logger
 from autohome.notifications.held import HeldMessage, HeldMessages
 from autohome.notifications.pushover import NOT_CONFIGURED, Message, PushoverClient, Quota
-from autohome.storage.db import Database
+from autohome.storage.db import Database, StorageFailure
 from autohome.storage.outbox_table import OutboxRow, OutboxTable
 
 log = get_logger("autohome.outbox")
@@ -43,7 +42,7 @@ class Outbox:
     def __init__(self, db: Database, client: PushoverClient | None, clock: Clock,
                  is_test_mode: bool = False) -> None:
         self.table = OutboxTable(db)
-        self.held = HeldMessages(db)  # what the database refused (outbox_held.py)
+        self.held = HeldMessages(db)  # what the database refused (held.py)
         self.is_test_mode = is_test_mode  # virtual time must not ring the phone: keep, never send
         self.client = None if is_test_mode else client
         self.clock = clock
@@ -64,7 +63,7 @@ class Outbox:
             message = message._replace(timestamp=int(created.timestamp()))
         try:
             message_id = self.table.add(created, sender, message.form(), state)
-        except (sqlite3.Error, OSError) as exc:  # a full disk: kept in memory, sent from there
+        except (StorageFailure, OSError) as exc:  # a full disk: kept in memory, sent from there
             self.held.hold(HeldMessage(created, sender, message.form(), state))
             log.warning("notification from %s kept in memory: the state database cannot take it (%s); it "
                         "is %s, and stored once the database can", sender, exc,
@@ -122,7 +121,7 @@ class Outbox:
             self._next_prune = now + PRUNE_EVERY
             try:
                 pruned = self.table.prune(now - KEEP_SENT, KEEP_DONE)
-            except sqlite3.Error:  # the database cannot take it now: tomorrow
+            except StorageFailure:  # the database cannot take it now: tomorrow
                 return self._next_prune
             if pruned:
                 log.info("pruned %d notification(s) done with (older than 30 days, or beyond the newest %d)",
@@ -240,7 +239,7 @@ class Outbox:
         """Messages per state (and those kept in memory while the database refuses them)."""
         try:
             counts = self.table.counts()
-        except sqlite3.Error:  # the database cannot be read now: the held ones at least
+        except StorageFailure:  # the database cannot be read now: the held ones at least
             counts = {}
         if len(self.held):
             counts["kept in memory"] = len(self.held)

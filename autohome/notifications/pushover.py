@@ -75,13 +75,18 @@ def build_message(
             raise ValueError(f"expire {expire} is not allowed: use 1 to 10800 seconds")
     else:
         retry = expire = None
-    fields = {"message": text, "title": title, "url": url, "url_title": url_title}
-    for key, value in fields.items():
-        limit = LIMITS[key]
-        if value is not None and len(value) > limit:
-            warn(f"{key} is {len(value)} characters, Pushover allows {limit}: cut to fit")
-            fields[key] = value[: limit - 1] + "…"
-    return Message(priority=priority, sound=sound, retry=retry, expire=expire, **fields)
+    return Message(message=_fit("message", text, warn) or "", title=_fit("title", title, warn),
+                   url=_fit("url", url, warn), url_title=_fit("url_title", url_title, warn),
+                   priority=priority, sound=sound, retry=retry, expire=expire)
+
+
+def _fit(key: str, value: str | None, warn: Callable[[str], None]) -> str | None:
+    """The text cut to Pushover's limit for `key`, with a warning when it had to be."""
+    limit = LIMITS[key]
+    if value is not None and len(value) > limit:
+        warn(f"{key} is {len(value)} characters, Pushover allows {limit}: cut to fit")
+        return value[: limit - 1] + "…"
+    return value
 
 
 class Quota(NamedTuple):

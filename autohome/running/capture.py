@@ -2,7 +2,7 @@
 output goes to its own log, line by line, and is kept for `modules read`.
 
 Every other thread writes where it always did. Closing sys.stdout or sys.stderr from a
-module closes nothing: AutoHome's own log never writes through them (see cli.py).
+module closes nothing: AutoHome's own log never writes through them (see cli/daemon.py).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ class OutputCapture:
         self._saved = (sys.stdout, sys.stderr)
         self._installed = (_ThreadStream(sys.stdout, self._runs, logging.INFO),
                            _ThreadStream(sys.stderr, self._runs, logging.WARNING))
-        sys.stdout, sys.stderr = self._installed  # type: ignore[assignment]
+        sys.stdout, sys.stderr = self._installed
 
     def uninstall(self) -> None:
         """Put the streams back as they were."""
@@ -176,7 +176,7 @@ class OutputCapture:
         installed = self._installed
         if installed is None or (sys.stdout is installed[0] and sys.stderr is installed[1]):
             return
-        sys.stdout, sys.stderr = installed  # type: ignore[assignment]
+        sys.stdout, sys.stderr = installed
         if culprit not in self._warned:
             self._warned.add(culprit)
             get_logger("autohome.main").warning(

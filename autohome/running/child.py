@@ -86,7 +86,7 @@ class Channel:
         if answer.get("id") != number:
             raise ConnectionError("AutoHome answered another call")
         if "error" in answer:
-            raise _ERRORS.get(answer.get("type"), RuntimeError)(answer["error"])
+            raise _ERRORS.get(str(answer.get("type")), RuntimeError)(answer["error"])
         return answer.get("result")
 
 
@@ -145,7 +145,8 @@ class HelperFinder:
     def __init__(self, folder: str) -> None:
         self.folder = folder
 
-    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         """A spec for a top-level `_name` found in the folder, as `_name.py` or `_name/`."""
         if path is not None or not name.startswith("_"):
             return None
@@ -195,6 +196,8 @@ def _connect(argv: Sequence[str]) -> socket.socket:
         descriptor = int(argv[1])
         os.set_inheritable(descriptor, False)  # the module's own subprocesses do not get it
         return socket.socket(fileno=descriptor)
+    if sys.platform != "win32":
+        raise SystemExit(f"unknown channel {argv[0]!r}: --share is for Windows")
     shared = sys.stdin.buffer.read()  # --share: the bytes of socket.share(), then end of input
     sys.stdin.close()
     return socket.fromshare(shared)

@@ -126,7 +126,7 @@ class ChildMessages:
             text, level = f"(level {str(level)[:20]!r} is not a logging level) {text}", logging.WARNING
         if not logger.isEnabledFor(level):
             return
-        record = logger.makeRecord(logger.name, level, str(self.spec.path), 0, text, None, None)
+        record = logger.makeRecord(logger.name, level, str(self.spec.path), 0, text, (), None)
         exc = message.get("exc")
         record.exc_text = None if exc is None else str(exc)
         record.threadName = f"module:{self.spec.name}"

@@ -130,9 +130,14 @@ class RunExecutor:
     def prepare(self, specs: Iterable[ModuleSpec]) -> None:
         """Make the kits of the modules just loaded, forget those of modules gone: a first run
         then costs what every later one does (see docs/performance.md)."""
-        kits = self._kits
-        self._kits = {spec.name: kits.get(spec.name) or say_memory(spec, self.is_isolated(spec))
-                      or self._make_kit(spec.name) for spec in specs}
+        kits: dict[str, ModuleKit] = {}
+        for spec in specs:
+            kit = self._kits.get(spec.name)
+            if kit is None:
+                say_memory(spec, self.is_isolated(spec))
+                kit = self._make_kit(spec.name)
+            kits[spec.name] = kit
+        self._kits = kits
         for name in self.crash_isolation.forget_changed({spec.name: spec.path for spec in specs}):
             log.info("module %s changed since it crashed AutoHome: it runs as it says again", name)
 

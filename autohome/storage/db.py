@@ -27,6 +27,12 @@ log = get_logger("autohome.state")
 DB_FILE = "autohome.db"
 TEST_DB_FILE = "autohome-test.db"  # test mode's virtual time never touches the real schedule
 
+# What a read or write raises when the database or its disk fails, and the connection a
+# writer is handed: the names the rest of AutoHome uses, so that only storage/ imports sqlite3.
+StorageFailure = sqlite3.Error
+Connection = sqlite3.Connection
+
+
 class DatabaseError(AutoHomeError):
     """The state database cannot be opened, read or written; the message names the file."""
 
@@ -64,9 +70,9 @@ class Database:
     """AutoHome's SQLite file; every read and write goes through this one object.
 
     It never stops AutoHome: a write the disk refuses (full, failing) is kept in memory and
-    tried again (heldwrites.py), with `failing` saying why meanwhile; a file found damaged
+    tried again (held.py), with `failing` saying why meanwhile; a file found damaged
     under it is moved aside and a fresh one started, with what can be read of the old one
-    (dbrepair.py), and `replaced` saying so."""
+    (storage/repair.py), and `replaced` saying so."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = path
@@ -159,7 +165,7 @@ class Database:
             return self._conn.execute(sql, params).fetchall()
 
     def _replace_damaged(self, exc: BaseException) -> bool:
-        # Called with the lock held (dbrepair.py). False for a database with no file.
+        # Called with the lock held (storage/repair.py). False for a database with no file.
         if str(self.path) == ":memory:":
             return False
         notice, replaced = replace_damaged(Path(self.path), exc, self._conn, self._connect)
@@ -251,7 +257,7 @@ class Database:
             params,
         )
 
-    # The runs table's reads and writes (runs_table.py), as this object's methods.
+    # The runs table's reads and writes (storage/runs.py), as this object's methods.
     add_runs = runs_table.add_runs
     history = runs_table.history
     runs_since = runs_table.runs_since
@@ -273,7 +279,7 @@ def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:
     try:
         # Each table's root read, and one write: a file that cannot be used says so now. (A
         # full check would read the whole file, a week of history; damage found later is
-        # handled where it is found: dbrepair.py.)
+        # handled where it is found: storage/repair.py.)
         with database.transaction() as conn:
             for table in TABLES:
                 conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()  # noqa: S608 - names from TABLES

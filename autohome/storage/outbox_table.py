@@ -138,3 +138,15 @@ class OutboxTable:
     def set_meta(self, key: str, value: str) -> None:
         """Store a value such as the last known quota."""
         self.db.set_meta(key, value)
+
+
+def store_held(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Store messages that were held in memory, as they are now: (created, sender, fields,
+    state, attempts, next_attempt, last_error, sent_at) each."""
+    conn.executemany(
+        "INSERT INTO outbox (created, sender, fields, state, attempts, next_attempt, last_error, "
+        "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(as_text(created), sender, json.dumps(fields), state, attempts, as_text(next_attempt),
+          last_error, as_text(sent_at))
+         for created, sender, fields, state, attempts, next_attempt, last_error, sent_at in rows])
+

@@ -51,7 +51,7 @@ class RunWriter:
                  retry_s: float = RETRY_S) -> None:
         self.db = db
         self.retry_s = retry_s
-        self._announce = announce or _handle
+        self._announce: Callable[[Any], object] = announce or _handle
         self._lock = threading.Lock()
         self._to_write = threading.Condition(self._lock)  # the writer waits: runs to write, or closing
         self._stored = threading.Condition(self._lock)  # flush() waits: runs written (or given up)

@@ -67,7 +67,7 @@ MIGRATIONS: list[str] = [
     """,
     # The runs of each module in each ten minutes, by how they ended: what the status page's
     # day and week are drawn from, so their cost follows what is drawn, not how many runs there
-    # were. Kept up by the state writer (runs_table.add_runs).
+    # were. Kept up by the state writer (runs.add_runs).
     """
     CREATE TABLE run_buckets (
         module TEXT NOT NULL,

@@ -173,7 +173,7 @@ class ModuleStates:
         self.flush()
         return [RunRecord.from_row(row) for row in self.db.history(name, limit)]
 
-    def _update(self, name: str, **changes: object) -> ModuleStatus:
+    def _update(self, name: str, **changes: Any) -> ModuleStatus:
         # The write happens under the lock, so the database sees changes in the order made.
         with self._lock:
             status = self._status.get(name, UNKNOWN)._replace(**changes)

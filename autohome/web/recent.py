@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from autohome.storage.runs import BUCKET_S
+from autohome.control.views import BUCKET_S
 from autohome.web.timeline import MERGE_PX, SPANS, WIDTH, Run, earliest, make_bucket, make_run
 
 RUN_SPANS = ("1h",)  # drawn from runs; the longer ones from buckets

@@ -16,7 +16,7 @@ from datetime import tzinfo
 from typing import Any
 
 from autohome.clock import monotonic_s
-from autohome.console.server import is_loopback
+from autohome.config import is_loopback
 from autohome.logs.tree import get_logger
 
 log = get_logger("autohome.web")

@@ -30,7 +30,7 @@ _AXIS = {"1h": (timedelta(minutes=10), "%H:%M"), "24h": (timedelta(hours=3), "%H
 
 class Run(NamedTuple):
     """One run, or the runs of one bucket that ended alike (the day and the week are drawn
-    from buckets: runs_table.BUCKET_S), as the timeline needs them; made once and kept."""
+    from buckets: storage.runs.BUCKET_S), as the timeline needs them; made once and kept."""
 
     module: str
     start_s: float  # seconds since the epoch (of the first run)
@@ -39,7 +39,7 @@ class Run(NamedTuple):
     error: str | None  # escaped for HTML already (the newest)
     when: str  # its start in local time, for titles
     title: str  # its mark's title, when it is a mark of its own (HTML, escaped; "" for a bucket)
-    count: int = 1
+    runs: int = 1  # how many runs it stands for
     last_s: float = 0.0  # the last run's start, for a bucket of several
     longest_s: float = 0.0  # of a bucket of several
 
@@ -173,11 +173,11 @@ def _marks(runs: list[Run], start_s: float, scale: float, label: str, reach: flo
 def _mark(group: list[Run], left: float, right: float, label: str, reach: float, zone: tzinfo) -> Mark:
     left, right = max(0.0, left), min(reach, right)
     first, last = group[0], group[-1]
-    count = sum(run.count for run in group)
+    count = sum(run.runs for run in group)
     if count == 1:
         title = first.title or first.bucket_title(label, zone)
     else:
-        longest = max(run.longest_s if run.count > 1 else run.duration_s for run in group)
+        longest = max(run.longest_s if run.runs > 1 else run.duration_s for run in group)
         until = _local(last.last_s or last.start_s, zone)[11:]
         title = (f"{label}: {count} runs from {_local(first.start_s, zone)} to {until}, {first.how}, "
                  f"the longest {_seconds(longest)}")
