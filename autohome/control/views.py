@@ -10,6 +10,7 @@ from autohome.logs.follow import Follower
 from autohome.notifications.pushover import Quota
 from autohome.storage.outbox_table import OutboxRow
 from autohome.storage.runs import BUCKET_S as BUCKET_S  # the page draws runs by these buckets
+from autohome.storage.runs import BucketRow
 from autohome.storage.state import ModuleStatus, RunRecord
 
 
@@ -48,7 +49,7 @@ class StatusView(NamedTuple):
 
 
 class Controller(Protocol):
-    """What the console may ask of the daemon."""
+    """What the console and the status page may ask of the daemon (control/panel.py)."""
 
     def module_views(self) -> list[ModuleView]:
         """Every module, loaded or broken, sorted by name."""
@@ -120,6 +121,19 @@ class Controller(Protocol):
 
     def request_stop(self) -> None:
         """Shut AutoHome down."""
+        ...
+
+    def runs_since(self, since: datetime, after_id: int = 0) -> list[tuple[int, str, RunRecord]]:
+        """Every module's stored runs from `since` on (stored after run `after_id`), oldest
+        first: (number, module, run)."""
+        ...
+
+    def run_buckets(self, since: datetime, after_id: int = 0, per: int = 1) -> list[BucketRow]:
+        """Every module's runs by ten minutes (`per` buckets together) from `since` on."""
+        ...
+
+    def sleeps(self) -> list[tuple[datetime, datetime]]:
+        """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""
         ...
 
 

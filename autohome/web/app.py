@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from autohome.control.penalties import Penalties
+from autohome.control.views import Controller
 from autohome.logs.tree import get_logger
 from autohome.web.pages import Pages
 from autohome.web.sessions import Session, Sessions, cookie
@@ -63,7 +64,7 @@ class Response:
 class StatusPage:
     """The WSGI application. `host` and `port` are where it listens, for the Host check."""
 
-    def __init__(self, controller: Any, zone: tzinfo, password: str = "", host: str = "127.0.0.1",
+    def __init__(self, controller: Controller, zone: tzinfo, password: str = "", host: str = "127.0.0.1",
                  port: int = 8023) -> None:
         self.pages = Pages(controller, zone)
         self.sessions = Sessions(password)

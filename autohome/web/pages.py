@@ -5,14 +5,17 @@ from __future__ import annotations
 import threading
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autohome import __version__
-from autohome.control.views import ModuleView, format_time, outcome_text
+from autohome.control.views import Controller, ModuleView, StatusView, format_time, outcome_text
 from autohome.durations import format_duration
 from autohome.web.recent import RUN_SPANS, RecentBuckets, RecentRuns
 from autohome.web.svg import durations_svg, timeline_svg
 from autohome.web.timeline import SPANS, WIDTH, build_timeline, earliest, make_run
+
+if TYPE_CHECKING:
+    from markupsafe import Markup  # with Jinja2, imported at the first request
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOG_ENTRIES = 40
@@ -43,12 +46,12 @@ class Row(NamedTuple):
 class Pages:
     """Renders each page; the timeline's SVG is kept while nothing it shows has changed."""
 
-    def __init__(self, controller: Any, zone: tzinfo) -> None:
+    def __init__(self, controller: Controller, zone: tzinfo) -> None:
         self.controller = controller
         self.zone = zone
         self._env: Any = None
         self._lock = threading.Lock()
-        self._timelines: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self._timelines: dict[str, tuple[tuple[object, ...], Markup]] = {}
         self._recent = RecentRuns(controller, zone)  # the hour, from runs
         self._buckets = {span: RecentBuckets(controller, span)  # the day and the week, from buckets
                          for span in SPANS if span not in RUN_SPANS}
@@ -111,7 +114,7 @@ class Pages:
             "notifications": self.controller.notifications(NOTIFICATIONS),
         }
 
-    def _header(self, status: Any) -> list[tuple[str, str]]:
+    def _header(self, status: StatusView) -> list[tuple[str, str]]:
         uptime = format_duration(status.now - status.started_at) if status.now > status.started_at else "0s"
         quota = ("unknown until the first message" if status.quota is None
                  else f"{status.quota.remaining} of {status.quota.limit} left")
@@ -135,7 +138,7 @@ class Pages:
             view.status.paused, view.state in ("running", "overrun"),
         )
 
-    def _timeline(self, span: str, views: list[ModuleView], now: datetime) -> Any:
+    def _timeline(self, span: str, views: list[ModuleView], now: datetime) -> Markup:
         pixel_s = SPANS[span].total_seconds() / WIDTH
         running = tuple(sorted((view.name, view.running_since) for view in views
                                if view.running_since is not None))

@@ -12,9 +12,8 @@ import bisect
 import threading
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
-from typing import Any
 
-from autohome.control.views import BUCKET_S
+from autohome.control.views import BUCKET_S, Controller
 from autohome.web.timeline import MERGE_PX, SPANS, WIDTH, Run, earliest, make_bucket, make_run
 
 RUN_SPANS = ("1h",)  # drawn from runs; the longer ones from buckets
@@ -23,7 +22,7 @@ RUN_SPANS = ("1h",)  # drawn from runs; the longer ones from buckets
 class RecentRuns:
     """An hour of runs in order of their start, with the number of the newest one read."""
 
-    def __init__(self, controller: Any, zone: tzinfo, span: str = "1h") -> None:
+    def __init__(self, controller: Controller, zone: tzinfo, span: str = "1h") -> None:
         self.controller = controller
         self.zone = zone
         self.span = span
@@ -57,7 +56,7 @@ class RecentBuckets:
     """The buckets of one span's timeline, by module, brought up to date with the buckets that
     took a run since the last look; each module's list is sorted again only when it changed."""
 
-    def __init__(self, controller: Any, span: str) -> None:
+    def __init__(self, controller: Controller, span: str) -> None:
         self.controller = controller
         self.span = span
         # Buckets taken together so that each is about as wide as the merging of marks (a

@@ -17,6 +17,7 @@ from typing import Any
 
 from autohome.clock import monotonic_s
 from autohome.config import is_loopback
+from autohome.control.views import Controller
 from autohome.logs.tree import get_logger
 
 log = get_logger("autohome.web")
@@ -31,7 +32,7 @@ MAX_BODY_BYTES = 64 * 1024  # a request body larger than this is refused (413) b
 class StatusServer:
     """The page's waitress server and its thread."""
 
-    def __init__(self, controller: Any, zone: tzinfo, host: str, port: int, password: str) -> None:
+    def __init__(self, controller: Controller, zone: tzinfo, host: str, port: int, password: str) -> None:
         self.controller = controller
         self.zone = zone
         self.app: Any = None  # the StatusPage, made at start: after the console listens
