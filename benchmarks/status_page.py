@@ -29,7 +29,7 @@ from bench import T0, percentile, report, specs, temp_dir
 from autohome.app import build
 from autohome.clock import FakeClock
 from autohome.config import Config
-from autohome.console.commands import Commands
+from autohome.control.commands import Commands
 from autohome.storage.db import Database, RunRow, open_database
 from autohome.web.app import StatusPage
 

@@ -12,7 +12,7 @@ from conftest import T0, WAIT_S, log_seen, make_main, spec
 
 from autohome.catalog.loader import BrokenModule
 from autohome.clock import FakeClock
-from autohome.console.commands import Commands
+from autohome.control.commands import Commands
 
 
 def test_a_failing_module_is_logged_with_traceback_and_others_still_run(

@@ -180,3 +180,14 @@ def test_help_for_one_command_shows_its_usages_only(client: ConsoleClient) -> No
     assert [line.split("  ")[0] for line in lines] == [
         "notifications", "notifications read ID", "notifications resend ID"]
     assert "did you mean modules?" in client.command("help modulse")
+
+
+def test_help_for_one_command_adds_its_longer_help_from_the_table(client: ConsoleClient) -> None:
+    from autohome.control.commands import COMMANDS
+
+    for command in COMMANDS:
+        answer = client.command(f"help {' '.join(command.words)}")
+        assert command.summary in answer, command.usage
+        if command.details and sum(other.usage.startswith(command.usage + " ") for other in COMMANDS) == 0:
+            assert command.details.splitlines()[0] in answer, command.usage
+    assert "SIGKILL" in client.command("help modules stop")

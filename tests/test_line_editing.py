@@ -9,8 +9,9 @@ import pytest
 from conftest import ConsoleClient, console_port, spec
 
 from autohome.app import Main
-from autohome.console.completion import complete
 from autohome.console.telnet import DO, ECHO, IAC, SGA
+from autohome.control.commands import BY_WORDS
+from autohome.control.completion import complete
 
 UP, LEFT, ENTER = b"\x1b[A", b"\x1b[D", b"\r\x00"
 
@@ -147,15 +148,18 @@ def test_the_line_and_escape_sequences_are_bounded(keys: Keys) -> None:
 
 
 def test_completion_knows_what_may_come_next() -> None:
-    commands, actions = ["help", "log", "modules", "notifications", "notify", "status"], ["read", "run"]
+    # The words come from the console's one table of commands (commands.COMMANDS).
+    commands = ["complete", "exit", "help", "log", "logout", "modules", "notifications", "notify", "quit",
+                "shutdown", "status"]
     names = lambda: ["water", "weather"]  # noqa: E731
-    assert complete("", commands, actions, names) == commands
-    assert complete("no", commands, actions, names) == ["notifications", "notify"]
-    assert complete("modules r", commands, actions, names) == ["read", "run"]
-    assert complete("modules run we", commands, actions, names) == ["weather"]
-    assert complete("notify ", commands, actions, names) == ["test"]
-    assert complete("log 5 ", commands, actions, names) == ["-f"]
-    assert complete("modules run weather ", commands, actions, names) == []
+    assert complete("", BY_WORDS, names) == commands
+    assert complete("no", BY_WORDS, names) == ["notifications", "notify"]
+    assert complete("modules r", BY_WORDS, names) == ["read", "reload", "run"]
+    assert complete("modules run we", BY_WORDS, names) == ["weather"]
+    assert complete("notify ", BY_WORDS, names) == ["test"]
+    assert complete("log 5 ", BY_WORDS, names) == ["-f"]
+    assert complete("modules run weather ", BY_WORDS, names) == []
+    assert complete("help mo", BY_WORDS, names) == ["modules"]
 
 
 def test_the_complete_command_answers_for_clients(keys: Keys) -> None:

@@ -247,3 +247,19 @@ def test_a_week_of_runs_is_drawn_in_a_page_whose_size_follows_the_width(console_
     week = browser.get("/?span=7d")
     assert week.status == 200 and week.body.count('class="mark error"') >= 1
     assert len(week.body) < 200_000  # before: a mark, and a title, for nearly every run (3 MB)
+
+
+def test_the_page_calls_only_the_console_commands_declared_for_it(browser: Browser, main: Main) -> None:
+    from autohome.control.commands import COMMANDS
+
+    browser.get("/")
+    for action in ("read", "reload", "shutdown", "notify-test", "start"):  # not the page's, or not on a module
+        reply = browser.post(f"/modules/weather/{action}", {"token": browser.token})
+        assert reply.status == 404, action
+    assert not main.stop.is_requested
+    declared = {command.page for command in COMMANDS if command.page.isalpha()}
+    assert declared == {"run", "pause", "resume", "stop"}
+    for action in sorted(declared):
+        reply = browser.post(f"/modules/weather/{action}", {"token": browser.token},
+                             headers={"X-Requested-With": "fetch"})
+        assert reply.status == 200 and "weather" in reply.body, action

@@ -13,8 +13,8 @@ from typing import IO
 from autohome.cli.client import ConsoleConnection, ConsoleGone, NoDaemon, history_file
 from autohome.cli.command import EXIT_FAILED, EXIT_OK, Streams
 from autohome.config import Config, load_config
-from autohome.console.commands import MAX_LOG_LINES
-from autohome.console.completion import is_following
+from autohome.control.commands import MAX_LOG_LINES
+from autohome.control.completion import is_following
 from autohome.errors import AutoHomeError
 
 HISTORY_LINES = 1000

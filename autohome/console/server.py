@@ -14,9 +14,9 @@ import threading
 from typing import NamedTuple
 
 from autohome.clock import monotonic_s
-from autohome.console.commands import Commands
 from autohome.console.session import Connection
 from autohome.console.telnet import escape
+from autohome.control.commands import Commands
 from autohome.control.penalties import PENALTY_BASE_S, Penalties
 from autohome.logs.tree import get_logger
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from autohome import __version__
 from autohome.clock import monotonic_s
-from autohome.console.commands import Reply
 from autohome.console.editor import Echo, LineEditor
 from autohome.console.telnet import Event, TelnetReader, escape
+from autohome.control.commands import Reply
 from autohome.logs.follow import Follower
 from autohome.logs.tree import get_logger
 

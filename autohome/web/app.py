@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from autohome.control.commands import Commands
 from autohome.control.penalties import Penalties
 from autohome.control.views import Controller
 from autohome.logs.tree import get_logger
@@ -34,7 +35,7 @@ _SECURITY = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosni
 _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".png": "image/png", ".svg": "image/svg+xml"}
 # Compiled at first use (re caches them): start-up does not pay for them.
-_ACTION = r"^/modules/([^/]+)/(run|pause|resume|stop)$"
+_ACTION = r"^/modules/([^/]+)/([a-z-]+)$"  # the action: a console command's `page` (commands.py)
 _MODULE = r"^/modules/([^/]+)$"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 
@@ -67,6 +68,7 @@ class StatusPage:
     def __init__(self, controller: Controller, zone: tzinfo, password: str = "", host: str = "127.0.0.1",
                  port: int = 8023) -> None:
         self.pages = Pages(controller, zone)
+        self.commands = Commands(controller, zone)  # what the page's buttons call
         self.sessions = Sessions(password)
         self.penalties = Penalties()  # wrong passwords: after three, each is answered later
         self.stopping = threading.Event()  # set at shutdown: no answer waits any longer
@@ -166,12 +168,13 @@ class StatusPage:
             self.sessions.end(session)
             return Response.redirect("/login" if self.sessions.needs_login else "/")
         if path == "/notify-test":
-            message = self.pages.controller.notify_test("Test notification from AutoHome's status page")
+            message = self.commands.page_action("notify-test",
+                                                text="Test notification from AutoHome's status page")
         else:
             found = re.match(_ACTION, path)
-            if found is None:
-                return Response.refused("404 Not Found", "no such action")
-            message = self._act(found.group(1), found.group(2))
+            message = None if found is None else self.commands.page_action(found.group(2), found.group(1))
+        if message is None:
+            return Response.refused("404 Not Found", "no such action")
         log.info("status page: %s: %s", path, message)
         if environ.get("HTTP_X_REQUESTED_WITH") == "fetch":
             import json
@@ -180,14 +183,6 @@ class StatusPage:
         back = form.get("back", "/")
         local = back.startswith("/") and not back.startswith("//") and "\\" not in back
         return Response.redirect(back if local else "/")
-
-    def _act(self, name: str, action: str) -> str:
-        controller = self.pages.controller
-        if action == "run":
-            return str(controller.run_now(name))
-        if action == "stop":
-            return str(controller.stop_run(name))
-        return str(controller.set_paused(name, action == "pause"))
 
     def _login(self, environ: dict[str, Any], method: str, session: Session | None) -> Response:
         if not self.sessions.needs_login:

@@ -1,4 +1,7 @@
-"""The console's commands: each takes words and returns text; none touches a socket."""
+"""The console's commands, each declared once in COMMANDS: its words and arguments, its line
+in `help`, its longer help, its handler, what its arguments complete to, and whether the
+status page may call it. `help`, Tab, `complete`, the dispatcher and the page all read it.
+Each handler takes words and returns text; none touches a socket."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from datetime import timezone, tzinfo
 from typing import NamedTuple
 
 from autohome import __version__
-from autohome.console.completion import FOLLOW_FLAGS, complete, is_following
+from autohome.control.completion import FOLLOW_FLAGS, complete, is_following
 from autohome.control.views import Controller, ModuleView, format_table, format_time, nearest, outcome_text
 from autohome.durations import format_duration
 from autohome.logs.follow import Follower
@@ -28,43 +31,12 @@ class Reply(NamedTuple):
 
 
 class Commands:
-    """The console's command table; each command returns text and never touches the socket."""
+    """Runs console lines against the daemon through its Controller, by the COMMANDS table."""
 
     def __init__(self, controller: Controller, zone: tzinfo = timezone.utc) -> None:
         self.controller = controller
         self.zone = zone
         self._modules_cache: tuple[tuple[int, ...], Reply] | None = None  # by views_version
-        self.help_lines: list[tuple[str, str]] = [
-            ("help [COMMAND]", "list the commands, or show one command's usage"),
-            ("modules", "table of every module: state, schedule, last and next run"),
-            ("modules read NAME", "a module's description, recent runs and log lines"),
-            ("modules run NAME", "run a module now (through the thread cap)"),
-            ("modules pause NAME", "stop a module's scheduled runs"),
-            ("modules start NAME", "resume a paused module"),
-            ("modules stop NAME", "stop a module's run now (isolated runs; a thread cannot be stopped)"),
-            ("modules reload", "pick up edited, added and removed module files now"),
-            ("status", "version, uptime, next tick, threads, backlog, notifications"),
-            ("notifications", "pending, sent and failed notifications, newest first"),
-            ("notifications read ID", "one notification whole: its fields, tries, times and error"),
-            ("notifications resend ID", "queue a failed, uncertain or undeliverable notification again"),
-            ("notify test [MESSAGE]", "queue a test notification to your phone"),
-            ("log [N] [-f]", f"the last N entries of the log, a traceback being one (default 20, at "
-                             f"most {MAX_LOG_LINES}); -f: then follow it until Ctrl-C or Enter"),
-            ("complete TEXT", "the words that could come next after TEXT (for a client's tab key)"),
-            ("quit", "close this connection"),
-            ("shutdown", "stop AutoHome (running modules may finish)"),
-        ]
-        self._commands: dict[str, Callable[[list[str]], Reply]] = {
-            "help": self._help, "?": self._help,
-            "quit": self._quit, "exit": self._quit, "logout": self._quit,
-            "shutdown": self._shutdown, "status": self._status, "log": self._log,
-            "notifications": self._notifications, "notify": self._notify,
-            "modules": self._modules_command, "complete": self._complete,
-        }
-        self._module_actions: dict[str, Callable[[list[str]], Reply]] = {
-            "list": self._modules, "read": self._read, "run": self._run,
-            "pause": self._pause, "start": self._start, "reload": self._reload, "stop": self._stop,
-        }
 
     def execute(self, line: str) -> Reply:
         """Run one command line."""
@@ -74,44 +46,51 @@ class Commands:
             words = line.split()
         if not words:
             return Reply("")
-        handler = self._commands.get(words[0].lower())
-        if handler is None:
-            return Reply(f"unknown command {words[0]!r}{nearest(words[0], self._commands)}, try help")
-        return handler(words[1:])
+        command, args = find(words)
+        if command is not None:
+            return command.handler(self, args)
+        first = words[0].lower()
+        group = [command.usage for command in COMMANDS if command.words[0] == first]
+        if group:  # `notify` alone, or with a word it does not know
+            return Reply(f"usage: {' | '.join(group)}")
+        return Reply(f"unknown command {words[0]!r}{nearest(words[0], NAMES)}, try help")
+
+    def page_action(self, action: str, module: str | None = None, text: str = "") -> str | None:
+        """Run the command the status page calls `action`, on a module or with a text, and
+        return its answer; None when the page may call no such command."""
+        command = PAGE_ACTIONS.get(action)
+        if command is None or (module is not None) != command.usage.endswith(" NAME"):
+            return None
+        return command.handler(self, [module] if module is not None else [text]).text
 
     def complete(self, text: str) -> list[str]:
         """Whole words that could stand where the last word of `text` is being typed."""
-        return complete(text, [name for name in self._commands if name.isalpha()],
-                        list(self._module_actions),
-                        lambda: [view.name for view in self.controller.module_views()])
+        return complete(text, BY_WORDS, lambda: [view.name for view in self.controller.module_views()])
 
     def _complete(self, args: list[str]) -> Reply:
         # A client quotes what is typed so far, so that a trailing space survives.
         return Reply("\n".join(self.complete(" ".join(args))))
 
-    def _modules_command(self, args: list[str]) -> Reply:
-        action = args[0].lower() if args else "list"
-        handler = self._module_actions.get(action)
-        if handler is None:
-            return Reply(f"unknown action 'modules {args[0]}'{nearest(action, self._module_actions)}, "
+    def _modules_list(self, args: list[str]) -> Reply:
+        if args:  # `modules fly`: no such action
+            return Reply(f"unknown action 'modules {args[0]}'{nearest(args[0].lower(), MODULE_ACTIONS)}, "
                          "try help")
-        return handler(args[1:])
-
-    def _notify(self, args: list[str]) -> Reply:
-        if not args or args[0].lower() != "test":
-            return Reply("usage: notify test [MESSAGE]")
-        return self._notify_test(args[1:])
+        return self._modules(args)
 
     def _help(self, args: list[str]) -> Reply:
-        lines = self.help_lines
-        if args:  # help NAME: that command's usages only
+        commands: list[Command] = [command for command in COMMANDS if command.summary]
+        details = ""
+        if args:  # help NAME: that command's usages only, and its longer help if it is one command
             topic = " ".join(args).lower()
-            lines = [(usage, text) for usage, text in self.help_lines
-                     if usage == topic or usage.startswith(topic + " ")]
-            if not lines:
-                return Reply(f"no command {topic!r}{nearest(topic, self._commands)}; 'help' lists them all")
-        width = max(len(usage) for usage, _ in lines)
-        return Reply("\n".join(f"{usage.ljust(width)}  {text}" for usage, text in lines))
+            commands = [command for command in commands
+                        if command.usage == topic or command.usage.startswith(topic + " ")]
+            if not commands:
+                return Reply(f"no command {topic!r}{nearest(topic, NAMES)}; 'help' lists them all")
+            if len(commands) == 1:
+                details = commands[0].details
+        width = max(len(command.usage) for command in commands)
+        lines = [f"{command.usage.ljust(width)}  {command.summary}" for command in commands]
+        return Reply("\n".join([*lines, *([""] + details.splitlines() if details else [])]))
 
     def _quit(self, _: list[str]) -> Reply:
         return Reply("bye", close=True)
@@ -267,6 +246,12 @@ class Commands:
         headers = ["ID", "QUEUED", "SENT", "STATE", "TRIES", "FROM", "MESSAGE", "ERROR"]
         return Reply(format_table(headers, rows))
 
+    def _read_notification(self, args: list[str]) -> Reply:
+        return self._notification_action(["read", *args])
+
+    def _resend_notification(self, args: list[str]) -> Reply:
+        return self._notification_action(["resend", *args])
+
     def _notification_action(self, args: list[str]) -> Reply:
         action = args[0].lower()
         if action not in ("read", "resend") or len(args) != 2 or not args[1].isdigit():
@@ -297,4 +282,111 @@ class Commands:
             return view
         return Reply(self.controller.set_paused(view.name, False))
 
+
+Handler = Callable[[Commands, list[str]], Reply]
+Completer = Callable[[list[str], Callable[[], list[str]]], list[str]]
+
+
+def _no_words(typed: list[str], module_names: Callable[[], list[str]]) -> list[str]:
+    return []
+
+
+def _a_module(typed: list[str], module_names: Callable[[], list[str]]) -> list[str]:
+    """A module's name, as the command's one argument."""
+    return [] if typed else module_names()
+
+
+def _follow_flag(typed: list[str], module_names: Callable[[], list[str]]) -> list[str]:
+    return [] if any(word in FOLLOW_FLAGS for word in typed) else ["-f"]
+
+
+def _a_command(typed: list[str], module_names: Callable[[], list[str]]) -> list[str]:
+    return [] if typed else NAMES
+
+
+class Command(NamedTuple):
+    """One console command, declared once."""
+
+    usage: str  # its words, then its arguments in capitals or brackets: "modules read NAME"
+    summary: str  # its line in `help` ("": not listed)
+    handler: Handler
+    details: str = ""  # shown under its line by `help COMMAND`
+    completes: Completer = _no_words  # what Tab offers for its arguments, given those typed
+    aliases: tuple[str, ...] = ()  # other words for it: "exit", "modules list"
+    page: str = ""  # the status page's action that calls it ("": the page may not)
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The words that name it: the usage up to its first argument."""
+        words = []
+        for word in self.usage.split():
+            if not word.islower() or word.startswith(("[", "-")):
+                break
+            words.append(word)
+        return tuple(words)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("help [COMMAND]", "list the commands, or show one command's usage", Commands._help,
+            "help alone lists every command a line each; help with a command's words lists its "
+            "usages, and\nfor one command this longer help too.", _a_command, aliases=("?",)),
+    Command("modules", "table of every module: state, schedule, last and next run", Commands._modules_list,
+            "STATE is idle, running, overrun (past its TIMEOUT), queued (waiting for a thread), "
+            "paused,\noff (a setting it REQUIRES is missing) or broken (its file does not load).",
+            aliases=("modules list",)),
+    Command("modules read NAME", "a module's description, recent runs and log lines", Commands._read,
+            "Its file, state, schedule, next run, where it runs, its TIMEOUT, its last ten runs, "
+            "the keys\nin its store, what its last run printed and its latest log lines.", _a_module),
+    Command("modules run NAME", "run a module now (through the thread cap)", Commands._run,
+            "The run waits in the backlog while every thread is busy; it counts as the module's "
+            "due run,\nso the next scheduled one comes an interval later.", _a_module, page="run"),
+    Command("modules pause NAME", "stop a module's scheduled runs", Commands._pause,
+            "A paused module stays paused across restarts; 'modules run' still runs it by hand.",
+            _a_module, page="pause"),
+    Command("modules start NAME", "resume a paused module", Commands._start,
+            "Its schedule counts from its last due run, as if it had never been paused.",
+            _a_module, page="resume"),
+    Command("modules stop NAME", "stop a module's run now (isolated runs; a thread cannot be stopped)",
+            Commands._stop, "SIGTERM, then SIGKILL after AUTOHOME_STOP_GRACE_SECONDS, to the child "
+            "process and what it\nstarted. Set ISOLATE = True in a module's file to make it stoppable.",
+            _a_module, page="stop"),
+    Command("modules reload", "pick up edited, added and removed module files now", Commands._reload,
+            "AutoHome also does this at every tick; a file that no longer loads keeps its last "
+            "good version\nrunning, and the problem is shown."),
+    Command("status", "version, uptime, next tick, threads, backlog, notifications", Commands._status),
+    Command("notifications", "pending, sent and failed notifications, newest first",
+            Commands._notifications),
+    Command("notifications read ID", "one notification whole: its fields, tries, times and error",
+            Commands._read_notification),
+    Command("notifications resend ID", "queue a failed, uncertain or undeliverable notification again",
+            Commands._resend_notification),
+    Command("notify test [MESSAGE]", "queue a test notification to your phone", Commands._notify_test,
+            "Test mode keeps it and shows it instead (start with -t --notify to send).",
+            page="notify-test"),
+    Command("log [N] [-f]", f"the last N entries of the log, a traceback being one (default 20, at "
+            f"most {MAX_LOG_LINES}); -f: then follow it until Ctrl-C or Enter", Commands._log,
+            "Following shows each new entry as it is written; Ctrl-C or Enter goes back to the "
+            "prompt.", _follow_flag),
+    Command("complete TEXT", "the words that could come next after TEXT (for a client's tab key)",
+            Commands._complete, "Quote TEXT to keep a trailing space: complete \"modules read \"."),
+    Command("quit", "close this connection", Commands._quit, aliases=("exit", "logout")),
+    Command("shutdown", "stop AutoHome (running modules may finish)", Commands._shutdown,
+            "Running modules get AUTOHOME_SHUTDOWN_GRACE_SECONDS; what waits in the backlog is "
+            "dropped."),
+)
+
+BY_WORDS = {tuple(name.split()): command for command in COMMANDS
+             for name in (" ".join(command.words), *command.aliases)}
+NAMES = sorted({words[0] for words in BY_WORDS if words[0].isalpha()})  # what a line may start with
+MODULE_ACTIONS = sorted(words[1] for words in BY_WORDS if len(words) == 2 and words[0] == "modules")
+PAGE_ACTIONS = {command.page: command for command in COMMANDS if command.page}
+
+
+def find(words: list[str]) -> tuple[Command | None, list[str]]:
+    """The command a line's words name (two words before one), and its arguments."""
+    if len(words) > 1:
+        command = BY_WORDS.get((words[0].lower(), words[1].lower()))
+        if command is not None:
+            return command, words[2:]
+    return BY_WORDS.get((words[0].lower(),)), words[1:]
 
