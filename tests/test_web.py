@@ -253,7 +253,7 @@ def test_the_page_calls_only_the_console_commands_declared_for_it(browser: Brows
     from autohome.control.commands import COMMANDS
 
     browser.get("/")
-    for action in ("read", "reload", "shutdown", "notify-test", "start"):  # none the page may call on a module
+    for action in ("read", "reload", "shutdown", "notify-test", "start"):  # not the page.s to call
         reply = browser.post(f"/modules/weather/{action}", {"token": browser.token})
         assert reply.status == 404, action
     assert not main.stop.is_requested
