@@ -21,7 +21,9 @@ from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, last_tick
 from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
 from autohome.notifications.pushover import PushoverClient
+from autohome.revision import Revision
 from autohome.running.capture import OutputCapture
+from autohome.running.crashes import CrashIsolation
 from autohome.running.deadlines import Deadlines
 from autohome.running.descriptors import OwnDescriptors
 from autohome.running.due import due_modules
@@ -40,28 +42,28 @@ class Main:
     """The daemon: every tick, start the modules that are due; everything else is a part."""
 
     def __init__(self, config: Config, clock: Clock, registry: ModuleRegistry, executor: RunExecutor,
-                 outbox: Outbox, panel: ControlPanel, stop: StopRequest, times: LoopTimes,
-                 console: ConsoleServer | None = None, settle_each_tick: bool = False,
-                 zone: tzinfo = timezone.utc, web: StatusServer | None = None,
-                 descriptors: OwnDescriptors | None = None, storage: StorageWatch | None = None) -> None:
+                 runner: Runner, states: ModuleStates, outbox: Outbox, notifier: Notifier,
+                 panel: ControlPanel, stop: StopRequest, times: LoopTimes, storage: StorageWatch,
+                 descriptors: OwnDescriptors, console: ConsoleServer | None = None,
+                 web: StatusServer | None = None, settle_each_tick: bool = False,
+                 zone: tzinfo = timezone.utc) -> None:
         self.config = config
         self.clock = clock
         self.registry = registry
         self.executor = executor
-        self.states = executor.states
-        self.runner = executor.runner
+        self.runner = runner
+        self.states = states
         self.outbox = outbox
-        self.notifier = executor.notifier
+        self.notifier = notifier  # AutoHome's own alerts (a crash found at start: cli/daemon.py)
         self.panel = panel
         self.stop = stop
         self.times = times
+        self.storage = storage
+        self.descriptors = descriptors
         self.console = console
         self.web = web
         self.settle_each_tick = settle_each_tick
         self.zone = zone
-        self.descriptors = descriptors or OwnDescriptors()
-        self.storage = storage or StorageWatch(executor.db, executor.alert, zone, self.states.runs.retry_now,
-                                               prune=outbox.prune_if_due if outbox.client is None else None)
 
     def start(self) -> None:
         """Start the notification sender and the console, then load the modules (the console
@@ -166,7 +168,7 @@ class Main:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
         self.storage.check(now)  # a database that cannot be written is said once, and runs go on
-        self.panel.reload(TICK_WAIT_S)  # imports that take longer join a later tick
+        self.registry.refresh(TICK_WAIT_S)  # imports that take longer join a later tick
         specs, statuses = self.registry.specs(), self.states.snapshot()
         unseen = [spec.name for spec in specs
                   if (status := statuses.get(spec.name)) is None or status.first_seen is None]
@@ -232,7 +234,7 @@ def start_console(console: ConsoleServer | None, config: Config) -> ConsoleServe
 def build(
     config: Config,
     clock: Clock,
-    modules: ModuleRegistry | list[ModuleSpec | BrokenModule],
+    modules: list[ModuleSpec | BrokenModule] | None = None,
     db: Database | None = None,
     client: PushoverClient | None = None,
     logs: LogSetup | None = None,
@@ -241,21 +243,23 @@ def build(
     run_clock: Clock | None = None,
     capture: OutputCapture | None = None,
     send_notifications: bool = True,
+    crash_isolation: CrashIsolation | None = None,
 ) -> Main:
     """AutoHome's parts, made and wired; nothing is started. The cli, the tests and the
-    benchmarks all build the daemon here. `run_clock` times each run's TIMEOUT (the real
-    clock in test mode, where `clock` is virtual); `capture` splits what modules print;
-    without `send_notifications` (test mode) notifications are kept and shown, never sent."""
-    registry = modules if isinstance(modules, ModuleRegistry) else ModuleRegistry.of(modules)
-    revision = registry.revision  # one revision for everything the console shows
+    benchmarks all build the daemon here. `modules` are given modules (tests, benchmarks);
+    without them the modules are config.modules_dir's files, loaded at start. `run_clock`
+    times each run's TIMEOUT (the real clock in test mode, where `clock` is virtual);
+    `capture` splits what modules print; without `send_notifications` (test mode)
+    notifications are kept and shown, never sent."""
+    revision = Revision()  # one revision for everything the console shows
     db = db if db is not None else Database.in_memory()
     # Each run's "started" and "finished" lines go straight onto the log's queue.
     lines = RunLines(get_logger("autohome.main"), logs)
     states = ModuleStates(db, revision=revision, announce=lines.emit)
     outbox = Outbox(db, client, clock, is_test_mode=not send_notifications)
+    notifier = Notifier(outbox, send_alerts=config.notify_on_failure)
     runner = Runner(config.max_threads, revision)
-    policy = RunPolicy(config.module_timeout, config.isolation, config.stop_grace.total_seconds(),
-                       config.notify_on_failure)
+    policy = RunPolicy(config.module_timeout, config.isolation, config.stop_grace.total_seconds())
     stop = StopRequest()
     descriptors = OwnDescriptors(on_lost=lambda: stop.request(exit_code=1))
     # After each thread run: what the module did to logging, and to AutoHome's descriptors.
@@ -268,20 +272,29 @@ def build(
             capture.check(name)
         descriptors.check(name)
 
-    executor = RunExecutor(runner, states, Notifier(outbox), clock, db, config.settings, policy, lines,
-                           Deadlines(clock), run_clock, capture, after_run=after_run)
-    executor.prepare(registry.specs())  # a registry of given modules is loaded already
-    registry.on_change = executor.prepare
+    executor = RunExecutor(runner, states, notifier, clock, db, config.settings, policy, lines,
+                           Deadlines(clock), run_clock, capture, after_run=after_run,
+                           crash_isolation=crash_isolation)
+    if modules is None:
+        registry = ModuleRegistry(config.modules_dir, zone, revision,
+                                  import_timeout_s=config.import_timeout.total_seconds(),
+                                  after_import=guard.check if guard is not None else None,
+                                  on_change=executor.prepare, alert=notifier.alert)
+    else:
+        registry = ModuleRegistry.of(modules, revision, on_change=executor.prepare)
+        executor.prepare(registry.specs())  # given modules are loaded already
     stop.on_request(clock.wake)
     stop.on_request(runner.wake_waiters)
-    times = LoopTimes(clock.now())
     sleeps = SleepLog(db)
+    times = LoopTimes(clock.now(), remember=sleeps.record)
     times.sleeps.extend(sleeps.since(times.started_at - KEEP_SLEEPS))
-    times.remember = sleeps.record
-    panel = ControlPanel(registry, executor, outbox, clock, config.settings, config.tick, times, stop,
+    panel = ControlPanel(registry, executor, runner, states, outbox, notifier, db, clock, config.settings,
+                         config.tick, times, stop,
                          recent_lines=logs.recent.lines if logs else lambda name, count: [],
                          log_file=logs.log_file if logs else None,
                          follow_log=logs.followers.follow if logs else lambda: None)
+    storage = StorageWatch(db, notifier.alert, zone, states.runs.retry_now,
+                           prune=outbox.prune_if_due if outbox.client is None else None)
     console = None
     if config.console_enabled:
         limits = ConsoleLimits(config.console_max_line, config.console_max_clients,
@@ -292,5 +305,5 @@ def build(
     web = None
     if config.web_enabled:
         web = StatusServer(panel, zone, config.web_host, config.web_port, config.console_password)
-    return Main(config, clock, registry, executor, outbox, panel, stop, times, console,
-                settle_each_tick, zone, web, descriptors)
+    return Main(config, clock, registry, executor, runner, states, outbox, notifier, panel, stop, times,
+                storage, descriptors, console, web, settle_each_tick, zone)

@@ -91,11 +91,12 @@ class LoopTimes:
     """When the loop started, when it ticks next, and when it slept (a suspended laptop):
     written by the loop, read by `status` and the status page's timeline."""
 
-    def __init__(self, started_at: datetime) -> None:
+    def __init__(self, started_at: datetime,
+                 remember: Callable[[datetime, datetime], None] = lambda asleep, awake: None) -> None:
         self.started_at = started_at
         self.next_tick_at: datetime | None = None
         self.sleeps: deque[tuple[datetime, datetime]] = deque(maxlen=MAX_SLEEPS_KEPT)
-        self.remember: Callable[[datetime, datetime], None] = lambda asleep, awake: None
+        self.remember = remember  # keeps each gap in the database (storage/sleeps.py)
 
     def slept(self, asleep: datetime, awake: datetime) -> None:
         """The loop woke after a gap: keep it for the timeline, and in the database."""

@@ -15,7 +15,6 @@ import time
 from bench import T0, percentile, report, temp_dir, write_modules
 
 from autohome.app import build
-from autohome.catalog.registry import discover_modules
 from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.logs.setup import setup_logging
@@ -41,8 +40,9 @@ def main() -> None:
     logs = setup_logging(folder / "logs", "INFO")
     logging.getLogger("autohome").propagate = False
     clock = FakeClock(T0)
-    daemon = build(Config(console_enabled=False, web_enabled=False), clock, discover_modules(modules),
-                  db=open_database(folder / "data"), logs=logs)
+    daemon = build(Config(modules_dir=modules, console_enabled=False, web_enabled=False), clock,
+                   db=open_database(folder / "data"), logs=logs)
+    daemon.registry.load()
 
     began = time.perf_counter()
     daemon.tick(clock.now())  # all due

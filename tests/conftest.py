@@ -28,6 +28,7 @@ import pytest
 from autohome import cli
 from autohome.app import Main, build
 from autohome.catalog.loader import BrokenModule, ModuleSpec
+from autohome.catalog.registry import ModuleRegistry
 from autohome.catalog.schedule import IntervalSchedule
 from autohome.clock import FakeClock
 from autohome.config import Config
@@ -39,6 +40,13 @@ D = TypeVar("D", "InProcessDaemon", "Daemon")
 MAIN = ROOT / "main.py"
 T0 = datetime(2026, 1, 5, 12, 0, 0, tzinfo=timezone.utc)
 WAIT_S = 15.0  # safety net for waits on events; tests never sleep
+
+
+def loaded_registry(folder: Path) -> ModuleRegistry:
+    """Every module file of `folder` loaded, as the daemon's first load does."""
+    registry = ModuleRegistry(folder)
+    registry.load()
+    return registry
 
 
 def write_module(folder: Path, name: str, source: str) -> Path:

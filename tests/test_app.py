@@ -233,7 +233,7 @@ def test_a_database_that_fails_leaves_the_ticks_going_and_is_said_once(
     def closer(log, notify):
         runs.append(clock.now())
         if len(runs) == 1:
-            main.executor.db.close()
+            main.states.db.close()
         if len(runs) == 4:
             main.request_stop()
 

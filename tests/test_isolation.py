@@ -25,7 +25,6 @@ from conftest import (
 )
 
 from autohome.app import Main, build
-from autohome.catalog.registry import discover_modules
 from autohome.clock import FakeClock
 from autohome.config import Config
 
@@ -36,7 +35,9 @@ def isolated_main(clock: FakeClock, folder: Path, **settings: object) -> Main:
     """The daemon over a folder of module files (isolated runs need files), console off."""
     config = Config(**{"console_enabled": False, "web_enabled": False, "stop_grace": timedelta(seconds=0.3),  # type: ignore[arg-type]
                        "shutdown_grace": timedelta(seconds=0.2), **settings})
-    return build(config, clock, discover_modules(folder))
+    main = build(config._replace(modules_dir=folder), clock)
+    main.registry.load()
+    return main
 
 
 def wait_until_gone(pid: int) -> bool:
@@ -103,7 +104,7 @@ def test_modules_stop_stops_an_isolated_run_and_explains_a_thread_run(
             release.wait(15)
     """)
     config = Config(console_port=0, stop_grace=timedelta(seconds=0.3), web_enabled=False)
-    main = build(config, clock, discover_modules(tmp_path / "modules"))
+    main = build(config._replace(modules_dir=tmp_path / "modules"), clock)
     main.start()
     try:
         client = ConsoleClient(main.console.address[1])  # type: ignore[union-attr]

@@ -7,9 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import write_module
+from conftest import loaded_registry, write_module
 
-from autohome.catalog.registry import discover_modules
 from autohome.durations import format_duration, parse_duration
 
 FIXTURES = Path(__file__).parent / "fixtures" / "modules"
@@ -37,7 +36,7 @@ def test_durations_print_the_way_people_type_them() -> None:
 
 def test_the_bundled_fixtures_load_with_description(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
-        found = {entry.name: entry for entry in discover_modules(FIXTURES).entries()}
+        found = {entry.name: entry for entry in loaded_registry(FIXTURES).entries()}
     assert found["ok"].spec is not None and found["ok"].spec.summary == "A module that works."
     assert found["boom"].is_runnable
     assert not found["broken_syntax"].is_runnable
@@ -48,7 +47,7 @@ def test_a_run_with_the_wrong_arguments_is_broken(tmp_path: Path) -> None:
     write_module(tmp_path, "wrong", "INTERVAL = 60\ndef run(logger):\n    pass\n")
     write_module(tmp_path, "named", "INTERVAL = 60\ndef run(config, log):\n    pass\n")
     write_module(tmp_path, "star", "INTERVAL = 60\ndef run(*args):\n    pass\n")
-    found = {entry.name: entry for entry in discover_modules(tmp_path).entries()}
+    found = {entry.name: entry for entry in loaded_registry(tmp_path).entries()}
     assert not found["wrong"].is_runnable
     assert "'logger'" in found["wrong"].problem and "(log, notify)" in found["wrong"].problem
     assert found["star"].spec is not None and found["star"].spec.wants == ("log", "notify")
@@ -57,7 +56,7 @@ def test_a_run_with_the_wrong_arguments_is_broken(tmp_path: Path) -> None:
 
 def test_an_import_error_says_where(tmp_path: Path) -> None:
     write_module(tmp_path, "needs", "import json\n\nimport no_such_library_here\nINTERVAL = 60\n")
-    [broken] = discover_modules(tmp_path).entries()
+    [broken] = loaded_registry(tmp_path).entries()
     assert not broken.is_runnable
     assert "ModuleNotFoundError" in broken.problem and "no_such_library_here" in broken.problem
     assert "line 3" in broken.problem

@@ -242,7 +242,7 @@ def test_a_week_of_runs_is_drawn_in_a_page_whose_size_follows_the_width(console_
         failed = number % 3 == 0
         rows.append(RunRow(0, "weather", moment, moment, 0.5, "RuntimeError: flaky" if failed else None,
                            "error" if failed else "ok"))
-    main.executor.db.add_runs(rows, set())
+    main.states.db.add_runs(rows, set())
     browser = Browser(main.web.port)  # type: ignore[union-attr]
     week = browser.get("/?span=7d")
     assert week.status == 200 and week.body.count('class="mark error"') >= 1

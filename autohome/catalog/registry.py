@@ -51,7 +51,9 @@ class ModuleRegistry:
 
     def __init__(self, folder: Path | None, zone: tzinfo = timezone.utc,
                  revision: Revision | None = None, import_timeout_s: float = IMPORT_TIMEOUT_S,
-                 after_import: Callable[[str], None] | None = None) -> None:
+                 after_import: Callable[[str], None] | None = None,
+                 on_change: Callable[[list[ModuleSpec]], None] | None = None,
+                 alert: Callable[[str, str], None] | None = None) -> None:
         self.folder = folder
         self.zone = zone
         self.import_timeout_s = import_timeout_s
@@ -75,12 +77,15 @@ class ModuleRegistry:
         self._changes = Changes()  # what imports changed since the last refresh returned
         self._to_tell = False  # on_change has not heard of the latest change
         # Told the runnable modules whenever they change (RunExecutor.prepare).
-        self.on_change: Callable[[list[ModuleSpec]], None] | None = None
+        self.on_change = on_change
+        # Told of each file that an edit broke, after the first load (notifier.Notifier.alert).
+        self._alert = alert or (lambda message, title: None)
 
     @classmethod
-    def of(cls, items: list[ModuleSpec | BrokenModule]) -> ModuleRegistry:
+    def of(cls, items: list[ModuleSpec | BrokenModule], revision: Revision | None = None,
+           on_change: Callable[[list[ModuleSpec]], None] | None = None) -> ModuleRegistry:
         """A fixed registry with no folder behind it (tests, benchmarks)."""
-        registry = cls(None)
+        registry = cls(None, revision=revision, on_change=on_change)
         for item in items:
             if isinstance(item, BrokenModule):
                 registry._entries[item.name] = ModuleEntry(item.name, item.path, problem=item.reason)
@@ -120,7 +125,7 @@ class ModuleRegistry:
     def load(self) -> Changes:
         """The first refresh: load every file, waiting for the imports up to the import timeout
         (the console answers meanwhile), and log how many loaded and how many are broken."""
-        changes = self.refresh(self.import_timeout_s)
+        changes = self._refresh(self.import_timeout_s)
         self.is_loaded = True
         runnable, broken = self.counts()
         log.info("loaded %d module(s) from %s, %d broken", runnable, self.folder, broken)
@@ -129,7 +134,16 @@ class ModuleRegistry:
     def refresh(self, wait_s: float = TICK_WAIT_S) -> Changes:
         """Start importing new and changed files, forget removed ones, and wait up to `wait_s`
         for the imports; return what changed since the last refresh (imports that finished
-        in between included)."""
+        in between included). After the first load, a file that broke is alerted about."""
+        changes = self._refresh(wait_s)
+        if self.is_loaded:
+            for name in changes.broken:
+                entry = self.get(name)
+                self._alert(f"{name}.py is broken: {entry.problem if entry else ''}",
+                            "AutoHome: module broken")
+        return changes
+
+    def _refresh(self, wait_s: float) -> Changes:
         if self.folder is None:
             return Changes()
         with self._refreshing:
@@ -285,10 +299,3 @@ class ModuleRegistry:
             self._changed()
         self._tell()
         log.error("module %s is broken and will not run: %s (fix %s)", name, problem, entry.path)
-
-
-def discover_modules(folder: Path, zone: tzinfo = timezone.utc) -> ModuleRegistry:
-    """Load every module in the folder; broken ones are logged and kept as broken entries."""
-    registry = ModuleRegistry(folder, zone)
-    registry.load()
-    return registry

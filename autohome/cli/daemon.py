@@ -17,7 +17,6 @@ from typing import IO
 from zoneinfo import ZoneInfo
 
 from autohome.app import build
-from autohome.catalog.registry import ModuleRegistry
 from autohome.cli.command import EXIT_USAGE, Streams
 from autohome.cli.leftovers import blocking_threads, describe, exit_now
 from autohome.cli.table import Handler, build_parser, overrides, parse
@@ -30,7 +29,7 @@ from autohome.logs.setup import LogSetup, setup_logging
 from autohome.logs.tree import get_logger
 from autohome.notifications.pushover import PushoverClient
 from autohome.running.capture import OutputCapture
-from autohome.running.crashes import CrashRecorder, end_streak, report_crash
+from autohome.running.crashes import CrashIsolation, CrashRecorder, end_streak, report_crash
 from autohome.storage.db import DB_FILE, TEST_DB_FILE, Database, open_database
 from autohome.storage.instance import InstanceLock
 
@@ -245,12 +244,11 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
                  config.data_dir / TEST_DB_FILE, TEST_MODE_HELP)
     else:
         clock = SystemClock(waker)
-    registry = ModuleRegistry(config.modules_dir, zone,
-                              import_timeout_s=config.import_timeout.total_seconds(),
-                              after_import=logging_setup.guard.check if logging_setup.guard else None)
-    daemon = build(config, clock, registry, db=db, client=client, logs=logging_setup, zone=zone,
+    crash_isolation = CrashIsolation(db)  # modules that crashed AutoHome run in a child process
+    daemon = build(config, clock, None, db=db, client=client, logs=logging_setup, zone=zone,
                    settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
-                   capture=capture, send_notifications=not args.test or args.notify)
+                   capture=capture, send_notifications=not args.test or args.notify,
+                   crash_isolation=crash_isolation)
     for descriptor in waker.descriptors():
         daemon.descriptors.add("the main loop's wake-up sockets", descriptor)
     daemon.descriptors.add("the instance lock", lock.descriptor)
@@ -259,8 +257,7 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     crash = crashes.previous()
     crashes.arm()
     if crash is not None:
-        report_crash(crash, db, daemon.executor.crash_isolation, daemon.executor.alert, zone,
-                     config.modules_dir)
+        report_crash(crash, db, crash_isolation, daemon.notifier.alert, zone, config.modules_dir)
         logging_setup.flush()  # out before any module runs: it may crash the process again
     restore_signals = _install_signal_handlers(daemon.request_stop, waker)
     capture.install()

@@ -17,13 +17,15 @@ from autohome.logs.archive import tail_entries
 from autohome.logs.follow import Follower
 from autohome.logs.tree import get_logger
 from autohome.loop import LoopTimes, StopRequest
+from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
 from autohome.running.due import why_off
 from autohome.running.executor import RunExecutor
-from autohome.running.runner import Submission
+from autohome.running.runner import Runner, Submission
+from autohome.storage.db import Database
 from autohome.storage.outbox_table import OutboxRow
 from autohome.storage.runs import BucketRow
-from autohome.storage.state import RunRecord
+from autohome.storage.state import ModuleStates, RunRecord
 from autohome.storage.store import store_keys
 
 log = get_logger("autohome.main")
@@ -32,16 +34,19 @@ log = get_logger("autohome.main")
 class ControlPanel:
     """What the console may see and do, built from the daemon's parts."""
 
-    def __init__(self, registry: ModuleRegistry, executor: RunExecutor, outbox: Outbox, clock: Clock,
+    def __init__(self, registry: ModuleRegistry, executor: RunExecutor, runner: Runner, states: ModuleStates,
+                 outbox: Outbox, notifier: Notifier, db: Database, clock: Clock,
                  settings: Mapping[str, str], tick: timedelta, times: LoopTimes, stop: StopRequest,
                  recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
                  log_file: Path | None = None,
                  follow_log: Callable[[], Follower | None] = lambda: None) -> None:
         self.registry = registry
         self.executor = executor
-        self.states = executor.states
-        self.runner = executor.runner
+        self.runner = runner
+        self.states = states
         self.outbox = outbox
+        self.notifier = notifier
+        self.db = db
         self.clock = clock
         self.settings = settings
         self.tick = tick
@@ -91,7 +96,7 @@ class ControlPanel:
                 entry.name, state, spec.schedule.describe(), status, next_run,
                 description=spec.description, problem=off or entry.problem, path=str(entry.path),
                 timeout=self.executor.timeout(spec), isolated=self.executor.is_isolated(spec),
-                isolated_why=self.executor.crash_isolation.reason(spec.name) or "",
+                isolated_why=self.executor.isolated_why(spec.name),
                 running_since=since,
             ))
         return views
@@ -114,11 +119,11 @@ class ControlPanel:
 
     def last_output(self, name: str, count: int) -> list[str]:
         """What the module's last run printed."""
-        return list(self.executor.outputs.get(name, ()))[-count:]
+        return self.executor.last_output(name, count)
 
     def store_keys(self, name: str) -> list[str]:
         """The keys the module keeps in its store."""
-        return store_keys(self.executor.db, name)
+        return store_keys(self.db, name)
 
     def stop_run(self, name: str) -> str:
         """Stop the module's isolated run now; a thread run cannot be."""
@@ -140,12 +145,12 @@ class ControlPanel:
         """Every module's stored runs that started at or after `since` (and were stored after
         the run numbered `after_id`), oldest first: (number, module, run)."""
         return [(row.id, row.module, RunRecord.from_row(row))
-                for row in self.executor.db.runs_since(since, after_id)]
+                for row in self.db.runs_since(since, after_id)]
 
     def run_buckets(self, since: datetime, after_id: int = 0, per: int = 1) -> list[BucketRow]:
         """Every module's runs by ten minutes (`per` buckets together) and how they ended, from
         `since` on (only the buckets that took a run numbered above `after_id`)."""
-        return self.executor.db.run_buckets(since, after_id, per)
+        return self.db.run_buckets(since, after_id, per)
 
     def sleeps(self) -> list[tuple[datetime, datetime]]:
         """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""
@@ -169,19 +174,14 @@ class ControlPanel:
         """Queue a failed notification again."""
         return self.outbox.resend(message_id)
 
-    def reload(self, wait_s: float | None = None) -> str:
-        """Pick up edited, added and removed module files, waiting up to `wait_s` for their
-        imports (the import timeout: the console asked); alert about newly broken ones."""
-        changes = self.registry.refresh(self.registry.import_timeout_s if wait_s is None else wait_s)
-        for name in changes.broken:
-            entry = self.registry.get(name)
-            self.executor.alert(f"{name}.py is broken: {entry.problem if entry else ''}",
-                                "AutoHome: module broken")
-        return changes.describe()
+    def reload(self) -> str:
+        """Pick up edited, added and removed module files now, waiting up to the import
+        timeout for their imports (the registry alerts about newly broken ones)."""
+        return self.registry.refresh(self.registry.import_timeout_s).describe()
 
     def notify_test(self, message: str) -> str:
         """Queue a test notification."""
-        if self.executor.notifier.send(log, "console", message, title="AutoHome test"):
+        if self.notifier.send(log, "console", message, title="AutoHome test"):
             if self.outbox.is_test_mode:
                 return "kept, not sent: test mode sends nothing (start it with -t --notify to send)"
             if self.outbox.client is None:

@@ -7,15 +7,25 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from autohome.logs.tree import get_logger
 from autohome.notifications.outbox import Outbox
 from autohome.notifications.pushover import NOT_CONFIGURED, build_message
 
+log = get_logger("autohome.main")
+
 
 class Notifier:
-    """Hands each module a `notify` callable that checks, queues and returns at once."""
+    """Hands each module a `notify` callable that checks, queues and returns at once, and
+    sends AutoHome's own alerts (unless AUTOHOME_NOTIFY_ON_FAILURE is off)."""
 
-    def __init__(self, outbox: Outbox | None) -> None:
+    def __init__(self, outbox: Outbox | None, send_alerts: bool = True) -> None:
         self.outbox = outbox
+        self.send_alerts = send_alerts
+
+    def alert(self, message: str, title: str) -> None:
+        """AutoHome's own notice about trouble: sent on changes only, never on every run."""
+        if self.send_alerts:
+            self.send(log, "autohome", message, title=title)
 
     def for_module(self, module_log: logging.Logger, sender: str | None = None) -> Callable[..., bool]:
         """`notify(message, title=None, priority=0, url=None, url_title=None, sound=None,

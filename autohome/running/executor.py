@@ -54,7 +54,6 @@ class RunPolicy(NamedTuple):
     default_timeout: timedelta = timedelta(minutes=10)
     isolation: str = "thread"  # or "process"
     stop_grace_s: float = 5.0
-    alert_on_failure: bool = True
 
 
 class RunExecutor:
@@ -178,6 +177,15 @@ class RunExecutor:
         finally:
             self._current.pop(spec.name, None)
 
+    def isolated_why(self, name: str) -> str:
+        """Why the module runs in a child process though its file does not say so ("": it
+        does not, or its file says so)."""
+        return self.crash_isolation.reason(name) or ""
+
+    def last_output(self, name: str, count: int) -> list[str]:
+        """The last `count` lines its last run printed."""
+        return list(self.outputs.get(name, ()))[-count:]
+
     def current(self, name: str) -> tuple[datetime, bool] | None:
         """When the module's run going on now started, and whether it is past its TIMEOUT."""
         run = self._current.get(name)
@@ -298,7 +306,6 @@ class RunExecutor:
         return list(runs)
 
     def alert(self, message: str, title: str) -> None:
-        """AutoHome's own notice about trouble: on changes only, never on every run."""
-        if self.policy.alert_on_failure:
-            self.notifier.send(log, "autohome", message, title=title)
+        """AutoHome's own notice about a module's trouble (notifier.Notifier.alert)."""
+        self.notifier.alert(message, title)
 
