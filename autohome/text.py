@@ -9,6 +9,7 @@ the clipboard (OSC 52). So everything AutoHome writes for people goes through
 
 from __future__ import annotations
 
+import enum
 import re
 
 # C0 controls but tab and line feed, DEL, C1 controls, the Unicode marks that reorder what
@@ -51,3 +52,12 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]} [... {len(text) - limit:,} more characters not kept]"
+
+
+class Word(str, enum.Enum):
+    """An enum whose members are words: stored, compared and shown as the word itself
+    (`f"{Outcome.OK}"` is "ok" on every Python, where a plain str-enum's differs)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+

@@ -17,7 +17,7 @@ from autohome.logs.tree import get_logger
 from autohome.storage import runwriter
 from autohome.storage.db import MIGRATIONS, Database, DatabaseError, open_database
 from autohome.storage.runs import HISTORY_PER_MODULE, ROWS_PER_INSERT
-from autohome.storage.state import ModuleStates, RunRecord
+from autohome.storage.state import ModuleStates, Outcome, RunRecord
 
 
 def test_a_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -190,3 +190,18 @@ def test_trimming_a_module_s_old_runs_reaches_only_the_rows_it_deletes(tmp_path:
     latest = " ".join(str(row) for row in db.query(
         "EXPLAIN QUERY PLAN SELECT MAX(id) FROM runs WHERE module = ?", ("m",)))
     assert "SCAN" not in latest  # a seek, whatever the history holds
+
+
+def test_outcomes_are_stored_and_read_back_as_their_words(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    states = ModuleStates(db)
+    for number, outcome in enumerate(Outcome):
+        error = None if outcome is Outcome.OK else f"{outcome} error"
+        states.record_finish(f"m{number}", RunRecord(T0, 0.1, error, outcome), T0 + timedelta(seconds=number))
+    assert states.flush()
+    db.close()
+    stored = sqlite3.connect(tmp_path / "autohome.db").execute("SELECT outcome FROM runs ORDER BY id")
+    assert [row[0] for row in stored] == ["ok", "error", "timeout", "stopped", "overrun"]
+    reopened = ModuleStates(open_database(tmp_path))
+    assert [reopened.get(f"m{n}").last_run.how for n in range(5)] == list(Outcome)  # type: ignore[union-attr]
+    assert [f"{outcome}" for outcome in Outcome] == ["ok", "error", "timeout", "stopped", "overrun"]

@@ -12,9 +12,18 @@ from typing import NamedTuple
 
 from autohome import __version__
 from autohome.control.completion import FOLLOW_FLAGS, complete, is_following
-from autohome.control.views import Controller, ModuleView, format_table, format_time, nearest, outcome_text
+from autohome.control.views import (
+    Controller,
+    ModuleState,
+    ModuleView,
+    format_table,
+    format_time,
+    nearest,
+    outcome_text,
+)
 from autohome.durations import format_duration
 from autohome.logs.follow import Follower
+from autohome.storage.outbox_table import Delivery
 
 MAX_LOG_LINES = 1000
 
@@ -114,15 +123,15 @@ class Commands:
             return Reply("no modules: put a .py file with INTERVAL and run(log, notify) in modules/")
         rows = []
         for view in views:
-            if view.state == "broken":
+            if view.state is ModuleState.BROKEN:
                 rows.append([view.name, "broken", "-", "-", view.problem[:70], "-"])
                 continue
             last = view.status.last_run
             last_text = "never" if last is None else (
                 f"{format_time(last.started, self.zone)} ({last.duration_s:.2f}s) {outcome_text(last)}")
-            if view.problem and view.state != "off":
+            if view.problem and view.state is not ModuleState.OFF:
                 last_text += " [edit not loaded, see modules read]"
-            quiet = view.state in ("paused", "off")
+            quiet = view.state in (ModuleState.PAUSED, ModuleState.OFF)
             next_run = view.state if quiet else format_time(view.next_run, self.zone)
             rows.append([view.name, view.state, view.schedule, "process" if view.isolated else "thread",
                          last_text, next_run])
@@ -141,15 +150,16 @@ class Commands:
         view = self._find(args, "modules read")
         if isinstance(view, Reply):
             return view
-        next_run = view.state if view.state in ("paused", "off") else format_time(view.next_run, self.zone)
+        quiet = view.state in (ModuleState.PAUSED, ModuleState.OFF)
+        next_run = view.state if quiet else format_time(view.next_run, self.zone)
         lines = [
             f"{view.name}: {view.description or '(no description: add a docstring)'}",
             f"file:      {view.path}",
             f"state:     {view.state}",
             f"schedule:  {view.schedule}",
-            f"next run:  {next_run if view.state != 'broken' else '-'}",
+            f"next run:  {next_run if view.state is not ModuleState.BROKEN else '-'}",
         ]
-        if view.state != "broken":
+        if view.state is not ModuleState.BROKEN:
             where = f"a child process: {view.isolated_why}" if view.isolated_why else (
                 "a child process (ISOLATE)" if view.isolated else "a thread")
             lines.append(f"runs in:   {where}")
@@ -159,7 +169,7 @@ class Commands:
             lines.append(f"running since {format_time(view.running_since, self.zone)}")
         if view.problem:
             lines.append(f"problem:   {view.problem}")
-        if view.state == "overrun":
+        if view.state is ModuleState.OVERRUN:
             lines.append("problem:   running past its TIMEOUT; a thread cannot be stopped: "
                          "set ISOLATE = True in its file to let AutoHome stop it")
         history = self.controller.history(view.name, 10)
@@ -235,7 +245,7 @@ class Commands:
         rows = []
         for row in self.controller.notifications(20):
             detail = row.last_error or ""
-            if row.state == "pending" and row.attempts:
+            if row.state == Delivery.PENDING and row.attempts:
                 detail = f"retry at {format_time(row.next_attempt, self.zone)}: {detail}"
             text = str(row.fields.get("message", ""))
             rows.append([str(row.id), format_time(row.created, self.zone),

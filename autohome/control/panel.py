@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autohome.catalog.registry import ModuleRegistry
 from autohome.clock import Clock
-from autohome.control.views import ModuleView, StatusView
+from autohome.control.views import ModuleState, ModuleView, StatusView
 from autohome.logs.archive import tail_entries
 from autohome.logs.follow import Follower
 from autohome.logs.tree import get_logger
@@ -73,20 +73,20 @@ class ControlPanel:
             since = current[0] if current else None
             spec = entry.spec
             if spec is None:
-                views.append(ModuleView(entry.name, "broken", "-", status, None,
+                views.append(ModuleView(entry.name, ModuleState.BROKEN, "-", status, None,
                                         problem=entry.problem, path=str(entry.path), running_since=since))
                 continue
             off = why_off(spec, self.settings)
             if entry.name in snapshot.running:
-                state = "overrun" if current and current[1] else "running"
+                state = ModuleState.OVERRUN if current and current[1] else ModuleState.RUNNING
             elif off:
-                state = "off"
+                state = ModuleState.OFF
             elif entry.name in snapshot.queued:
-                state = "queued"
+                state = ModuleState.QUEUED
             elif status.paused:
-                state = "paused"
+                state = ModuleState.PAUSED
             else:
-                state = "idle"
+                state = ModuleState.IDLE
             try:
                 next_run: datetime | None = spec.schedule.next_run(status.last_due_at,
                                                                    status.first_seen or now)

@@ -11,14 +11,27 @@ from autohome.notifications.pushover import Quota
 from autohome.storage.outbox_table import OutboxRow
 from autohome.storage.runs import BUCKET_S as BUCKET_S  # the page draws runs by these buckets
 from autohome.storage.runs import BucketRow
-from autohome.storage.state import ModuleStatus, RunRecord
+from autohome.storage.state import ModuleStatus, Outcome, RunRecord
+from autohome.text import Word
+
+
+class ModuleState(Word):
+    """Where a module stands, as the console and the page show it."""
+
+    IDLE = "idle"  # waiting for its next run
+    RUNNING = "running"
+    OVERRUN = "overrun"  # running past its TIMEOUT (a thread run, which cannot be stopped)
+    QUEUED = "queued"  # due, waiting in the backlog for a thread
+    PAUSED = "paused"
+    OFF = "off"  # a setting it REQUIRES is not set
+    BROKEN = "broken"  # its file does not load, or its next run cannot be computed
 
 
 class ModuleView(NamedTuple):
     """What the console shows about one module."""
 
     name: str
-    state: str  # idle / running / overrun / queued / paused / off / broken
+    state: ModuleState
     schedule: str  # "every 5m", "daily 08:00", "cron */15 * * * *"
     status: ModuleStatus
     next_run: datetime | None
@@ -159,10 +172,13 @@ def nearest(word: str, choices: Iterable[str]) -> str:
 
 
 def outcome_text(run: RunRecord, width: int = 60) -> str:
+    """How a run ended, in a few words: ok, its error, or how it was stopped."""
     how = run.how
-    if how in ("timeout", "stopped"):
-        outcome = f"{how}: {run.error}" if how == "stopped" else str(run.error)
-    elif how == "overrun":
+    if how is Outcome.TIMEOUT:
+        outcome = str(run.error)
+    elif how is Outcome.STOPPED:
+        outcome = f"{how}: {run.error}"
+    elif how is Outcome.OVERRUN:
         outcome = "overrun (ended after its TIMEOUT)"
     else:
         outcome = "ok" if run.is_ok else f"error: {run.error}"

@@ -14,7 +14,7 @@ from autohome.errors import NotifyError
 from autohome.logs.tree import get_logger
 from autohome.notifications.pushover import Message, PushoverClient
 from autohome.storage.db import Connection, Database
-from autohome.storage.outbox_table import store_held
+from autohome.storage.outbox_table import Delivery, store_held
 
 log = get_logger("autohome.outbox")
 
@@ -26,7 +26,7 @@ class HeldMessage:
 
     __slots__ = ("created", "sender", "fields", "state", "attempts", "next_attempt", "last_error", "sent_at")
 
-    def __init__(self, created: datetime, sender: str, fields: dict[str, Any], state: str) -> None:
+    def __init__(self, created: datetime, sender: str, fields: dict[str, Any], state: Delivery) -> None:
         self.created = created
         self.sender = sender
         self.fields = fields
@@ -64,7 +64,7 @@ class HeldMessages:
         if client is None or not self._messages:
             return None
         with self._lock:
-            due = [message for message in self._messages if message.state == "pending"]
+            due = [message for message in self._messages if message.state == Delivery.PENDING]
         next_due = None
         for message in due:
             if message.next_attempt is not None and message.next_attempt > now:
@@ -76,14 +76,14 @@ class HeldMessages:
             except NotifyError as exc:
                 message.last_error = exc.reason
                 if exc.is_final:
-                    message.state = "failed"
+                    message.state = Delivery.FAILED
                     log.error("notification from %s (kept in memory) refused, not retried: %s",
                               message.sender, exc.reason)
                 else:
                     message.next_attempt = now + retry_delay(message.attempts)
                     next_due = min(next_due or message.next_attempt, message.next_attempt)
                 continue
-            message.state, message.sent_at = "sent", clock_now()
+            message.state, message.sent_at = Delivery.SENT, clock_now()
             log.info("notification from %s sent from memory (the database could not take it)", message.sender)
         return next_due
 

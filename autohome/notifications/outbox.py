@@ -17,7 +17,7 @@ from autohome.logs.tree import get_logger
 from autohome.notifications.held import HeldMessage, HeldMessages
 from autohome.notifications.pushover import NOT_CONFIGURED, Message, PushoverClient, Quota
 from autohome.storage.db import Database, StorageFailure
-from autohome.storage.outbox_table import OutboxRow, OutboxTable
+from autohome.storage.outbox_table import Delivery, OutboxRow, OutboxTable
 
 log = get_logger("autohome.outbox")
 
@@ -57,7 +57,8 @@ class Outbox:
 
     def queue(self, message: Message, sender: str) -> int:
         """Store a checked message for delivery; return its id. Never touches the network."""
-        state = "test" if self.is_test_mode else "pending" if self.client is not None else "undeliverable"
+        state = (Delivery.TEST if self.is_test_mode else Delivery.PENDING if self.client is not None
+                 else Delivery.UNDELIVERABLE)
         created = self.clock.now()
         if message.timestamp is None:  # shown on the phone as when it happened, however late it arrives
             message = message._replace(timestamp=int(created.timestamp()))
@@ -67,7 +68,7 @@ class Outbox:
             self.held.hold(HeldMessage(created, sender, message.form(), state))
             log.warning("notification from %s kept in memory: the state database cannot take it (%s); it "
                         "is %s, and stored once the database can", sender, exc,
-                        "sent from there" if state == "pending" else "kept")
+                        "sent from there" if state is Delivery.PENDING else "kept")
             self.wake()
             return 0
         if self.is_test_mode:
@@ -76,7 +77,7 @@ class Outbox:
         elif self.client is None:
             log.warning("notification %d from %s kept as undeliverable: %s (message: %r)",
                         message_id, sender, NOT_CONFIGURED, message.message)
-        if state != "pending" and message_id % 1000 == 0 and self._done() > KEEP_DONE:
+        if state is not Delivery.PENDING and message_id % 1000 == 0 and self._done() > KEEP_DONE:
             self._next_prune = None  # a flood of kept messages: prune now, not tomorrow
             self.prune_if_due(created)
         self.wake()
@@ -84,7 +85,7 @@ class Outbox:
 
     def _done(self) -> int:
         """How many messages are done with (kept, not to be sent)."""
-        return sum(count for state, count in self.table.counts().items() if state != "pending")
+        return sum(count for state, count in self.table.counts().items() if state != Delivery.PENDING)
 
     def wake(self) -> None:
         """Have the sender look at the outbox now."""
@@ -99,10 +100,10 @@ class Outbox:
             return f"notification {message_id} is kept: test mode sends nothing (-t --notify does)"
         if self.client is None:
             return f"notification {message_id} is kept: {NOT_CONFIGURED}"
-        if row.state in ("pending", "sending", "sent"):
+        if row.state in (Delivery.PENDING, Delivery.SENDING, Delivery.SENT):
             return (f"notification {message_id} is {row.state}: only a failed, uncertain or "
                     "undeliverable one is sent again")
-        self.table.update(message_id, state="pending", attempts=0, next_attempt=self.clock.now(),
+        self.table.update(message_id, state=Delivery.PENDING, attempts=0, next_attempt=self.clock.now(),
                           last_error=None)
         log.info("notification %d from %s queued again by hand", message_id, row.sender)
         self.wake()
@@ -188,7 +189,7 @@ class Outbox:
         assert self.client is not None
         # Recorded before the request: a crash from here on leaves it 'sending', which the
         # next start marks uncertain instead of sending it twice.
-        self.table.update(row.id, state="sending", attempts=row.attempts + 1)
+        self.table.update(row.id, state=Delivery.SENDING, attempts=row.attempts + 1)
         try:
             request_id = self.client.send(Message.from_form(row.fields))
         except NotifyError as exc:
@@ -196,13 +197,13 @@ class Outbox:
             self._failed(row, now, exc)
             return
         self._remember_quota()
-        self.table.update(row.id, state="sent", sent_at=self.clock.now(), last_error=None)
+        self.table.update(row.id, state=Delivery.SENT, sent_at=self.clock.now(), last_error=None)
         log.info("notification %d from %s sent (request %s)", row.id, row.sender, request_id)
 
     def _failed(self, row: OutboxRow, now: datetime, exc: NotifyError) -> None:
         attempts = row.attempts + 1
         if exc.is_final:
-            self.table.update(row.id, state="failed", last_error=exc.reason)
+            self.table.update(row.id, state=Delivery.FAILED, last_error=exc.reason)
             log.error("notification %d from %s refused, not retried: %s", row.id, row.sender, exc.reason)
             return
         if exc.status == 429:
@@ -212,7 +213,7 @@ class Outbox:
             retry_at = max(retry_at, now + FIRST_RETRY)
         else:
             retry_at = now + retry_delay(attempts)
-        self.table.update(row.id, state="pending", next_attempt=retry_at, last_error=exc.reason)
+        self.table.update(row.id, state=Delivery.PENDING, next_attempt=retry_at, last_error=exc.reason)
         log.warning("notification %d from %s not delivered (attempt %d): %s; retrying at %s",
                     row.id, row.sender, attempts, exc.reason, retry_at.isoformat(timespec="seconds"))
 

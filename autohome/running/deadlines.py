@@ -102,7 +102,7 @@ class WatchedRun:
         self.name = name
         self.deadline = deadline
         self.subject = subject  # what the run is of (a ModuleSpec)
-        self.overran = ""  # "overrun" once a thread run passed its TIMEOUT
+        self.overran = False  # a thread run passed its TIMEOUT
         self.fired = False
 
 

@@ -20,7 +20,7 @@ from autohome.running.crashes import CrashIsolation
 from autohome.running.deadlines import Deadlines, Watchdog, WatchedRun
 from autohome.running.runner import Runner, Submission
 from autohome.storage.db import Database
-from autohome.storage.state import ModuleStates, RunRecord
+from autohome.storage.state import ModuleStates, Outcome, RunRecord
 from autohome.storage.store import ModuleStore
 from autohome.text import cut
 
@@ -165,13 +165,14 @@ class RunExecutor:
             if self.is_isolated(spec):
                 error, outcome = self._run_isolated(spec, kit, output)
             else:
-                error, outcome = self._run_in_thread(spec, kit), ""
+                error, outcome = self._run_in_thread(spec, kit), None
                 self._after_run(spec.name)
         finally:
             self.capture.end(output)
             self.watchdog.ended(watched)
         self.outputs[spec.name] = output.lines
-        record = RunRecord(run.started, run.elapsed(), error, outcome or watched.overran)
+        record = RunRecord(run.started, run.elapsed(), error,
+                           outcome or (Outcome.OVERRUN if watched.overran else None))
         try:
             self._finish(spec, record, run.attempt)
         finally:
@@ -191,7 +192,7 @@ class RunExecutor:
         run = self._current.get(name)
         if run is None or run.watched is None:
             return None
-        return run.started, run.watched.overran == "overrun"
+        return run.started, run.watched.overran
 
     def is_overrunning(self, name: str) -> bool:
         """Whether the module's run going on now is past its TIMEOUT (a thread run: it cannot be stopped)."""
@@ -206,7 +207,8 @@ class RunExecutor:
             return cut(f"{type(exc).__name__}: {exc}", MAX_ERROR_CHARS)
         return None
 
-    def _run_isolated(self, spec: ModuleSpec, kit: ModuleKit, output: RunOutput) -> tuple[str | None, str]:
+    def _run_isolated(self, spec: ModuleSpec, kit: ModuleKit,
+                      output: RunOutput) -> tuple[str | None, Outcome | None]:
         from autohome.running.isolation import IsolatedRun  # subprocess and selectors: only if a module asks
 
         run = IsolatedRun(spec, kit, output, self.settings, self.policy.stop_grace_s)
@@ -218,13 +220,13 @@ class RunExecutor:
             error = f"no child process: {exc}"
         finally:
             self._isolated.pop(spec.name, None)
-        return error, run.stopped_as[0] if run.stopped_as else ""
+        return error, run.stopped_as[0] if run.stopped_as else None
 
     def _finish(self, spec: ModuleSpec, record: RunRecord, attempt: int) -> None:
         line = None
         if record.error is None:
             line = self._lines.later("module %s finished in %.3fs%s", spec.name, record.duration_s,
-                                     " (overran its TIMEOUT)" if record.outcome == "overrun" else "",
+                                     " (overran its TIMEOUT)" if record.outcome is Outcome.OVERRUN else "",
                                      thread_name=f"module:{spec.name}")
         else:
             line = self._lines.later("module %s failed after %.3fs: %s", spec.name, record.duration_s,
@@ -232,9 +234,9 @@ class RunExecutor:
         # The "finished" line is logged by the state writer once the run is stored.
         previous = self.states.record_finish(spec.name, record, self.clock.now(), line)
         was_ok = previous is None or previous.is_ok
-        if record.error is not None and record.outcome != "stopped" and attempt <= spec.retries:
+        if record.error is not None and record.outcome is not Outcome.STOPPED and attempt <= spec.retries:
             self._retry(spec, attempt)
-        elif record.error is not None and was_ok and record.outcome != "stopped":
+        elif record.error is not None and was_ok and record.outcome is not Outcome.STOPPED:
             self.alert(f"{spec.name} failed: {record.error}", "AutoHome: module failing")
         elif record.error is None and not was_ok and attempt == 1:  # a retry that works was never alerted
             self.alert(f"{spec.name} works again", "AutoHome: module recovered")
@@ -260,9 +262,9 @@ class RunExecutor:
         if isolated is not None:
             log.warning("module %s: stopping its run at its TIMEOUT of %s (SIGTERM, then SIGKILL "
                         "after %gs)", spec.name, timeout, self.policy.stop_grace_s)
-            isolated.stop("timeout", f"timeout after {timeout}")
+            isolated.stop(Outcome.TIMEOUT, f"timeout after {timeout}")
             return
-        run.overran = "overrun"  # what `modules` shows; the watchdog fires once per run
+        run.overran = True  # what `modules` shows; the watchdog fires once per run
         self.runner.revision.bump()
         self.runner.wake_waiters()  # test mode moves time on past an overrunning run
         log.warning("module %s is overrunning: running for more than its TIMEOUT of %s; it still "
@@ -275,7 +277,7 @@ class RunExecutor:
         """Stop a module's isolated run now; say why a thread run cannot be."""
         run = self._isolated.get(name)
         if run is not None:
-            run.stop("stopped", why)
+            run.stop(Outcome.STOPPED, why)
             return (f"stopping {name}: SIGTERM now, SIGKILL after {self.policy.stop_grace_s:g}s if it "
                     "is still running")
         if name in self.runner.snapshot().running:
@@ -302,7 +304,7 @@ class RunExecutor:
         """Stop every isolated run still going (shutdown); return their names."""
         runs = dict(self._isolated)
         for run in runs.values():
-            run.stop("stopped", why)
+            run.stop(Outcome.STOPPED, why)
         return list(runs)
 
     def alert(self, message: str, title: str) -> None:

@@ -32,6 +32,7 @@ from autohome.logs.tree import get_logger
 from autohome.running.capture import RunOutput
 from autohome.running.childcalls import ChildMessages
 from autohome.running.processtree import KILL, PipeStop, ProcessTree, read_chunks
+from autohome.storage.state import Outcome
 
 log = get_logger("autohome.main")
 
@@ -59,7 +60,7 @@ class IsolatedRun:
         self.output = output
         self.settings = child_settings(settings)
         self.grace_s = grace_s
-        self.stopped_as: tuple[str, str] | None = None  # (outcome, error) once stop() was called
+        self.stopped_as: tuple[Outcome, str] | None = None  # (outcome, error) once stop() was called
         self._process: subprocess.Popen[bytes] | None = None
         self._ours: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -95,7 +96,8 @@ class IsolatedRun:
             error = self._serve()
         except Exception as exc:  # the one catch of the supervision: the child never outlives it
             log.exception("module %s: supervising its child process failed", self.spec.name)
-            self.stop("error", f"internal error supervising the child process: {type(exc).__name__}: {exc}")
+            self.stop(Outcome.ERROR,
+                      f"internal error supervising the child process: {type(exc).__name__}: {exc}")
             error = None
         finally:
             self._end(readers)
@@ -103,7 +105,7 @@ class IsolatedRun:
             return self.stopped_as[1]
         return error
 
-    def stop(self, outcome: str, error: str) -> None:
+    def stop(self, outcome: Outcome, error: str) -> None:
         """Ask the child and what it started to end now (SIGTERM); the run thread kills them
         after the grace period. The first call decides how the run is recorded."""
         with self._lock:

@@ -10,6 +10,23 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from autohome.storage.db import Database, as_text, as_time
+from autohome.text import Word
+
+
+class Delivery(Word):
+    """Where a notification stands, as the outbox stores and the console shows it."""
+
+    PENDING = "pending"  # waiting to be sent, or to be tried again
+    SENDING = "sending"  # handed to Pushover now
+    SENT = "sent"
+    FAILED = "failed"  # refused by Pushover: not tried again
+    UNDELIVERABLE = "undeliverable"  # no Pushover keys: sent once they are set
+    UNCERTAIN = "uncertain"  # AutoHome stopped while sending it: never sent twice
+    TEST = "test"  # test mode keeps it and shows it, never sends it
+
+
+# The states a message is done with: pruned after a while.
+DONE = (Delivery.SENT, Delivery.FAILED, Delivery.UNDELIVERABLE, Delivery.UNCERTAIN, Delivery.TEST)
 
 
 class OutboxRow(NamedTuple):
@@ -19,7 +36,7 @@ class OutboxRow(NamedTuple):
     created: datetime
     sender: str
     fields: dict[str, Any]
-    state: str  # pending, sending, sent, failed, undeliverable, uncertain
+    state: Delivery
     attempts: int
     next_attempt: datetime | None
     last_error: str | None
@@ -31,7 +48,7 @@ _OUTBOX_COLUMNS = "id, created, sender, fields, state, attempts, next_attempt, l
 
 def _outbox_row(row: tuple[Any, ...]) -> OutboxRow:
     i, created, sender, fields, state, attempts, next_attempt, error, sent_at = row
-    return OutboxRow(i, as_time(created), sender, json.loads(fields), state, attempts,  # type: ignore[arg-type]
+    return OutboxRow(i, as_time(created), sender, json.loads(fields), Delivery(state), attempts,  # type: ignore[arg-type]
                      as_time(next_attempt), error, as_time(sent_at))
 
 
@@ -122,7 +139,7 @@ class OutboxTable:
         """Forget messages that are done with (sent, failed, undeliverable, uncertain, test)
         queued before `before`, and the oldest of them beyond `keep_at_most`; return how many.
         Pending ones are never forgotten."""
-        done = "state IN ('sent', 'failed', 'undeliverable', 'uncertain', 'test')"
+        done = f"state IN ({', '.join(repr(state.value) for state in DONE)})"
         with self._writing(recount=True) as conn:
             pruned = conn.execute(f"DELETE FROM outbox WHERE {done} AND created < ?",  # noqa: S608 - a constant
                                   (as_text(before),)).rowcount

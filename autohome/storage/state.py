@@ -16,19 +16,38 @@ from autohome.logs.tree import get_logger
 from autohome.revision import Revision
 from autohome.storage.db import Database, ModuleRow, RunRow
 from autohome.storage.runwriter import RETRY_S, RunWriter
+from autohome.text import Word
 
 log = get_logger("autohome.state")
 
 
+class Outcome(Word):
+    """How a run ended, as the runs table stores it and the console and the page show it."""
+
+    OK = "ok"
+    ERROR = "error"  # it raised
+    TIMEOUT = "timeout"  # an isolated run, stopped at its TIMEOUT
+    STOPPED = "stopped"  # an isolated run, stopped from the console or at shutdown
+    OVERRUN = "overrun"  # a thread run that went past its TIMEOUT, then ended by itself
+
+    @classmethod
+    def of(cls, error: str | None) -> Outcome:
+        """What a run that was not stopped nor overran counts as."""
+        return cls.OK if error is None else cls.ERROR
+
+
+# The outcomes that are more than "ok" or "error", by their stored word.
+_STOPPED_OR_LATE = {outcome.value: outcome for outcome in (Outcome.TIMEOUT, Outcome.STOPPED, Outcome.OVERRUN)}
+
+
 # NamedTuples: immutable like frozen dataclasses, several times cheaper to make (by the thousand).
 class RunRecord(NamedTuple):
-    """One finished run. `outcome` is ok, error, timeout (stopped at its TIMEOUT), stopped
-    (by hand or at shutdown) or overrun (a thread run that passed its TIMEOUT, then ended)."""
+    """One finished run; `outcome` says how it ended when more than its error does."""
 
     started: datetime
     duration_s: float
     error: str | None = None
-    outcome: str = ""  # "": from error (ok or error)
+    outcome: Outcome | None = None  # None: ok or error, from `error`
 
     @property
     def is_ok(self) -> bool:
@@ -36,14 +55,14 @@ class RunRecord(NamedTuple):
         return self.error is None
 
     @property
-    def how(self) -> str:
-        """ok, error, timeout, stopped or overrun."""
-        return self.outcome or ("ok" if self.error is None else "error")
+    def how(self) -> Outcome:
+        """How it ended: ok, error, timeout, stopped or overrun."""
+        return self.outcome or (Outcome.OK if self.error is None else Outcome.ERROR)
 
     @classmethod
     def from_row(cls, row: RunRow) -> RunRecord:
         """A stored run as a record."""
-        outcome = "" if row.outcome in (None, "ok", "error") else row.outcome
+        outcome = _STOPPED_OR_LATE.get(row.outcome) if row.outcome is not None else None
         return cls(row.started, row.duration_s or 0.0, row.error, outcome)
 
 
@@ -146,7 +165,7 @@ class ModuleStates:
         `announcement` (the "finished" line) to `announce` once the run is stored.
 
         Returns the run it replaces as the last result."""
-        how = record.outcome or ("ok" if record.error is None else "error")  # record.how, inline
+        how = record.outcome or (Outcome.OK if record.error is None else Outcome.ERROR)  # record.how, inline
         row = RunRow(0, name, record.started, finished, record.duration_s, record.error, how)
         with self._lock:  # handed over under the lock: a flush() that sees the result stores it
             was = self._status.get(name, UNKNOWN)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autohome import __version__
-from autohome.control.views import Controller, ModuleView, StatusView, format_time, outcome_text
+from autohome.control.views import Controller, ModuleState, ModuleView, StatusView, format_time, outcome_text
 from autohome.durations import format_duration
 from autohome.web.recent import RUN_SPANS, RecentBuckets, RecentRuns
 from autohome.web.svg import durations_svg, timeline_svg
@@ -127,15 +127,15 @@ class Pages:
 
     def _row(self, view: ModuleView) -> Row:
         last = view.status.last_run
-        quiet = view.state in ("paused", "off", "broken")
+        quiet = view.state in (ModuleState.PAUSED, ModuleState.OFF, ModuleState.BROKEN)
         return Row(
             view.name, view.state, view.schedule,
-            "-" if view.state == "broken" else ("process" if view.isolated else "thread"),
+            "-" if view.state is ModuleState.BROKEN else ("process" if view.isolated else "thread"),
             None if last is None else LastRun(format_time(last.started, self.zone), f"{last.duration_s:.2f}s",
                                               last.how, outcome_text(last, 80)),
             view.state if quiet else format_time(view.next_run, self.zone),
-            view.problem if view.state in ("off", "broken") else "",
-            view.status.paused, view.state in ("running", "overrun"),
+            view.problem if view.state in (ModuleState.OFF, ModuleState.BROKEN) else "",
+            view.status.paused, view.state in (ModuleState.RUNNING, ModuleState.OVERRUN),
         )
 
     def _timeline(self, span: str, views: list[ModuleView], now: datetime) -> Markup:
@@ -152,7 +152,7 @@ class Pages:
         source = self._recent if span in RUN_SPANS else self._buckets[span]
         runs = source.since(earliest(now, span), now)
         going = [make_run(view.name, since, max((now - since).total_seconds(), 0.0),
-                          "overrun" if view.state == "overrun" else "running", None, self.zone)
+                          "overrun" if view.state is ModuleState.OVERRUN else "running", None, self.zone)
                  for view in views if (since := view.running_since) is not None]
         if going:  # (each at the end of its lane: it started after every stored run of it)
             runs = {**runs, **{run.module: [*runs.get(run.module, []), run] for run in going}}

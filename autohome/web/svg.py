@@ -4,6 +4,8 @@ Every text that comes from a module (names, errors) is escaped here."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from markupsafe import Markup, escape
 
 from autohome.web.timeline import LABELS, LANE, Timeline
@@ -53,7 +55,7 @@ def timeline_svg(timeline: Timeline, kept: dict[tuple[object, ...], str]) -> Mar
     return Markup("".join(parts))
 
 
-def durations_svg(durations: list[tuple[str, float, str]]) -> Markup:
+def durations_svg(durations: Sequence[tuple[str, float, str]]) -> Markup:
     """A bar per run (oldest left): its duration, coloured by how it ended, titled."""
     if not durations:
         return Markup('<p class="quiet">no runs yet</p>')
