@@ -13,6 +13,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # support.clock: the FakeClock the tests step
 
 from autohome.catalog.loader import ModuleSpec  # noqa: E402
 from autohome.catalog.schedule import IntervalSchedule  # noqa: E402

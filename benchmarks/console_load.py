@@ -16,9 +16,9 @@ import threading
 import time
 
 from bench import T0, percentile, report, specs, temp_dir
+from support.clock import FakeClock
 
 from autohome.app import build
-from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.logs.setup import setup_logging
 from autohome.storage.db import open_database

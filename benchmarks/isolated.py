@@ -12,9 +12,9 @@ import sys
 import time
 
 from bench import T0, percentile, report, temp_dir
+from support.clock import FakeClock
 
 from autohome.app import build
-from autohome.clock import FakeClock
 from autohome.config import Config
 
 ROUNDS = 21

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bench import T0, percentile, report, specs, temp_dir
+from support.clock import FakeClock
 
 from autohome.app import build
-from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.control.commands import Commands
 from autohome.storage.db import Database, RunRow, open_database

@@ -13,9 +13,9 @@ import os
 import time
 
 from bench import T0, percentile, report, temp_dir, write_modules
+from support.clock import FakeClock
 
 from autohome.app import build
-from autohome.clock import FakeClock
 from autohome.config import Config
 from autohome.logs.setup import setup_logging
 from autohome.storage.db import open_database

@@ -17,7 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import MAIN, WAIT_S, ConsoleClient, clean_env, log_seen, spec, write_module
+from support.clock import WAIT_S
+from support.console import ConsoleClient
+from support.logs import log_seen
+from support.modules import spec, write_module
+from support.processes import MAIN, clean_env
 
 from autohome.app import Main, build
 from autohome.clock import SystemClock, utc_now

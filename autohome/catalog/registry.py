@@ -38,11 +38,6 @@ class ModuleEntry:
         self.spec = spec
         self.problem = problem
 
-    @property
-    def is_runnable(self) -> bool:
-        """Whether some version of the module can run."""
-        return self.spec is not None
-
 
 class ModuleRegistry:
     """The modules of one folder, re-read when a file's modification time or size changes.

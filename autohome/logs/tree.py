@@ -22,7 +22,3 @@ def get_logger(name: str) -> logging.Logger:
     """AutoHome's logger `name` (such as `autohome.main`), in AutoHome's own tree."""
     return _MANAGER.getLogger(name)
 
-
-def tree_root() -> logging.Logger:
-    """The root of AutoHome's tree: records that no handler took end here."""
-    return _ROOT

@@ -189,11 +189,6 @@ class Database:
                 write_store(conn, module, key, encoded)
             return [writer(conn) for writer in writers]
 
-    @property
-    def schema_version(self) -> int:
-        """The schema version stored in the file (PRAGMA user_version)."""
-        return int(self.query("PRAGMA user_version")[0][0])
-
     def close(self, timeout_s: float = -1) -> None:
         """Close the connection (the WAL is checkpointed), waiting at most `timeout_s` (-1: as
         long as it takes) for a write under way; one that outlasts it is left to the process's end."""

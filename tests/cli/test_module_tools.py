@@ -1,0 +1,64 @@
+"""`autohome new` and `autohome check`: writing modules without a daemon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support.modules import write_module
+from support.processes import clean_env, run_autohome
+
+
+def test_new_writes_a_module_that_passes_check_and_never_overwrites(tmp_path: Path) -> None:
+    made = run_autohome(tmp_path, "new", "sunrise", "--at", "07:30")
+    assert made.returncode == 0 and (tmp_path / "modules" / "sunrise.py").exists()
+    again = run_autohome(tmp_path, "new", "sunrise")
+    assert again.returncode == 2 and "exists already" in again.stderr  # errors go to stderr
+    assert run_autohome(tmp_path, "new", "Bad-Name").returncode == 2
+    checked = run_autohome(tmp_path, "check", env=clean_env(AUTOHOME_TIMEZONE="Asia/Tokyo"))
+    assert checked.returncode == 0, checked.stdout
+    lines = checked.stdout.splitlines()
+    assert lines[0] == "sunrise: ok, daily 07:30"
+    assert len(lines) == 6 and all(line.strip().endswith("07:30:00 JST") for line in lines[1:])
+
+
+def test_check_names_what_is_broken_or_off_and_exits_1(tmp_path: Path) -> None:
+    modules = tmp_path / "modules"
+    write_module(modules, "fine", 'INTERVAL = "1h"\ndef run(log, notify):\n    pass\n')
+    write_module(modules, "needy", 'INTERVAL = 60\nREQUIRES = ["MY_URLS"]\ndef run(log, notify):\n    pass\n')
+    write_module(modules, "feb31", 'CRON = "0 0 31 2 *"\ndef run(log, notify):\n    pass\n')
+    result = run_autohome(tmp_path, "check")
+    assert result.returncode == 1
+    assert "feb31: broken: CRON = '0 0 31 2 *' never comes round" in result.stdout
+    assert str(modules / "feb31.py") in result.stdout
+    assert "needy: off: set MY_URLS in .env to turn it on, every 1m" in result.stdout
+    assert "fine: ok, every 1h" in result.stdout
+    assert not (tmp_path / "data").exists()  # nothing ran, nothing was stored
+
+
+def test_run_runs_one_module_now_with_its_lines_on_the_terminal(tmp_path: Path, pushover) -> None:
+    write_module(tmp_path / "modules", "counter", '''
+        INTERVAL = "1d"
+        def run(log, notify, store):
+            count = store.get("count", 0) + 1
+            store.set("count", count)
+            print("printed by the module")
+            log.info("run number %d", count)
+            notify(f"counted {count}")
+    ''')
+    env = clean_env(PUSHOVER_TOKEN="a" * 30, PUSHOVER_USER="u" * 30, PUSHOVER_API_URL=pushover.url)
+    first = run_autohome(tmp_path, "run", "counter", env=env)
+    assert first.returncode == 0, first.stdout
+    assert "autohome.modules.counter: run number 1" in first.stdout
+    assert "notification (not sent: run with --notify to send it): counted 1" in first.stdout
+    second = run_autohome(tmp_path, "run", "counter", "--notify", env=env)
+    assert "run number 2" in second.stdout  # the real store
+    assert "notification sent: counted 2" in second.stdout
+    assert [r.form["message"] for r in pushover.wait_for_requests(1)] == ["counted 2"]
+
+
+def test_run_exits_1_with_the_traceback_when_the_module_fails(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "boom",
+                 'INTERVAL = 60\ndef run(log, notify):\n    raise ValueError("x")\n')
+    result = run_autohome(tmp_path, "run", "boom")
+    assert result.returncode == 1 and "Traceback" in result.stdout and "ValueError: x" in result.stdout
+    assert run_autohome(tmp_path, "run", "nothing").returncode == 2

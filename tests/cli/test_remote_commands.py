@@ -1,0 +1,153 @@
+"""`autohome status`, `autohome log` and `autohome console` against a running daemon."""
+
+from __future__ import annotations
+
+import io
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from support.console import ConsoleClient
+from support.modules import write_module
+from support.processes import Terminal, clean_env, free_port
+
+from autohome import cli
+from autohome.cli.client import addresses
+from autohome.config import Config
+
+COUNTER = '''
+    """Counts."""
+    INTERVAL = 60
+    def run(log, notify):
+        log.info("counter ran")
+'''
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, daemon_factory):
+    write_module(tmp_path / "modules", "counter", COUNTER)
+    started = daemon_factory(tmp_path, "-t", "--port", "0")
+    started.wait_for("module counter finished")
+    return started
+
+
+def autohome(workdir: Path, *argv: str, port: int | None = None, stdin: str = "",
+             **env: str) -> tuple[int, str, str]:
+    """Run `autohome ARGV` in-process against the daemon on `port`: exit code, stdout, stderr."""
+    if port is not None:
+        env["AUTOHOME_CONSOLE_PORT"] = str(port)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), environ=clean_env(**env), stdin=io.StringIO(stdin), stdout=out,
+                    stderr=err, workdir=workdir)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_status_shows_the_daemon_and_its_modules(tmp_path: Path, daemon) -> None:
+    code, out, err = autohome(tmp_path, "status", port=daemon.console_port)
+    assert code == 0, err
+    assert "uptime" in out and "threads" in out
+    assert "counter" in out and "every 1m" in out
+
+
+def test_without_a_daemon_the_commands_say_so_and_exit_1(tmp_path: Path) -> None:
+    port = free_port()
+    for command in ("status", "log", "console"):
+        code, out, err = autohome(tmp_path, command, port=port)
+        assert code == 1
+        assert f"no AutoHome console answers on 127.0.0.1:{port}: is AutoHome running?" in err
+        assert "AUTOHOME_CONSOLE_PORT" in err
+
+
+def test_the_port_is_found_as_the_daemon_chose_it() -> None:
+    assert addresses(Config()) == [("127.0.0.1", 23), ("127.0.0.1", 2323)]
+    assert addresses(Config(console_port=2400, console_port_given=True)) == [("127.0.0.1", 2400)]
+    assert addresses(Config(console_host="0.0.0.0", console_port=9, console_port_given=True)) == [
+        ("127.0.0.1", 9)]
+
+
+def test_log_shows_the_last_entries(tmp_path: Path, daemon) -> None:
+    code, out, err = autohome(tmp_path, "log", "-n", "2", port=daemon.console_port)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 2
+    assert "module counter finished" in out
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    assert autohome(tmp_path, "log", "-n", "5000")[0] == 2
+    assert autohome(tmp_path, "status", "--bogus")[0] == 2
+    (tmp_path / ".env").write_text("AUTOHOME_CONSOLE_PORT=twenty-three\n")
+    code, _, err = autohome(tmp_path, "status")
+    assert code == 2 and "AUTOHOME_CONSOLE_PORT" in err
+
+
+def test_piped_console_runs_a_command_a_line(tmp_path: Path, daemon) -> None:
+    code, out, err = autohome(tmp_path, "console", port=daemon.console_port,
+                              stdin="modules read counter\nnotify test\n")
+    assert code == 0, err
+    assert "counter: Counts." in out and "kept, not sent: test mode sends nothing" in out
+    code, out, _ = autohome(tmp_path, "console", port=daemon.console_port, stdin="quit\n")
+    assert code == 0 and "bye" in out
+
+
+def test_the_password_comes_from_env(tmp_path: Path, daemon_factory) -> None:
+    write_module(tmp_path / "modules", "counter", COUNTER)
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0",
+                            env=clean_env(AUTOHOME_CONSOLE_PASSWORD="correct horse"))
+    port = daemon.console_port
+    code, out, err = autohome(tmp_path, "status", port=port, AUTOHOME_CONSOLE_PASSWORD="correct horse")
+    assert code == 0 and "uptime" in out, err
+    code, _, err = autohome(tmp_path, "status", port=port)
+    assert code == 1 and "asks for a password: set AUTOHOME_CONSOLE_PASSWORD" in err
+    code, _, err = autohome(tmp_path, "status", port=port, AUTOHOME_CONSOLE_PASSWORD="wrong")
+    assert code == 1 and "refused AUTOHOME_CONSOLE_PASSWORD" in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX-only")
+def test_log_f_follows_until_ctrl_c(tmp_path: Path, daemon) -> None:
+    env = clean_env(AUTOHOME_CONSOLE_PORT=str(daemon.console_port))
+    terminal = Terminal(sys.executable, "-m", "autohome", "log", "-n", "0", "-f", cwd=tmp_path, env=env)
+    try:
+        terminal.expect(b"following the log; Ctrl-C or Enter stops")
+        ConsoleClient(daemon.console_port).command("modules run counter")
+        terminal.expect(b"counter ran")
+        terminal.process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert terminal.process.wait(15) == 0
+    finally:
+        terminal.close()
+    assert b"Traceback" not in terminal.output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX-only")
+def test_the_console_client_has_history_and_completion(tmp_path: Path, daemon) -> None:
+    env = clean_env(AUTOHOME_CONSOLE_PORT=str(daemon.console_port), XDG_STATE_HOME=str(tmp_path / "state"),
+                    TERM="dumb", INPUTRC=str(tmp_path / "no-inputrc"))
+    terminal = Terminal(sys.executable, "-m", "autohome", "console", cwd=tmp_path, env=env)
+    try:
+        # Keys go only to a waiting prompt: typed ahead, readline may meet them while the
+        # terminal is still in cooked mode, where Ctrl-D is taken by the line discipline.
+        terminal.expect(b"autohome> ")
+        terminal.press(b"help log\r")
+        terminal.expect(b"then follow it until Ctrl-C or Enter")
+        terminal.await_prompt(b"autohome> ")
+        terminal.press(b"\x1b[A\r")  # up-arrow, Enter: the same command again
+        terminal.expect(b"then follow it until Ctrl-C or Enter", count=2)
+        terminal.await_prompt(b"autohome> ")
+        terminal.press(b"modules read cou\t\r")
+        terminal.expect(b"counter: Counts.")
+        terminal.await_prompt(b"autohome> ")
+        terminal.press(b"\x04")  # Ctrl-D leaves
+        assert terminal.process.wait(15) == 0
+    finally:
+        terminal.close()
+    history = (tmp_path / "state" / "autohome" / "history").read_text()
+    assert "help log" in history and "modules read counter" in history
+
+
+def test_help_lists_every_command_a_line_each(tmp_path: Path) -> None:
+    code, out, _ = autohome(tmp_path, "--help")
+    assert code == 0
+    for command in ("check", "new NAME", "run NAME", "status", "log [-n N] [-f]", "console", "service"):
+        assert f"  autohome {command}" in out
+    assert autohome(tmp_path, "-V")[1].startswith("autohome ")
+
