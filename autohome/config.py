@@ -24,7 +24,7 @@ CONSOLE_PORT, FALLBACK_CONSOLE_PORT = 23, 2323
 
 class Config(NamedTuple):
     """Every setting AutoHome reads, with its default. (A NamedTuple rather than a frozen
-    dataclass: dataclasses brings inspect and ast, a sixth of start-up.)"""
+    dataclass: importing dataclasses slows start-up; see docs/performance.md.)"""
 
     modules_dir: Path = Path("modules")
     log_dir: Path = Path("logs")

@@ -41,10 +41,10 @@ def test_default_env_file_is_read_from_the_working_directory(tmp_path: Path,
 
 def test_every_key_is_documented_in_the_example_with_its_default() -> None:
     example = (ROOT / "config.example.env").read_text()
-    readme = (ROOT / "README.md").read_text()
+    settings_page = (ROOT / "docs" / "settings.md").read_text()
     for key in SETTINGS:
         assert f"{key}=" in example, key
-        assert f"`{key}`" in readme, key
+        assert f"`{key}`" in settings_page, key
     # The example's values are the defaults: loading it changes nothing.
     documented = load_config({}, ROOT / "config.example.env", base=ROOT)
     assert documented == in_folder(Config(env_file=ROOT / "config.example.env", settings=documented.settings),

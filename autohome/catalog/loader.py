@@ -190,7 +190,7 @@ def _description(module: Any) -> str:
 def _wants(run: Callable[..., Any]) -> tuple[str, ...]:
     """What to hand run(): each parameter by its name, in the order declared. A lone `*args`
     takes log and notify; a parameter with a default that AutoHome does not know keeps it."""
-    import inspect  # with importlib.util, a fifth of start-up: the console answers before either
+    import inspect  # after the console listens: see docs/performance.md, "Imports"
 
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     try:

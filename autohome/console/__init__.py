@@ -1,3 +1,3 @@
 """The telnet console: the server and its limits (server), one connection (session), the
-telnet protocol (telnet), line editing (editor), and the command table (commands, with
-completion)."""
+telnet protocol (telnet) and line editing (editor). The commands it runs are control's
+(control/commands.py), shared with the status page."""

@@ -1,4 +1,4 @@
-"""The `log-writer` thread and the queue every thread puts its records on.
+"""The `log-writer` thread, which takes the records every thread puts on the queue (queue.py).
 
 Threads only put records on one queue (through QueueFront, the standard QueueHandler),
 and for the lines every run writes, a `Line` tuple that the writer makes into the same
@@ -6,8 +6,8 @@ LogRecord; one thread takes them in batches and hands the records to the handler
 setup.py sets up, so no module ever waits on the disk or the terminal.
 
 Why not the standard QueueListener: it hands records over one at a time, and the
-standard stream and file handlers flush after every record. A burst of runs logs
-thousands of lines, and a flush per batch instead of per line is what keeps it cheap.
+standard stream and file handlers flush after every record; a burst of runs logs
+thousands of lines (see docs/performance.md, "Writers that batch").
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ MAX_MESSAGE_CHARS = 65536  # of one log message; the rest is counted in the line
 class Line(NamedTuple):
     """An INFO line as a thread said it, made into a LogRecord by the log writer.
 
-    Why: in a burst of runs the thread that starts the modules waits while each new thread
-    takes its first steps (CPython hands the new thread the GIL), so all a run does around
-    its module's code is paid in full. A LogRecord costs a fresh thread about 10 us, this
-    tuple about 1 us. Handlers still see only records, made in `record()`."""
+    Why: what a run costs around its module's code is paid on its fresh thread, while the
+    next runs wait to start, and a tuple is far cheaper to make there than a LogRecord (see
+    docs/performance.md, "Run lines"). Handlers still see only records, made in `record()`."""
 
     name: str
     msg: str

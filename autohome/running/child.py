@@ -1,4 +1,4 @@
-"""`python autohome/child.py --fd N FILE` (POSIX) or `--share FILE` (Windows): one isolated run
+"""`python autohome/running/child.py --fd N FILE` (POSIX) or `--share FILE` (Windows): one isolated run
 of one module, in a child process that AutoHome started and can stop.
 
 The module gets the same `log`, `notify`, `store` and `config` as in a thread: each call
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 
-# Run as a script, this file's folder (autohome/) comes first on sys.path: a module's
-# `import schedule` must not find autohome/schedule.py.
+# Run as a script, this file's folder (autohome/running/) comes first on sys.path: a
+# module's `import runner` must not find autohome/running/runner.py.
 _HERE = __file__.replace("\\", "/").rpartition("/")[0]
 if sys.path and _HERE in (sys.path[0], sys.path[0].replace("\\", "/")):
     del sys.path[0]
@@ -30,7 +30,7 @@ import socket  # noqa: E402
 import threading  # noqa: E402
 import types  # noqa: E402
 
-TYPE_CHECKING = False  # typing itself costs a few milliseconds at every run
+TYPE_CHECKING = False  # not even typing is imported: this starts at every isolated run
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any

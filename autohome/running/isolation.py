@@ -1,4 +1,4 @@
-"""Isolated runs: one run of one module in a child Python process (autohome/child.py), which
+"""Isolated runs: one run of one module in a child Python process (child.py), which
 its run thread supervises and can stop.
 
 The channel between them is a socket pair made here: the child's end is handed over when

@@ -60,9 +60,9 @@ class Runner:
                prepare: Callable[[], None] | None = None) -> Submission:
         """Start the job now if a thread is free, else queue it; a name runs once at a time.
 
-        `prepare` is called on the thread that starts the job, just before: the first steps
-        of a new thread cost several times what they cost in a warm one (benchmarks/), so
-        the bookkeeping of a run is better done there."""
+        `prepare` is called on the thread that starts the job, just before: a new thread's
+        first steps are dear, so the bookkeeping of a run is better done there (see
+        docs/performance.md, "Run lines")."""
         with self._lock:
             if self._closed:
                 return Submission.CLOSED

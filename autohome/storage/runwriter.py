@@ -4,7 +4,8 @@ logs each run's "finished" line once the run is stored.
 A killed process so loses only runs whose end was never logged, and the log knows nothing
 of the database. While runs of the same tick are still going, the writer waits for them
 (GROUP_WAIT_S, and while a burst goes on up to MAX_GATHER_S), so a burst of runs costs a
-few transactions instead of one each, written when the burst is over.
+few transactions instead of one each, written when the burst is over (see
+docs/performance.md, "Writers that batch").
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class Outcome(Word):
 _STOPPED_OR_LATE = {outcome.value: outcome for outcome in (Outcome.TIMEOUT, Outcome.STOPPED, Outcome.OVERRUN)}
 
 
-# NamedTuples: immutable like frozen dataclasses, several times cheaper to make (by the thousand).
+# NamedTuples: immutable like frozen dataclasses, and cheaper to make by the thousand.
 class RunRecord(NamedTuple):
     """One finished run; `outcome` says how it ended when more than its error does."""
 

@@ -242,8 +242,9 @@ def test_modules_read_lists_the_store_keys(tmp_path: Path, daemon_factory) -> No
 
 
 def test_a_laptop_sleep_is_kept_for_the_timeline_across_a_restart(tmp_path: Path) -> None:
-    from autohome.app import build
     from support.clock import FakeClock
+
+    from autohome.app import build
     from autohome.config import Config
     from autohome.storage.db import TEST_DB_FILE, open_database
 
