@@ -133,7 +133,7 @@ def main(
     workdir = Path.cwd() if workdir is None else workdir
     try:
         with redirect_stdout(stdout), redirect_stderr(stderr):  # argparse writes --help and errors there
-            args = parse(build_parser(), argv)
+            args = parse(build_parser(argv), argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     if args.command is not None:

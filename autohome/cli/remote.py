@@ -13,22 +13,10 @@ from typing import IO
 from autohome.cli.client import ConsoleConnection, ConsoleGone, NoDaemon, history_file
 from autohome.cli.command import EXIT_FAILED, EXIT_OK, Streams
 from autohome.config import Config, load_config
-from autohome.control.commands import MAX_LOG_LINES
 from autohome.control.completion import is_following
 from autohome.errors import AutoHomeError
 
 HISTORY_LINES = 1000
-
-
-def log_lines(text: str) -> int:
-    """`-n N` of `autohome log`: how many entries, within what the console gives."""
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= count <= MAX_LOG_LINES:
-        raise argparse.ArgumentTypeError(f"{count}: give a number from 0 to {MAX_LOG_LINES}")
-    return count
 
 
 def _connected(name: str, args: argparse.Namespace, streams: Streams) -> ConsoleConnection | int:

@@ -5,15 +5,16 @@ the dispatch all read this table."""
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from autohome import __version__
-from autohome.cli import remote, tools
 from autohome.cli.command import ListingFormatter, Parser, Streams
 from autohome.cli.testmode import TEST_MODE_HELP
+from autohome.control.commands import MAX_LOG_LINES
 
 Handler = Callable[[argparse.Namespace, Streams], int]
 
@@ -27,6 +28,28 @@ class Command(NamedTuple):
     description: str  # the first paragraph of `autohome NAME --help`
     arguments: Callable[[argparse.ArgumentParser], None]
     handler: Handler
+
+
+def _handler(module: str, function: str) -> Handler:
+    """The handler `function` of autohome/cli/MODULE.py, imported when its command runs: the
+    daemon's start does not pay for the commands (docs/performance.md, "Imports")."""
+
+    def handle(args: argparse.Namespace, streams: Streams) -> int:
+        run: Handler = getattr(importlib.import_module(f"autohome.cli.{module}"), function)
+        return run(args, streams)
+
+    return handle
+
+
+def _log_lines(text: str) -> int:
+    """`-n N` of `autohome log`: how many entries, within what the console gives."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= count <= MAX_LOG_LINES:
+        raise argparse.ArgumentTypeError(f"{count}: give a number from 0 to {MAX_LOG_LINES}")
+    return count
 
 
 def _env_file(help_text: str) -> Callable[[argparse.ArgumentParser], None]:
@@ -57,7 +80,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _log_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--lines", metavar="N", type=remote.log_lines, default=20,
+    parser.add_argument("-n", "--lines", metavar="N", type=_log_lines, default=20,
                         help="how many of the last entries to show (a traceback is one; default 20)")
     parser.add_argument("-f", "--follow", action="store_true",
                         help="then show each new entry as it is written, until Ctrl-C")
@@ -72,33 +95,28 @@ def _service_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the .env the service reads (default: ./.env, if there is one)")
 
 
-def _service(args: argparse.Namespace, streams: Streams) -> int:
-    from autohome.cli import service  # subprocess and plistlib: only this command needs them
-
-    return service.service_command(args, streams)
-
-
 COMMANDS = (
     Command("check", "check", "load every module without running any; show the next runs",
             "Load every module as AutoHome would, without running any: state, schedule and the "
-            "next five runs of each.", _SETTINGS, tools.check_modules),
+            "next five runs of each.", _SETTINGS, _handler("tools", "check_modules")),
     Command("new", "new NAME",
             "write modules/NAME.py from a template (--every 5m | --at 08:00 | --cron EXPR)",
-            "Write a new module from a template.", _new_arguments, tools.new_module),
+            "Write a new module from a template.", _new_arguments, _handler("tools", "new_module")),
     Command("run", "run NAME", "run one module once, now, in the foreground (--notify sends)",
             "Run one module once, now, without the daemon (and without disturbing one that runs): "
-            "its log lines on the terminal.", _run_arguments, tools.run_module),
+            "its log lines on the terminal.", _run_arguments, _handler("tools", "run_module")),
     Command("status", "status", "the running AutoHome's status and modules",
-            "Show the running AutoHome's status and its modules.", _CONSOLE_SETTINGS, remote.show_status),
+            "Show the running AutoHome's status and its modules.", _CONSOLE_SETTINGS,
+            _handler("remote", "show_status")),
     Command("log", "log [-n N] [-f]", "the running AutoHome's log; -f follows it until Ctrl-C",
             "Show the running AutoHome's log (current.log, or test.log in test mode).",
-            _log_arguments, remote.show_log),
+            _log_arguments, _handler("remote", "show_log")),
     Command("console", "console", "the console, with history and tab completion",
             "Talk to the running AutoHome: the telnet console's commands, with history and tab "
-            "completion. Ctrl-D leaves.", _CONSOLE_SETTINGS, remote.open_console),
+            "completion. Ctrl-D leaves.", _CONSOLE_SETTINGS, _handler("remote", "open_console")),
     Command("service", "service ACTION", "install | uninstall | status: start AutoHome at every login",
             "Start AutoHome at login and restart it on failure (current user).",
-            _service_arguments, _service),
+            _service_arguments, _handler("service", "service_command")),
 )
 
 # The options that only running AutoHome takes, by their argparse names.
@@ -113,8 +131,10 @@ def _listing() -> str:
     return "\n".join(lines + ["'autohome COMMAND --help' tells more."])
 
 
-def build_parser() -> Parser:
-    """The whole command line: the daemon's options, then one subcommand per COMMANDS entry."""
+def build_parser(argv: list[str] | None = None) -> Parser:
+    """The whole command line: the daemon's options, then one subcommand per COMMANDS entry.
+    Given the arguments and no command among them, the subcommands are left out: starting
+    the daemon does not pay for their parsers (docs/performance.md, "Imports")."""
     parser = Parser(
         prog="autohome",
         formatter_class=ListingFormatter,
@@ -143,6 +163,9 @@ def build_parser() -> Parser:
     parser.add_argument("--notify", action="store_true",
                         help="with -t: send notifications for real (test mode keeps and shows them)")
     parser.add_argument("-V", "--version", action="version", version=f"autohome {__version__}")
+    parser.set_defaults(command=None)
+    if argv is not None and not any(command.name in argv for command in COMMANDS):
+        return parser
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
     for command in COMMANDS:
         sub = commands.add_parser(command.name, description=command.description)

@@ -1,6 +1,6 @@
 """The `log-writer` thread, which takes the records every thread puts on the queue (queue.py).
 
-Threads only put records on one queue (through QueueFront, the standard QueueHandler),
+Threads only put records on one queue (through QueueFront, a QueueHandler of our own),
 and for the lines every run writes, a `Line` tuple that the writer makes into the same
 LogRecord; one thread takes them in batches and hands the records to the handlers that
 setup.py sets up, so no module ever waits on the disk or the terminal.
@@ -13,7 +13,6 @@ thousands of lines (see docs/performance.md, "Writers that batch").
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import sys
 import threading
 import traceback
@@ -64,10 +63,22 @@ def _template() -> dict[str, object]:
     return _TEMPLATE
 
 
-class QueueFront(logging.handlers.QueueHandler):
-    """Puts records on the log writer's queue. The message is formatted here, while its
-    arguments are as the caller meant them, but the record is not copied: the writer is
-    in this process, so the copy that QueueHandler makes for other processes is waste."""
+class QueueFront(logging.Handler):
+    """Puts records on the log writer's queue, as the standard QueueHandler does. The message
+    is formatted here, while its arguments are as the caller meant them, but the record is
+    not copied: the writer is in this process, so the copy that QueueHandler makes for other
+    processes is waste. (Not a QueueHandler: logging.handlers costs start-up its imports.)"""
+
+    def __init__(self, queue: LogQueue) -> None:
+        super().__init__()
+        self.queue = queue
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record; a failure is reported as logging reports a handler's."""
+        try:
+            self.queue.put_nowait(self.prepare(record))
+        except Exception:  # noqa: BLE001 - logging's own convention: handleError says it
+            self.handleError(record)
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         """The record with its message made final, and cut to MAX_MESSAGE_CHARS: one huge
