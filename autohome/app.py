@@ -10,7 +10,8 @@ from autohome.catalog.loader import BrokenModule, ModuleSpec
 from autohome.catalog.registry import TICK_WAIT_S, ModuleRegistry
 from autohome.clock import Clock
 from autohome.config import CONSOLE_PORT, FALLBACK_CONSOLE_PORT, Config, is_loopback
-from autohome.console.server import ConsoleLimits, ConsoleServer
+from autohome.console.server import ConsoleServer
+from autohome.console.session import ConsoleLimits
 from autohome.control.commands import Commands
 from autohome.control.panel import ControlPanel
 from autohome.durations import format_duration

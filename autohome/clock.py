@@ -18,10 +18,6 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from autohome.logs.tree import get_logger
-
-log = get_logger("autohome.clock")
-
 
 class Waker:
     """What the main thread sleeps on: a socket pair that another thread, or a signal
@@ -80,11 +76,12 @@ def utc_now() -> datetime:
 epoch_s: Callable[[], float] = time.time
 
 
-def system_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
+def system_zone(environ: Mapping[str, str] | None = None,
+                warn: Callable[[str], None] = lambda message: None) -> tzinfo:
     """The machine's time zone, with its daylight-saving rules where they can be found.
 
     Tries $TZ, then the /etc/localtime link; falls back to today's fixed UTC offset
-    (which misses DST changes: set AUTOHOME_TIMEZONE then).
+    (which misses DST changes: set AUTOHOME_TIMEZONE then), and says so through `warn`.
     """
     environ = os.environ if environ is None else environ
     candidates = [environ.get("TZ", "").lstrip(":")]
@@ -99,8 +96,8 @@ def system_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
                 return ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError):
                 continue
-    log.warning("could not find this machine's time zone rules; set AUTOHOME_TIMEZONE "
-                "(for example Europe/Berlin) so AT and CRON schedules follow daylight saving")
+    warn("could not find this machine's time zone rules; set AUTOHOME_TIMEZONE "
+         "(for example Europe/Berlin) so AT and CRON schedules follow daylight saving")
     return datetime.now().astimezone().tzinfo or timezone.utc
 
 

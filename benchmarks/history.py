@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import T0, Daemon, percentile, report, temp_dir
 
 from autohome.storage.db import ModuleRow, RunRow, open_database
+from autohome.storage.runs import add_runs
 from autohome.storage.runwriter import TRIM_EVERY
 from autohome.storage.state import ModuleStates
 
@@ -38,10 +39,10 @@ def build(folder: Path, runs: int) -> Path:
         moment = T0 - timedelta(days=7) + step * (number // MODULES)
         batch.append(RunRow(0, names[number % MODULES], moment, moment, 0.01, None, "ok"))
         if len(batch) == 5000:
-            db.add_runs(batch, set())
+            add_runs(db, batch, set())
             batch = []
     if batch:
-        db.add_runs(batch, set())
+        add_runs(db, batch, set())
     db.close()
     return data
 
@@ -56,7 +57,7 @@ def store_cost(data: Path) -> float:
         moment = T0 + timedelta(minutes=number // MODULES)
         since_trim[name] = since_trim.get(name, 0) + 1
         trim = {name} if since_trim[name] % TRIM_EVERY == 0 else set()
-        db.add_runs([RunRow(0, name, moment, moment, 0.01, None, "ok")], trim)
+        add_runs(db, [RunRow(0, name, moment, moment, 0.01, None, "ok")], trim)
     took = (time.perf_counter() - began) / STORED
     db.close()
     return took

@@ -31,6 +31,7 @@ from autohome.app import build
 from autohome.config import Config
 from autohome.control.commands import Commands
 from autohome.storage.db import Database, RunRow, open_database
+from autohome.storage.runs import add_runs
 from autohome.web.app import StatusPage
 
 REQUESTS = 100
@@ -49,10 +50,10 @@ def stored(db: Database, names: list[str], days: int, every: Callable[[int], tim
             moment += step
             count += 1
             if len(rows) == 20_000:
-                db.add_runs(rows, set())
+                add_runs(db, rows, set())
                 rows = []
     if rows:
-        db.add_runs(rows, set())
+        add_runs(db, rows, set())
     return count
 
 
@@ -75,7 +76,7 @@ def scenario(title: str, modules: int, days: int, every: Callable[[int], timedel
     def one_more_run() -> None:
         number = next(finished)
         moment = T0 - timedelta(seconds=10 + number)
-        db.add_runs([RunRow(0, module_specs[number % modules].name, moment, moment, 0.5, None, "ok")], set())
+        add_runs(db, [RunRow(0, module_specs[number % modules].name, moment, moment, 0.5, None, "ok")], set())
         daemon.states.revision.bump()
 
     def timed(app: StatusPage, before: Callable[[], None] = lambda: None) -> list[float]:

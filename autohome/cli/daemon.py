@@ -232,7 +232,8 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     else:
         log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): notifications "
                  "are kept, and sent once both are set")
-    zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
+    zone = (ZoneInfo(config.timezone) if config.timezone
+            else system_zone(environ, get_logger("autohome.clock").warning))
     waker = Waker()
     if args.test:
         start = utc_now() if args.start is None else _in_zone(args.start, zone)

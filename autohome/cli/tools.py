@@ -46,7 +46,8 @@ def check_modules(args: argparse.Namespace, streams: Streams) -> int:
         config = load_config(environ, getattr(args, "env_file", None), base=streams.workdir)
     except AutoHomeError as exc:
         return streams.fail("check", str(exc))
-    zone = ZoneInfo(config.timezone) if config.timezone else system_zone(environ)
+    zone = (ZoneInfo(config.timezone) if config.timezone
+            else system_zone(environ, get_logger("autohome.clock").warning))
     registry = ModuleRegistry(config.modules_dir, zone,
                               import_timeout_s=config.import_timeout.total_seconds())
     registry.refresh(registry.import_timeout_s)

@@ -1,7 +1,8 @@
-"""The console's server: a socketserver on its own thread, its limits, and who may connect.
+"""The console's server: a socketserver on its own thread, and who may connect.
 
-What each command answers lives in commands.py, one connection's conversation in
-session.py; this file accepts clients, counts them, and hangs up on them at shutdown.
+What each command answers lives in control/commands.py, one connection's conversation and
+its limits in session.py; this file accepts clients, counts them, and hangs up on them at
+shutdown.
 """
 
 from __future__ import annotations
@@ -11,20 +12,15 @@ import selectors
 import socket
 import socketserver
 import threading
-from typing import NamedTuple
 
 from autohome.clock import monotonic_s
-from autohome.console.session import Connection
+from autohome.console.session import ConsoleLimits, Session
 from autohome.console.telnet import escape
 from autohome.control.commands import Commands
-from autohome.control.penalties import PENALTY_BASE_S, Penalties
+from autohome.control.penalties import Penalties
 from autohome.logs.tree import get_logger
 
 log = get_logger("autohome.console")
-
-# A full console makes room by closing a connection that has neither logged in nor sent a
-# command once it has had this long to do so (a burst of real clients evicts no one).
-EVICT_AFTER_S = 5.0
 
 
 def _hang_up(sock: socket.socket) -> None:
@@ -34,15 +30,24 @@ def _hang_up(sock: socket.socket) -> None:
         pass  # already gone
 
 
-class ConsoleLimits(NamedTuple):
-    """How much the console lets one client, and all of them, cost."""
+class Connection(socketserver.BaseRequestHandler):
+    """One client: greet, check the password, read lines, answer each, until it leaves."""
 
-    max_line: int = 4096
-    max_clients: int = 8
-    idle_timeout_s: float = 600.0
-    penalty_base_s: float = PENALTY_BASE_S
-    login_timeout_s: float = 30.0  # to pass the password prompt, or send a first command
-    evict_after_s: float = EVICT_AFTER_S
+    server: _TCPServer
+
+    def handle(self) -> None:
+        address = str(self.client_address[0])
+        peer = f"{address}:{self.client_address[1]}"
+        threading.current_thread().name = f"console:{peer}"
+        sock: socket.socket = self.request
+        try:
+            Session(self.server, sock, address, peer).serve()
+        except OSError as exc:
+            log.debug("console client %s went away: %s", peer, exc)
+        except Exception:
+            log.exception("console connection from %s failed", peer)
+        finally:
+            self.server.release(sock)
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):

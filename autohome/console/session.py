@@ -1,24 +1,22 @@
-"""One console connection: greeting, password, lines in, answers out, and following the log."""
+"""One console connection: greeting, password, lines in, answers out, and following the log,
+within the console's limits; the server it runs in is a SessionHost."""
 
 from __future__ import annotations
 
 import re
 import selectors
 import socket
-import socketserver
 import threading
-from typing import TYPE_CHECKING
+from typing import NamedTuple, Protocol
 
 from autohome import __version__
 from autohome.clock import monotonic_s
 from autohome.console.editor import Echo, LineEditor
 from autohome.console.telnet import Event, TelnetReader, escape
-from autohome.control.commands import Reply
+from autohome.control.commands import Commands, Reply
+from autohome.control.penalties import PENALTY_BASE_S, Penalties
 from autohome.logs.follow import Follower
 from autohome.logs.tree import get_logger
-
-if TYPE_CHECKING:
-    from autohome.console.server import _TCPServer
 
 log = get_logger("autohome.console")
 
@@ -31,32 +29,44 @@ _HTTP_START = rb"(?i)^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|CONNECT|TRACE) "
 # A line shaped like an HTTP header ("Host: ...", "Content-Type: ...") before any command worked.
 _HTTP_HEADER = rb"^[A-Za-z0-9-]+:[ \t]"
 HTTP_SNIFF_BYTES = 8  # enough for "OPTIONS "
+# A full console makes room by closing a connection that has neither logged in nor sent a
+# command once it has had this long to do so (a burst of real clients evicts no one).
+EVICT_AFTER_S = 5.0
 
 
-class Connection(socketserver.BaseRequestHandler):
-    """One client: greet, check the password, read lines, answer each, until it leaves."""
+class ConsoleLimits(NamedTuple):
+    """How much the console lets one client, and all of them, cost."""
 
-    server: _TCPServer
+    max_line: int = 4096
+    max_clients: int = 8
+    idle_timeout_s: float = 600.0
+    penalty_base_s: float = PENALTY_BASE_S
+    login_timeout_s: float = 30.0  # to pass the password prompt, or send a first command
+    evict_after_s: float = EVICT_AFTER_S
 
-    def handle(self) -> None:
-        address = str(self.client_address[0])
-        peer = f"{address}:{self.client_address[1]}"
-        threading.current_thread().name = f"console:{peer}"
-        sock: socket.socket = self.request
-        try:
-            Session(self.server, sock, address, peer).serve()
-        except OSError as exc:
-            log.debug("console client %s went away: %s", peer, exc)
-        except Exception:
-            log.exception("console connection from %s failed", peer)
-        finally:
-            self.server.release(sock)
+
+class SessionHost(Protocol):
+    """What a session asks of the server it runs in (server.py)."""
+
+    commands: Commands
+    limits: ConsoleLimits
+    password: bytes | None
+    penalties: Penalties
+    stopping: threading.Event
+
+    def following(self, sock: socket.socket, is_following: bool) -> None:
+        """The connection began (or stopped) following the log."""
+        ...
+
+    def proven(self, sock: socket.socket) -> None:
+        """The connection logged in, or sent a command that worked."""
+        ...
 
 
 class Session:
     """The conversation on one connection."""
 
-    def __init__(self, server: _TCPServer, sock: socket.socket, address: str, peer: str) -> None:
+    def __init__(self, server: SessionHost, sock: socket.socket, address: str, peer: str) -> None:
         self.server = server
         self.sock = sock
         self.address = address

@@ -24,7 +24,7 @@ from autohome.running.executor import RunExecutor
 from autohome.running.runner import Runner, Submission
 from autohome.storage.db import Database
 from autohome.storage.outbox_table import OutboxRow
-from autohome.storage.runs import BucketRow
+from autohome.storage.runs import BucketRow, run_buckets, runs_since
 from autohome.storage.state import ModuleStates, RunRecord
 from autohome.storage.store import store_keys
 
@@ -145,12 +145,12 @@ class ControlPanel:
         """Every module's stored runs that started at or after `since` (and were stored after
         the run numbered `after_id`), oldest first: (number, module, run)."""
         return [(row.id, row.module, RunRecord.from_row(row))
-                for row in self.db.runs_since(since, after_id)]
+                for row in runs_since(self.db, since, after_id)]
 
     def run_buckets(self, since: datetime, after_id: int = 0, per: int = 1) -> list[BucketRow]:
         """Every module's runs by ten minutes (`per` buckets together) and how they ended, from
         `since` on (only the buckets that took a run numbered above `after_id`)."""
-        return self.db.run_buckets(since, after_id, per)
+        return run_buckets(self.db, since, after_id, per)
 
     def sleeps(self) -> list[tuple[datetime, datetime]]:
         """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""

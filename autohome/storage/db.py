@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 from autohome.errors import AutoHomeError
 from autohome.logs.tree import get_logger
-from autohome.storage import runs as runs_table
 from autohome.storage.held import HeldWrites, Writer
 from autohome.storage.repair import TABLES, is_damage, replace_damaged
 from autohome.storage.schema import MIGRATIONS, migrate  # noqa: F401 - MIGRATIONS: tests read it here
@@ -181,8 +180,6 @@ class Database:
                     writers: list[Writer]) -> list[Callable[[], None]]:
         """On the retry thread: everything held, in one transaction; returns what the writers
         want called once it is committed."""
-        from autohome.storage.store import write_store  # the store's rows are store.py's
-
         with self.transaction() as conn:
             self._save_module_rows(conn, list(modules.values()))
             for (module, key), encoded in store.items():
@@ -252,12 +249,15 @@ class Database:
             params,
         )
 
-    # The runs table's reads and writes (storage/runs.py), as this object's methods.
-    add_runs = runs_table.add_runs
-    history = runs_table.history
-    runs_since = runs_table.runs_since
-    latest_runs = runs_table.latest_runs
-    run_buckets = runs_table.run_buckets
+
+
+def write_store(conn: sqlite3.Connection, module: str, key: str, encoded: str | None) -> None:
+    """One store write inside a transaction (None: a delete)."""
+    if encoded is None:
+        conn.execute("DELETE FROM store WHERE module = ? AND key = ?", (module, key))
+    else:
+        conn.execute("INSERT INTO store (module, key, value) VALUES (?, ?, ?) "
+                     "ON CONFLICT (module, key) DO UPDATE SET value = excluded.value", (module, key, encoded))
 
 
 def open_database(data_dir: Path, file_name: str = DB_FILE) -> Database:

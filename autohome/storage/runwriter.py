@@ -17,6 +17,7 @@ from typing import Any
 
 from autohome.logs.tree import get_logger
 from autohome.storage.db import Database, RunRow
+from autohome.storage.runs import add_runs
 
 log = get_logger("autohome.state")
 
@@ -154,7 +155,7 @@ class RunWriter:
         rows = [row for row, _ in batch]
         try:
             trim, cap = self._due_for_trim(rows)
-            self.db.add_runs(rows, trim, cap)
+            add_runs(self.db, rows, trim, cap)
         except Exception:  # noqa: BLE001 - a full or vanished disk: keep the runs, retry
             self._announce_all(batch)  # the lines must not wait for a disk that may not come back
             self._keep_for_retry([(row, None) for row in rows])

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from autohome.logs.tree import get_logger
 from autohome.revision import Revision
 from autohome.storage.db import Database, ModuleRow, RunRow
+from autohome.storage.runs import add_runs, history, latest_runs
 from autohome.storage.runwriter import RETRY_S, RunWriter
 from autohome.text import Word
 
@@ -90,7 +91,7 @@ class ModuleStates:
         self.runs = RunWriter(db, announce, retry_s)
         self._lock = threading.Lock()
         self._status: dict[str, ModuleStatus] = {}
-        latest = db.latest_runs()
+        latest = latest_runs(db)
         rows = {row.name: row for row in db.modules()}
         for name in rows.keys() | latest.keys():
             row = rows.get(name)
@@ -112,7 +113,7 @@ class ModuleStates:
         last_runs = [RunRow(0, name, run.started, None, run.duration_s, run.error, run.how)
                      for name, status in statuses.items() if (run := status.last_run) is not None]
         if last_runs:
-            self.db.add_runs(last_runs, set())
+            add_runs(self.db, last_runs, set())
 
     def get(self, name: str) -> ModuleStatus:
         """The module's current status (a default one if it is unknown)."""
@@ -190,7 +191,7 @@ class ModuleStates:
     def history(self, name: str, limit: int) -> list[RunRecord]:
         """The module's stored runs, newest first (waiting for the runs just finished)."""
         self.flush()
-        return [RunRecord.from_row(row) for row in self.db.history(name, limit)]
+        return [RunRecord.from_row(row) for row in history(self.db, name, limit)]
 
     def _update(self, name: str, **changes: Any) -> ModuleStatus:
         # The write happens under the lock, so the database sees changes in the order made.

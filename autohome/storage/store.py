@@ -7,7 +7,7 @@ import json
 import sqlite3
 from typing import Any
 
-from autohome.storage.db import Database
+from autohome.storage.db import Database, write_store
 
 
 class ModuleStore:
@@ -58,15 +58,6 @@ def store_set(db: Database, module: str, key: str, encoded: str | None) -> None:
             write_store(conn, module, key, encoded)
     except (sqlite3.Error, OSError):
         db.held.hold_store(module, key, encoded)
-
-
-def write_store(conn: sqlite3.Connection, module: str, key: str, encoded: str | None) -> None:
-    """One store write inside a transaction (None: a delete)."""
-    if encoded is None:
-        conn.execute("DELETE FROM store WHERE module = ? AND key = ?", (module, key))
-    else:
-        conn.execute("INSERT INTO store (module, key, value) VALUES (?, ?, ?) "
-                     "ON CONFLICT (module, key) DO UPDATE SET value = excluded.value", (module, key, encoded))
 
 
 def store_keys(db: Database, module: str) -> list[str]:

@@ -16,7 +16,7 @@ from support.clock import T0, WAIT_S
 from autohome.logs.tree import get_logger
 from autohome.storage import runwriter
 from autohome.storage.db import MIGRATIONS, Database, DatabaseError, open_database
-from autohome.storage.runs import HISTORY_PER_MODULE, ROWS_PER_INSERT
+from autohome.storage.runs import HISTORY_PER_MODULE, ROWS_PER_INSERT, latest_runs, runs_since
 from autohome.storage.state import ModuleStates, Outcome, RunRecord
 
 
@@ -46,16 +46,16 @@ def test_runs_are_kept_for_a_week_and_at_least_the_newest_hundred() -> None:
         states.record_finish("busy", RunRecord(started, 0.1, None if number % 2 else "bad"), started)
     states.record_finish("quiet", RunRecord(T0, 0.1), T0)
     states.flush()
-    kept = [row.started for row in states.db.runs_since(T0 - timedelta(days=1000)) if row.module == "busy"]
+    kept = [row.started for row in runs_since(states.db, T0 - timedelta(days=1000)) if row.module == "busy"]
     assert kept == young
     assert len(states.history("quiet", 1000)) == 1
-    assert [row.module for row in states.db.runs_since(T0 + timedelta(minutes=149))] == ["busy"]
+    assert [row.module for row in runs_since(states.db, T0 + timedelta(minutes=149))] == ["busy"]
     # With only old runs, the newest 100 stay.
     states = ModuleStates(Database.in_memory())
     for started in old:
         states.record_finish("old", RunRecord(started, 0.1), started)
     states.flush()
-    assert len(states.db.runs_since(old[0])) == HISTORY_PER_MODULE
+    assert len(runs_since(states.db, old[0])) == HISTORY_PER_MODULE
 
 
 def test_state_and_finished_runs_survive_reopening(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_closing_stores_every_finished_run_even_in_a_burst(tmp_path: Path) -> No
         states.record_finish(name, RunRecord(T0, 0.1, None if number % 3 else f"error {number}"), T0)
     states.close()
     db.close()
-    latest = open_database(tmp_path).latest_runs()
+    latest = latest_runs(open_database(tmp_path))
     assert len(latest) == count
     assert latest["m300"].error == "error 300" and latest["m301"].error is None
 

@@ -236,6 +236,7 @@ def test_a_week_of_runs_is_drawn_in_a_page_whose_size_follows_the_width(console_
     from support.clock import T0
 
     from autohome.storage.db import RunRow
+    from autohome.storage.runs import add_runs
 
     main = console_factory(spec("weather", sunny, 300), web_enabled=True, web_port=0)
     rows = []
@@ -244,7 +245,7 @@ def test_a_week_of_runs_is_drawn_in_a_page_whose_size_follows_the_width(console_
         failed = number % 3 == 0
         rows.append(RunRow(0, "weather", moment, moment, 0.5, "RuntimeError: flaky" if failed else None,
                            "error" if failed else "ok"))
-    main.states.db.add_runs(rows, set())
+    add_runs(main.states.db, rows, set())
     browser = Browser(main.web.port)  # type: ignore[union-attr]
     week = browser.get("/?span=7d")
     assert week.status == 200 and week.body.count('class="mark error"') >= 1
