@@ -444,3 +444,13 @@ def test_a_bad_setting_is_an_error_on_stderr_for_the_commands_too(tmp_path: Path
         result = run_autohome(tmp_path, command)
         assert result.returncode == 2 and result.stdout == ""
         assert result.stderr.startswith(f"autohome {command}: error: AUTOHOME_TIMEZONE"), result.stderr
+
+
+def test_an_env_file_given_before_the_command_is_read_by_every_command(tmp_path: Path) -> None:
+    (tmp_path / "custom.env").write_text("AUTOHOME_MODULES_DIR=elsewhere\n")
+    for argv in (["--env-file", "custom.env", "check"], ["check", "--env-file", "custom.env"],
+                 ["--env-file", "custom.env", "new", "plants"]):
+        result = run_autohome(tmp_path, *argv)
+        assert result.returncode == 0, (argv, result.stderr)
+    assert (tmp_path / "elsewhere" / "plants.py").is_file()
+    assert run_autohome(tmp_path, "--env-file", "custom.env", "check").stdout.startswith("plants: ok")
