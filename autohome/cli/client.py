@@ -132,9 +132,10 @@ class ConsoleConnection:
         while not self._buffer.endswith((PROMPT, PASSWORD_PROMPT)):
             self._buffer += self._receive()
             if out is not None:
-                # Everything but a tail that could be the start of the prompt.
-                keep = max(len(PROMPT), len(PASSWORD_PROMPT))
-                ready, self._buffer = self._buffer[:-keep], self._buffer[-keep:]
+                # Everything but a tail that could be the start of the prompt: the prompt
+                # comes at the start of a line, so the end of a line is never held back.
+                cut = len(self._buffer) - _prompt_start(self._buffer)
+                ready, self._buffer = self._buffer[:cut], self._buffer[cut:]
                 out.write(_text(ready))
                 out.flush()
         answer, self._buffer = self._buffer, b""
@@ -160,6 +161,16 @@ class ConsoleConnection:
         except OSError:
             pass  # it is gone already
         self.sock.close()
+
+
+def _prompt_start(data: bytes) -> int:
+    """How many bytes at the end of `data` could be the beginning of a prompt (0: none)."""
+    line_start = data.rfind(b"\n") + 1
+    tail = data[line_start:]
+    for prompt in (PROMPT, PASSWORD_PROMPT):
+        if tail and prompt.startswith(tail):
+            return len(tail)
+    return 0
 
 
 def _text(data: bytes) -> str:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import io
+import re
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from support.clock import WAIT_S
 from support.console import ConsoleClient
 from support.modules import write_module
 from support.processes import Terminal, clean_env, free_port
 
 from autohome import cli
-from autohome.cli.client import addresses
+from autohome.cli.client import ConsoleConnection, addresses
 from autohome.config import Config
 
 COUNTER = '''
@@ -151,3 +154,36 @@ def test_help_lists_every_command_a_line_each(tmp_path: Path) -> None:
         assert f"  autohome {command}" in out
     assert autohome(tmp_path, "-V")[1].startswith("autohome ")
 
+
+
+class _Screen(io.StringIO):
+    """What a follower has shown so far, awaited by the test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = threading.Condition()
+
+    def write(self, text: str) -> int:
+        with self.changed:
+            written = super().write(text)
+            self.changed.notify_all()
+            return written
+
+    def shows(self, pattern: str) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: re.search(pattern, self.getvalue()) is not None, WAIT_S)
+
+
+def test_log_f_shows_the_newest_line_whole_without_waiting_for_more(tmp_path: Path, daemon) -> None:
+    connection = ConsoleConnection(Config(console_port=daemon.console_port, console_port_given=True))
+    screen = _Screen()
+    follower = threading.Thread(target=connection.exchange, args=("log 0 -f", screen), daemon=True)
+    follower.start()
+    assert screen.shows("following the log")
+    client = ConsoleClient(daemon.console_port)
+    answer = client.command("modules run counter")
+    assert screen.shows(r"module counter finished in [0-9.]+s\n"), (answer, screen.getvalue())  # nothing held back
+    connection.interrupt()
+    follower.join(WAIT_S)
+    connection.close()
+    client.close()
