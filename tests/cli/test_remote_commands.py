@@ -182,7 +182,7 @@ def test_log_f_shows_the_newest_line_whole_without_waiting_for_more(tmp_path: Pa
     assert screen.shows("following the log")
     client = ConsoleClient(daemon.console_port)
     answer = client.command("modules run counter")
-    assert screen.shows(r"module counter finished in [0-9.]+s\n"), (answer, screen.getvalue())  # nothing held back
+    assert screen.shows(r"module counter finished in [0-9.]+s\n"), (answer, screen.getvalue())
     connection.interrupt()
     follower.join(WAIT_S)
     connection.close()
