@@ -164,10 +164,26 @@ def main(
 def entry() -> None:
     """The `autohome` command and `python main.py`: main(), then an exit that does not wait
     for threads that modules left behind (leftovers.py; main() has named them in the log)."""
-    code = main()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `autohome status | head -3`: the reader has all it wanted
+        _stop_writing_to(sys.stdout)
+        code = EXIT_OK
     if blocking_threads() or any(thread.name == "terminal" for thread in threading.enumerate()):
         exit_now(code)  # (a terminal that does not read: Python's own exit would wait on it too)
     sys.exit(code)
+
+
+def _stop_writing_to(stream: IO[str]) -> None:
+    """Point a stream whose reader left at nothing, so that Python's own flush at exit does
+    not say so with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a real descriptor: nothing will be flushed at exit
 
 
 def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from support.clock import WAIT_S
 from support.console import ConsoleClient
 from support.modules import write_module
-from support.processes import Terminal, clean_env, free_port
+from support.processes import MAIN, Terminal, clean_env, free_port
 
 from autohome import cli
 from autohome.cli.client import ConsoleConnection, addresses
@@ -187,3 +188,17 @@ def test_log_f_shows_the_newest_line_whole_without_waiting_for_more(tmp_path: Pa
     follower.join(WAIT_S)
     connection.close()
     client.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a closed pipe's signal is POSIX's")
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path: Path, daemon) -> None:
+    for argv in (["status"], ["check"], ["log", "-n", "50"], ["--help"]):
+        process = subprocess.Popen([sys.executable, str(MAIN), *argv], cwd=tmp_path, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True,
+                                   env=clean_env(AUTOHOME_CONSOLE_PORT=str(daemon.console_port)))
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # `| head -0`: the reader leaves before the first line
+        err = process.stderr.read()
+        process.stderr.close()
+        assert process.wait(WAIT_S) == 0, (argv, err)
+        assert "Traceback" not in err and "Broken pipe" not in err, (argv, err)
