@@ -14,6 +14,7 @@ from autohome.catalog.registry import ModuleRegistry
 from autohome.cli.command import Streams
 from autohome.clock import system_zone, utc_now
 from autohome.config import Config, load_config
+from autohome.control.views import nearest
 from autohome.errors import AutoHomeError, NotifyError
 from autohome.logs.setup import MODULE_LOGGER, LineFormatter
 from autohome.logs.tree import get_logger
@@ -98,11 +99,26 @@ def run_module(args: argparse.Namespace, streams: Streams) -> int:
     out = streams.stdout
     try:
         config = load_config(streams.environ, getattr(args, "env_file", None), base=streams.workdir)
+    except AutoHomeError as exc:
+        return streams.fail("run", str(exc))
+    path = config.modules_dir / f"{args.name}.py"
+    if not path.is_file():
+        names = [file.stem for file in config.modules_dir.glob("*.py") if not file.name.startswith("_")]
+        return streams.fail("run", escape_controls(
+            f"no module named {args.name!r} in {config.modules_dir}{nearest(args.name, names)}; "
+            "`autohome check` lists them"))
+    try:
         use_helpers(config.modules_dir)
-        spec = load_module(config.modules_dir / f"{args.name}.py")
+        spec = load_module(path)
+    except (ModuleLoadError, OSError) as exc:
+        return streams.fail("run", escape_controls(f"{args.name} is broken: {exc} (fix {path})"))
+    off = why_off(spec, config.settings)
+    if off:
+        return streams.fail("run", f"{args.name} is {off}")
+    try:
         db = open_database(config.data_dir)
-    except (AutoHomeError, ModuleLoadError, OSError) as exc:
-        return streams.fail("run", escape_controls(str(exc)))
+    except (AutoHomeError, OSError) as exc:
+        return streams.fail("run", str(exc))
     log = get_logger(f"{MODULE_LOGGER}.{spec.name}")
     handler = logging.StreamHandler(out)
     handler.setFormatter(LineFormatter())  # control characters shown escaped (text.py)
