@@ -6,17 +6,18 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import IO, Any
 
 from autohome.clock import ClockBase, Waker
-from autohome.durations import parse_duration
+from autohome.durations import DURATION_HELP, parse_duration
 from autohome.logs.tree import get_logger
 
 log = get_logger("autohome.clock")
 
 MAX_TICKS = 100_000
 QUOTE_LIMIT = 200  # characters of a rejected line that the log repeats
+TEST_DURATIONS = 'a duration such as "45s", "2.5s", "10m", "2h"'
 TEST_MODE_HELP = (
     "Enter = next tick, a number N = N ticks, a duration (10m, 2h) = that much time, "
     "'sleep 8h' = jump like a sleeping laptop, Ctrl-D = shut down"
@@ -131,12 +132,27 @@ class VirtualClock(ClockBase):
             return True
         if text.lower().startswith("sleep "):
             # The laptop sleeps: time jumps without ticking on the way, then one tick.
-            self._move_to(self.current + parse_duration(text[6:]))
+            self._move_to(self.current + _duration(text[6:]))
             self._horizon = self.current
             self._ticks_released = 1
             return True
-        self._horizon = self.current + parse_duration(text)
+        self._horizon = self.current + _duration(text)
         return True
+
+
+def _duration(text: str) -> timedelta:
+    """A typed duration. Unlike a setting, it needs its unit: a bare number means ticks."""
+    try:
+        float(text)
+    except ValueError:
+        pass
+    else:
+        raise ValueError("a bare number moves that many ticks (a whole number from 1); give time with "
+                         f"its unit: {TEST_DURATIONS}")
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(DURATION_HELP, TEST_DURATIONS)) from None
 
 
 def typed_lines(stdin: IO[str], stream: IO[str], waker: Waker,

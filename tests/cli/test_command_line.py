@@ -454,3 +454,14 @@ def test_an_env_file_given_before_the_command_is_read_by_every_command(tmp_path:
         assert result.returncode == 0, (argv, result.stderr)
     assert (tmp_path / "elsewhere" / "plants.py").is_file()
     assert run_autohome(tmp_path, "--env-file", "custom.env", "check").stdout.startswith("plants: ok")
+
+
+def test_test_mode_says_what_a_bare_number_means(workdir: Path) -> None:
+    result = run_autohome(workdir, "-t", "--no-console", stdin="2.5\nsleep 90\nsoon\n\n")
+    warnings = [line for line in result.stderr.splitlines() if "test mode: cannot read" in line]
+    assert len(warnings) == 3
+    assert all("seconds as a number" not in line for line in warnings)
+    assert "a bare number moves that many ticks" in warnings[0] and '"2.5s"' in warnings[0]
+    assert "a bare number moves that many ticks" in warnings[1]
+    assert 'such as "45s"' in warnings[2]
+    assert log_text(workdir).count("counter ran") == 1  # only the empty line moved time: to 30 s
