@@ -24,8 +24,11 @@ UNIT_NAME = "autohome.service"
 AGENT_LABEL = "com.autohome.agent"
 TASK_NAME = "AutoHome"
 
-# Runs a service-manager command; None when the command is not available here.
-Runner = Callable[[Sequence[str]], int | None]
+# Runs a service-manager command: its exit code and what it said on stderr; None when the
+# command is not available here.
+Runner = Callable[[Sequence[str]], "tuple[int, str] | None"]
+NO_SERVICE = ("without a service, start it in the background from this folder: "
+              "nohup .venv/bin/python main.py >/dev/null 2>&1 &")
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,6 @@ def systemd_plan(home: Path, python: Path, project: Path, env_file: Path | None,
     content = f"""[Unit]
 Description=AutoHome personal server
 Documentation=file://{project / "README.md"}
-After=network-online.target
 
 [Service]
 Type=simple
@@ -128,21 +130,32 @@ def plan_for(platform: str, home: Path, python: Path, project: Path, env_file: P
     return systemd_plan(home, python, project, env_file, config_home)
 
 
-def _run_all(commands: list[list[str]], run: Runner, out: IO[str]) -> bool:
+def _run_all(commands: list[list[str]], run: Runner, err: IO[str], then: str) -> bool:
+    """Run the commands in turn; at the first that cannot run or fails, say why on `err`,
+    with `then`: what is in place, and the way on."""
     for command in commands:
-        code = run(command)
-        if code is None:
-            out.write(f"{command[0]} is not available here; run by hand where it is: "
-                      f"{' '.join(command)}\n")
+        result = run(command)
+        shown = " ".join(command)
+        if result is None:
+            err.write(f"autohome service: {command[0]} is not available here: {then}\n")
             return False
+        code, said = result
         if code != 0:
-            out.write(f"'{' '.join(command)}' failed; the service file is in place, run it again "
-                      "once the problem is fixed\n")
+            cause = said.strip().splitlines()[-1] if said.strip() else f"exit code {code}"
+            err.write(f"autohome service: '{shown}' failed: {cause}{_hint(command[0], said)}; {then}\n")
             return False
     return True
 
 
-def install(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = False) -> int:
+def _hint(program: str, said: str) -> str:
+    """Why a service manager is unreachable, where it is a known case."""
+    if program == "systemctl" and ("bus" in said.lower() or "XDG_RUNTIME_DIR" in said):
+        return (" (no user systemd in this session: log in on the machine itself, or "
+                "`loginctl enable-linger $USER`, then try again)")
+    return ""
+
+
+def install(plan: ServicePlan, run: Runner, out: IO[str], err: IO[str], print_only: bool = False) -> int:
     """Write the service file and enable it (or only show it); return an exit code."""
     if print_only or plan.path is None:
         out.write(plan.content + ("\n" if not plan.content.endswith("\n") else ""))
@@ -155,13 +168,14 @@ def install(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = Fal
     plan.path.parent.mkdir(parents=True, exist_ok=True)
     plan.path.write_text(plan.content, encoding="utf-8")
     out.write(f"wrote {plan.path}\n")
-    if not _run_all(plan.install, run, out):
+    if not _run_all(plan.install, run, err, f"the service file is in place, and `autohome service install` "
+                    f"finishes once that works; {NO_SERVICE}"):
         return 1
     out.write("AutoHome will start at every login and restart if it fails.\n")
     return 0
 
 
-def uninstall(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = False) -> int:
+def uninstall(plan: ServicePlan, run: Runner, out: IO[str], err: IO[str], print_only: bool = False) -> int:
     """Disable the service and remove its file (or only show how)."""
     if print_only or plan.path is None:
         for command in plan.uninstall:
@@ -172,13 +186,14 @@ def uninstall(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = F
     if not plan.path.exists():
         out.write(f"no service installed ({plan.path} does not exist)\n")
         return 0
-    ok = _run_all(plan.uninstall, run, out)
+    ok = _run_all(plan.uninstall, run, err, "the service file is removed all the same; a service "
+                  "still running stops at the next log-out")
     plan.path.unlink()
     out.write(f"removed {plan.path}\n")
     return 0 if ok else 1
 
 
-def status(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = False) -> int:
+def status(plan: ServicePlan, run: Runner, out: IO[str], err: IO[str], print_only: bool = False) -> int:
     """Say whether the service is installed, and what the service manager says of it."""
     if print_only:
         for command in plan.status:
@@ -189,18 +204,30 @@ def status(plan: ServicePlan, run: Runner, out: IO[str], print_only: bool = Fals
         out.write(f"{'installed' if installed else 'not installed'}: {plan.path}\n")
         if not installed:
             return 3
-    _run_all(plan.status, run, out)
+    for command in plan.status:
+        result = run(command)
+        if result is None or result[1].strip():  # (an inactive unit is an answer, said on stdout)
+            cause = "not available here" if result is None else result[1].strip().splitlines()[-1]
+            err.write(f"autohome service: '{' '.join(command)}' failed: {cause}"
+                      f"{_hint(command[0], result[1] if result else '')}; the service manager cannot say "
+                      "how the service is\n")
+            return 1
     return 0
 
 
-def run_command(command: Sequence[str], environ: Mapping[str, str] | None = None) -> int | None:
-    """Run a service-manager command found on `environ`'s PATH, letting it print to the
-    terminal; None if there is no such command."""
+def run_command(command: Sequence[str], out: IO[str],
+                environ: Mapping[str, str] | None = None) -> tuple[int, str] | None:
+    """Run a service-manager command found on `environ`'s PATH: what it prints goes to `out`,
+    and its exit code and what it said on stderr are returned; None if there is no such
+    command."""
     env = dict(os.environ if environ is None else environ)
     found = shutil.which(command[0], path=env.get("PATH"))
     if found is None:
         return None
-    return subprocess.run([found, *command[1:]], check=False, env=env).returncode
+    done = subprocess.run([found, *command[1:]], check=False, env=env, capture_output=True, text=True,
+                          errors="replace")
+    out.write(done.stdout)
+    return done.returncode, done.stderr
 
 
 def service_command(args: argparse.Namespace, streams: Streams) -> int:
@@ -214,10 +241,16 @@ def service_command(args: argparse.Namespace, streams: Streams) -> int:
     home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
     plan = plan_for(sys.platform, home, Path(sys.executable), project, env_file,
                     Path(config_home) if config_home else None)
-    if args.action == "install":
+    if args.action == "install" and not _is_administrator():
         _warn_about_port_23(env_file, environ, out)
     action = {"install": install, "uninstall": uninstall, "status": status}
-    return action[args.action](plan, lambda command: run_command(command, environ), out, args.print_only)
+    return action[args.action](plan, lambda command: run_command(command, out, environ), out, streams.stderr,
+                               args.print_only)
+
+
+def _is_administrator() -> bool:
+    """Whether this process may bind port 23 (root on POSIX)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _warn_about_port_23(env_file: Path | None, environ: Mapping[str, str], out: IO[str]) -> None:

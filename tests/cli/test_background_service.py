@@ -75,7 +75,8 @@ def test_install_status_uninstall_round_trip_in_a_temporary_home(tmp_path: Path)
     assert printed.returncode == 0 and "ExecStart=" in printed.stdout and not unit.exists()
     assert "port 23" not in printed.stdout  # the .env chose 2323
     (project / ".env").write_text("PUSHOVER_TOKEN=\n")
-    assert "warning: the service's console would use port 23" in service("install", "--print").stdout
+    warned = "warning: the service's console would use port 23" in service("install", "--print").stdout
+    assert warned is (os.geteuid() != 0)  # root may bind port 23: no warning then
     (project / ".env").write_text("AUTOHOME_CONSOLE_PORT=2323\n")
 
     assert service("status").returncode == 3
@@ -90,3 +91,31 @@ def test_install_status_uninstall_round_trip_in_a_temporary_home(tmp_path: Path)
     assert removed.returncode == 0 and not unit.exists()
     assert calls.read_text().splitlines()[-1] == "--user disable --now autohome.service"
     assert "no service installed" in service("uninstall").stdout
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the systemd round trip")
+def test_without_a_user_systemd_each_service_command_says_why_and_the_way_on(tmp_path: Path) -> None:
+    home, project, bin_dir = tmp_path / "home", tmp_path / "project", tmp_path / "bin"
+    for folder in (home, project / "modules", bin_dir):
+        folder.mkdir(parents=True)
+    fake = bin_dir / "systemctl"  # as systemctl answers without a user session bus
+    fake.write_text('#!/bin/sh\necho "Failed to connect to bus: No medium found" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    env = clean_env(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env.pop("XDG_CONFIG_HOME", None)
+
+    installed = run_autohome(project, "service", "install", env=env)
+    assert installed.returncode == 1
+    assert "'systemctl --user daemon-reload' failed: Failed to connect to bus" in installed.stderr
+    assert "no user systemd in this session" in installed.stderr and "nohup" in installed.stderr
+    status = run_autohome(project, "service", "status", env=env)
+    assert status.returncode == 1 and "Failed to connect to bus" in status.stderr
+    removed = run_autohome(project, "service", "uninstall", env=env)
+    assert removed.returncode == 1 and "removed" in removed.stdout
+    assert "in place" not in removed.stdout + removed.stderr  # it is not: it was removed
+    assert "removed all the same" in removed.stderr
+
+
+def test_the_user_unit_waits_for_nothing_it_cannot_see(tmp_path: Path) -> None:
+    plan = systemd_plan(tmp_path, PYTHON, tmp_path / "proj", None)
+    assert "network-online.target" not in plan.content  # a user unit cannot order after it
