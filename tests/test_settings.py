@@ -114,3 +114,9 @@ def test_the_status_page_port_may_be_off_and_a_flag_turns_it_on_again(tmp_path: 
     assert on.web_enabled and on.web_port == 9000
     with pytest.raises(ConfigError, match=r"AUTOHOME_WEB_PORT='of' is not allowed.*or off"):
         load_config({"AUTOHOME_WEB_PORT": "of"}, base=tmp_path)
+
+
+def test_the_example_says_what_happens_to_notifications_without_keys() -> None:
+    example = (ROOT / "config.example.env").read_text()
+    assert "logged instead of sent" not in example  # they are kept, and sent later (tests/notifications)
+    assert "notifications are kept" in example and "sent once both are set" in example
