@@ -32,6 +32,12 @@ def wall_clock_anchor(now: datetime, tick: timedelta, zone: tzinfo) -> datetime:
     return last_tick(midnight, tick, local).astimezone(now.tzinfo)
 
 
+def tick_at_or_after(moment: datetime, tick: timedelta, zone: tzinfo) -> datetime:
+    """The first tick at or after `moment`: when something due then is started."""
+    anchor = wall_clock_anchor(moment, tick, zone)
+    return moment if anchor == moment else anchor + tick
+
+
 class Wake(enum.Enum):
     """How the loop woke from its wait for the next tick."""
 

@@ -122,6 +122,6 @@ def test_bundled_modules_are_off_until_configured_and_notify_once_on(tmp_path: P
     [message] = [r.form["message"] for r in pushover.requests]
     assert message == f"{site} is down: cannot connect (ConnectionError)"
     log = (tmp_path / "logs" / "test.log").read_text()
-    assert "module website_watch started" in log
+    assert "module website_watch finished" in log
     for off in ("disk_space", "public_ip", "battery"):
-        assert f"module {off} started" not in log
+        assert f"module {off} finished" not in log and f"module {off} failed" not in log

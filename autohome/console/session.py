@@ -82,7 +82,7 @@ class Session:
         self._last_line = opened
 
     def serve(self) -> None:
-        log.info("console client connected from %s", self.peer)
+        log.debug("console client connected from %s", self.peer)
         greeting = f"AutoHome {__version__} console. Type 'help' for commands.\n"
         self.sock.sendall(self.reader.offer() + escape(greeting + self._prompt()))
         while True:
@@ -95,7 +95,7 @@ class Session:
             except TimeoutError:
                 continue  # _time_left says which deadline passed
             if not data:
-                log.info("console client %s disconnected", self.peer)
+                log.debug("console client %s disconnected", self.peer)
                 return
             if self._head is not None and self._is_http(data):
                 self.sock.sendall(escape("this is a telnet console, not a web server\n"))
@@ -140,7 +140,7 @@ class Session:
             self.server.following(self.sock, False)
             follower.close()
         if outcome is None:
-            log.info("console client %s disconnected", self.peer)
+            log.debug("console client %s disconnected", self.peer)
             return False
         return outcome
 

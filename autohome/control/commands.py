@@ -16,6 +16,7 @@ from autohome.control.views import (
     Controller,
     ModuleState,
     ModuleView,
+    StatusView,
     format_table,
     format_time,
     nearest,
@@ -62,7 +63,7 @@ class Commands:
         group = [command.usage for command in COMMANDS if command.words[0] == first]
         if group:  # `notify` alone, or with a word it does not know
             return Reply(f"usage: {' | '.join(group)}")
-        return Reply(f"unknown command {words[0]!r}{nearest(words[0], NAMES)}, try help")
+        return Reply(f"unknown command {words[0]!r}{nearest(words[0], NAMES)}; try help")
 
     def page_action(self, action: str, module: str | None = None, text: str = "") -> str | None:
         """Run the command the status page calls `action`, on a module or with a text, and
@@ -82,7 +83,7 @@ class Commands:
 
     def _modules_list(self, args: list[str]) -> Reply:
         if args:  # `modules fly`: no such action
-            return Reply(f"unknown action 'modules {args[0]}'{nearest(args[0].lower(), MODULE_ACTIONS)}, "
+            return Reply(f"unknown action 'modules {args[0]}'{nearest(args[0].lower(), MODULE_ACTIONS)}; "
                          "try help")
         return self._modules(args)
 
@@ -144,7 +145,7 @@ class Commands:
             if view.name == args[0]:
                 return view
         names = [view.name for view in self.controller.module_views()]
-        return Reply(f"no module named {args[0]!r}{nearest(args[0], names)}, see 'modules' for the list")
+        return Reply(f"no module named {args[0]!r}{nearest(args[0], names)}; see 'modules' for the list")
 
     def _read(self, args: list[str]) -> Reply:
         view = self._find(args, "modules read")
@@ -213,8 +214,8 @@ class Commands:
             ["uptime", f"{uptime} (since {format_time(view.started_at, self.zone)})"],
             ["tick", f"every {format_duration(view.tick)}, next at {format_time(view.next_tick, self.zone)}"],
             ["threads", f"{view.running} of {view.max_threads} running modules"],
-            ["backlog", f"{view.queued} waiting, drainer {'alive' if view.drainer_alive else 'not running'}"],
-            ["modules", f"{view.modules} loaded, {view.broken} broken"],
+            ["backlog", f"{view.queued} waiting for a thread"],
+            ["modules", _module_counts(view)],
             ["outbox", ", ".join(f"{n} {state}" for state, n in sorted(view.outbox.items())) or "empty"],
             ["quota", "unknown until the first message" if view.quota is None else
              f"{view.quota.remaining} of {view.quota.limit} messages left this month"],
@@ -291,6 +292,13 @@ class Commands:
         if isinstance(view, Reply):
             return view
         return Reply(self.controller.set_paused(view.name, False))
+
+
+def _module_counts(view: StatusView) -> str:
+    """How many modules there are, and how many stand where: `5 (3 idle, 1 failing, 1 off)`."""
+    total = sum(view.states.values()) or view.modules + view.broken
+    counts = [f"{view.states[state]} {state}" for state in ModuleState if view.states.get(state)]
+    return f"{total} ({', '.join(counts)})" if counts else str(total)
 
 
 Handler = Callable[[Commands, list[str]], Reply]

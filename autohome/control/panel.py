@@ -7,12 +7,12 @@ them; it never reaches into the main loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from autohome.catalog.registry import ModuleRegistry
 from autohome.clock import Clock
-from autohome.control.views import ModuleState, ModuleView, StatusView
+from autohome.control.views import ModuleState, ModuleView, StatusView, cadence, module_state, upcoming_runs
 from autohome.logs.archive import tail_entries
 from autohome.logs.follow import Follower
 from autohome.logs.tree import get_logger
@@ -37,6 +37,7 @@ class ControlPanel:
     def __init__(self, registry: ModuleRegistry, executor: RunExecutor, runner: Runner, states: ModuleStates,
                  outbox: Outbox, notifier: Notifier, db: Database, clock: Clock,
                  settings: Mapping[str, str], tick: timedelta, times: LoopTimes, stop: StopRequest,
+                 zone: tzinfo = timezone.utc,
                  recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
                  log_file: Path | None = None,
                  follow_log: Callable[[], Follower | None] = lambda: None) -> None:
@@ -50,6 +51,7 @@ class ControlPanel:
         self.clock = clock
         self.settings = settings
         self.tick = tick
+        self.zone = zone  # the wall clock the ticks fall on
         self.times = times
         self.stop = stop
         self._recent_lines = recent_lines
@@ -77,23 +79,15 @@ class ControlPanel:
                                         problem=entry.problem, path=str(entry.path), running_since=since))
                 continue
             off = why_off(spec, self.settings)
-            if entry.name in snapshot.running:
-                state = ModuleState.OVERRUN if current and current[1] else ModuleState.RUNNING
-            elif off:
-                state = ModuleState.OFF
-            elif entry.name in snapshot.queued:
-                state = ModuleState.QUEUED
-            elif status.paused:
-                state = ModuleState.PAUSED
-            else:
-                state = ModuleState.IDLE
+            state = module_state(status, off=off, is_running=entry.name in snapshot.running,
+                                 is_overrunning=bool(current and current[1]),
+                                 is_queued=entry.name in snapshot.queued)
             try:
-                next_run: datetime | None = spec.schedule.next_run(status.last_due_at,
-                                                                   status.first_seen or now)
+                next_run: datetime | None = upcoming_runs(spec.schedule, status, now, self.tick, self.zone)[0]
             except Exception:  # noqa: BLE001 - the tick marks such a module broken; the table goes on
                 next_run = None
             views.append(ModuleView(
-                entry.name, state, spec.schedule.describe(), status, next_run,
+                entry.name, state, cadence(spec.schedule, self.tick), status, next_run,
                 description=spec.description, problem=off or entry.problem, path=str(entry.path),
                 timeout=self.executor.timeout(spec), isolated=self.executor.is_isolated(spec),
                 isolated_why=self.executor.isolated_why(spec.name),
@@ -105,12 +99,15 @@ class ControlPanel:
         """How the daemon is doing, for the console's `status`."""
         snapshot = self.runner.snapshot()
         runnable, broken = self.registry.counts()
+        states: dict[str, int] = {}
+        for view in self.module_views():
+            states[view.state] = states.get(view.state, 0) + 1
         return StatusView(
             started_at=self.times.started_at, now=self.clock.now(), tick=self.tick,
             next_tick=self.times.next_tick_at, running=len(snapshot.running),
             max_threads=snapshot.max_threads, queued=len(snapshot.queued),
             drainer_alive=snapshot.drainer_alive, modules=runnable, broken=broken,
-            outbox=self.outbox.counts(), quota=self.outbox.quota,
+            outbox=self.outbox.counts(), quota=self.outbox.quota, states=states,
         )
 
     def recent_lines(self, name: str, count: int) -> list[str]:

@@ -6,7 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import NamedTuple, Protocol
 
+from autohome.catalog.schedule import Schedule
+from autohome.durations import format_duration
 from autohome.logs.follow import Follower
+from autohome.loop import tick_at_or_after
 from autohome.notifications.pushover import Quota
 from autohome.storage.outbox_table import OutboxRow
 from autohome.storage.runs import BUCKET_S as BUCKET_S  # the page draws runs by these buckets
@@ -23,8 +26,51 @@ class ModuleState(Word):
     OVERRUN = "overrun"  # running past its TIMEOUT (a thread run, which cannot be stopped)
     QUEUED = "queued"  # due, waiting in the backlog for a thread
     PAUSED = "paused"
+    FAILING = "failing"  # waiting for its next run; the last one failed
     OFF = "off"  # a setting it REQUIRES is not set
     BROKEN = "broken"  # its file does not load, or its next run cannot be computed
+
+
+def module_state(status: ModuleStatus, *, is_broken: bool = False, off: str = "", is_running: bool = False,
+                 is_overrunning: bool = False, is_queued: bool = False) -> ModuleState:
+    """Where a module stands: the one answer that `modules`, `status`, the page and `autohome
+    check` all give."""
+    if is_broken:
+        return ModuleState.BROKEN
+    if is_running:
+        return ModuleState.OVERRUN if is_overrunning else ModuleState.RUNNING
+    if off:
+        return ModuleState.OFF
+    if is_queued:
+        return ModuleState.QUEUED
+    if status.paused:
+        return ModuleState.PAUSED
+    if status.last_run is not None and not status.last_run.is_ok:
+        return ModuleState.FAILING
+    return ModuleState.IDLE
+
+
+def upcoming_runs(schedule: Schedule, status: ModuleStatus, now: datetime, tick: timedelta, zone: tzinfo,
+                  count: int = 1) -> list[datetime]:
+    """When the module's next `count` runs start, as the ticks start them: each due time
+    taken to the first tick at or after it (so an INTERVAL shorter than the tick runs each
+    tick), and an overdue run at the next tick."""
+    runs: list[datetime] = []
+    last, first_seen = status.last_due_at, status.first_seen or now
+    for _ in range(count):
+        due = schedule.next_run(last, first_seen)
+        last = tick_at_or_after(due if runs else max(due, now), tick, zone)
+        runs.append(last)
+    return runs
+
+
+def cadence(schedule: Schedule, tick: timedelta) -> str:
+    """The schedule as shown, with what the tick makes of an interval shorter than itself."""
+    interval = getattr(schedule, "interval", None)
+    shown = schedule.describe()
+    if interval is not None and interval < tick:
+        return f"{shown} (each {format_duration(tick)} tick)"
+    return shown
 
 
 class ModuleView(NamedTuple):
@@ -59,7 +105,7 @@ class StatusView(NamedTuple):
     broken: int
     outbox: dict[str, int]
     quota: Quota | None
-
+    states: dict[str, int] = {}  # modules by ModuleState
 
 class Controller(Protocol):
     """What the console and the status page may ask of the daemon (control/panel.py)."""
@@ -164,11 +210,11 @@ def format_time(moment: datetime | None, zone: tzinfo) -> str:
 
 
 def nearest(word: str, choices: Iterable[str]) -> str:
-    """', did you mean X?' for the closest of the choices, or nothing."""
+    """' (did you mean X?)' for the closest of the choices, or nothing."""
     import difflib  # imported at the first mistake, not at start-up
 
     close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
-    return f", did you mean {close[0]}?" if close else ""
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def outcome_text(run: RunRecord, width: int = 60) -> str:

@@ -205,8 +205,9 @@ def _say(text: str) -> None:
 
 
 class RunLines:
-    """The INFO lines every run logs ("module X started", "... finished"), said as `Line`
-    tuples: the run's thread pays for a tuple, the log writer makes the record (see Line).
+    """The line every run logs ("module X finished in 0.001s", or "... failed after"), said as
+    a `Line` tuple: the run's thread pays for a tuple, the log writer makes the record (see
+    Line). "module X started" is a DEBUG line.
     Without a log writer (tests, embedding) a line is logged through its logger."""
 
     def __init__(self, logger: logging.Logger, setup: _LineSink | None = None) -> None:
@@ -224,8 +225,18 @@ class RunLines:
         return Line(self.logger.name, msg, args, self.setup.now(), thread.ident, thread.name)
 
     def emit(self, line: Line) -> None:
-        """Log a line said earlier, with the time and thread it was said on."""
-        self.setup.put(line)
+        """Log a line said earlier, with the thread it was said on and the time it is logged
+        now: the log stays in time order (a run's "finished" line is logged once the run is
+        stored, after lines said later)."""
+        self.setup.put(line._replace(created=self.setup.now()))
+
+    def debug(self, msg: str, *args: object, thread_name: str) -> None:
+        """Log `msg % args` at DEBUG now, on behalf of the thread named; nothing unless DEBUG
+        is on (the usual case: a run's "started" line)."""
+        if self.logger.isEnabledFor(logging.DEBUG):
+            record = self.logger.makeRecord(self.logger.name, logging.DEBUG, "", 0, msg, args, None)
+            record.threadName = thread_name
+            self.logger.handle(record)
 
     def log(self, msg: str, *args: object, thread_name: str | None = None) -> None:
         """Log `msg % args` at INFO now."""

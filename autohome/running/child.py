@@ -242,7 +242,8 @@ def main(argv: Sequence[str]) -> int:
         log.exception("run failed: %s", error)
     except BaseException as exc:  # noqa: BLE001 - the module boundary, as in a thread
         error = _cut(f"{type(exc).__name__}: {exc}")
-        log.exception("run failed")
+        trace = exc.__traceback__  # from the module on: this frame is no help to its author
+        log.error("run failed", exc_info=(type(exc), exc, trace.tb_next if trace else None))
     _close_output()
     channel.send({"op": "done", "error": error})
     return 0

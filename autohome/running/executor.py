@@ -150,7 +150,7 @@ class RunExecutor:
         spec = run.spec
         run.kit = self.kit(spec)
         run.started = self.clock.now()
-        self._lines.log("module %s started", spec.name, thread_name=f"module:{spec.name}")
+        self._lines.debug("module %s started", spec.name, thread_name=f"module:{spec.name}")
         run.elapsed = stopwatch()
         run.watched = self.watchdog.started(spec.name, self.watchdog.clock.now() + self.timeout(spec), spec)
         run.output = RunOutput(run.kit.log)
@@ -203,7 +203,9 @@ class RunExecutor:
         try:
             spec.run(*[getattr(kit, wanted) for wanted in spec.wants])
         except BaseException as exc:  # noqa: BLE001 - the module boundary: even Ctrl-C or exit is its own
-            kit.log.exception("run failed")
+            # The traceback starts in the module: this frame of AutoHome's is no help to its author.
+            trace = exc.__traceback__
+            kit.log.error("run failed", exc_info=(type(exc), exc, trace.tb_next if trace else None))
             return cut(f"{type(exc).__name__}: {exc}", MAX_ERROR_CHARS)
         return None
 

@@ -66,13 +66,14 @@ def test_run_exits_1_with_the_traceback_when_the_module_fails(tmp_path: Path) ->
 
 def test_run_refuses_a_missing_off_or_broken_module_in_one_line(tmp_path: Path) -> None:
     modules = tmp_path / "modules"
-    write_module(modules, "battery", 'INTERVAL = 60\nREQUIRES = ["BATTERY_MIN"]\ndef run(log, notify, config):\n'
+    write_module(modules, "battery", 'INTERVAL = 60\nREQUIRES = ["BATTERY_MIN"]\n'
+                 'def run(log, notify, config):\n'
                  '    log.info(config["BATTERY_MIN"])\n')
     write_module(modules, "broken", "INTERVAL = 60\ndef run(log)\n")
     missing = run_autohome(tmp_path, "run", "batery")
     assert missing.returncode == 2 and missing.stdout == ""
     assert missing.stderr.splitlines() == [
-        f"autohome run: error: no module named 'batery' in {modules}, did you mean battery?; "
+        f"autohome run: error: no module named 'batery' in {modules} (did you mean battery?); "
         "`autohome check` lists them"]
     off = run_autohome(tmp_path, "run", "battery")
     assert off.returncode == 2 and "Traceback" not in off.stdout + off.stderr

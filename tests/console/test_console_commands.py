@@ -99,9 +99,9 @@ def test_run_pause_and_start_steer_a_module(main: Main, client: ConsoleClient) -
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("dance", "unknown command 'dance', try help"),
-        ("modules fly weather", "unknown action 'modules fly', try help"),
-        ("modules read nothing", "no module named 'nothing', see 'modules' for the list"),
+        ("dance", "unknown command 'dance'; try help"),
+        ("modules fly weather", "unknown action 'modules fly'; try help"),
+        ("modules read nothing", "no module named 'nothing'; see 'modules' for the list"),
         ("modules run", "usage: modules run NAME (see 'modules' for names)"),
     ],
 )
@@ -172,7 +172,7 @@ def test_every_command_in_help_is_understood(main: Main, client: ConsoleClient) 
 
 
 def test_a_mistake_suggests_the_nearest_command_or_module(client: ConsoleClient) -> None:
-    assert client.command("modlues").strip() == "unknown command 'modlues', did you mean modules?, try help"
+    assert client.command("modlues").strip() == "unknown command 'modlues' (did you mean modules?); try help"
     assert "did you mean weather?" in client.command("modules read wether")
     assert "did you mean pause?" in client.command("modules paws weather")
 

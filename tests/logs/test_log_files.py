@@ -111,12 +111,15 @@ def test_a_line_holds_time_level_thread_logger_and_message(workdir: Path) -> Non
 
 def test_run_lines_come_from_the_module_thread_in_order_with_its_own_lines(workdir: Path) -> None:
     # "started" and "finished" take a short cut to the log writer; they must not look it.
-    assert run_autohome(workdir, "-t", "--no-console").returncode == 0
+    from support.processes import clean_env
+
+    env = clean_env(AUTOHOME_LOG_LEVEL="DEBUG")  # "started" is a DEBUG line
+    assert run_autohome(workdir, "-t", "--no-console", env=env).returncode == 0
     lines = [line for line in (workdir / "logs" / "test.log").read_text().splitlines()
              if "[module:hello]" in line]
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
     assert len(lines) == 3, lines
-    assert re.fullmatch(stamp + r" INFO    \[module:hello\] autohome\.main: module hello started", lines[0])
+    assert re.fullmatch(stamp + r" DEBUG   \[module:hello\] autohome\.main: module hello started", lines[0])
     assert "hello from the module" in lines[1]
     assert re.fullmatch(stamp + r" INFO    \[module:hello\] autohome\.main: module hello finished in "
                         r"\d+\.\d{3}s", lines[2])
@@ -137,7 +140,7 @@ def test_module_start_finish_with_duration_and_ticks_at_debug(workdir: Path) -> 
     result = run_autohome(workdir, "-t", "--no-console", env=clean_env(AUTOHOME_LOG_LEVEL="DEBUG"))
     text = (workdir / "logs" / "test.log").read_text()
     assert re.search(r"DEBUG .* autohome\.main: tick at ", text)
-    assert re.search(r"INFO .* autohome\.main: module hello started", text)
+    assert re.search(r"DEBUG .* autohome\.main: module hello started", text)
     assert re.search(r"INFO .* autohome\.main: module hello finished in \d+\.\d{3}s", text)
     assert result.returncode == 0
 
@@ -297,3 +300,39 @@ def test_lines_logged_faster_than_written_are_dropped_oldest_first_and_counted()
     assert int(notice.split()[0]) >= 80
     kept = [int(line[:3]) for line in disk.seen if line[:3].isdigit()]
     assert kept[-1] == 99 and len(kept) <= 20  # the newest kept, the oldest dropped
+
+
+def test_a_run_writes_one_line_of_its_own_and_a_console_visit_none(tmp_path: Path, daemon_factory) -> None:
+    write_module(tmp_path / "modules", "quiet", "INTERVAL = 60\ndef run(log, notify):\n    pass\n")
+    write_module(tmp_path / "modules", "fails", "INTERVAL = 60\ndef run(log, notify):\n    raise ValueError('no')\n")
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    daemon.wait_for("module fails failed")
+    client = ConsoleClient(daemon.console_port)
+    client.command("status")
+    client.close()
+    daemon.send("1m\n")  # two more ticks: the modules run again at the second
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+    lines = (tmp_path / "logs" / "test.log").read_text().splitlines()
+    quiet = [line for line in lines if "[module:quiet]" in line]
+    assert len(quiet) == 2 and all(re.search(r"INFO .* module quiet finished in \d+\.\d{3}s$", line) for line in quiet)
+    assert not [line for line in lines if "console client" in line]  # a visit is a DEBUG line
+    stamps = [line[:23] for line in lines if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    assert stamps == sorted(stamps)  # the log reads in time order
+
+
+def test_a_module_s_traceback_starts_in_the_module(workdir: Path) -> None:
+    write_module(workdir / "modules", "fails", "INTERVAL = 60\ndef run(log, notify):\n    raise ValueError('no')\n")
+    assert run_autohome(workdir, "-t", "--no-console").returncode == 0
+    text = (workdir / "logs" / "test.log").read_text()
+    traceback = text[text.index("Traceback"):text.index("ValueError: no")]
+    assert "fails.py" in traceback and "autohome" not in traceback  # no frame of AutoHome's own
+
+
+def test_an_isolated_module_s_traceback_starts_in_the_module_too(workdir: Path) -> None:
+    write_module(workdir / "modules", "fails", "ISOLATE = True\nINTERVAL = 60\ndef run(log, notify):\n"
+                 "    raise ValueError('no')\n")
+    assert run_autohome(workdir, "-t", "--no-console").returncode == 0
+    text = (workdir / "logs" / "test.log").read_text()
+    traceback = text[text.index("Traceback"):text.index("ValueError: no")]
+    assert "fails.py" in traceback and "autohome" not in traceback, traceback
