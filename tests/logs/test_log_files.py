@@ -304,7 +304,8 @@ def test_lines_logged_faster_than_written_are_dropped_oldest_first_and_counted()
 
 def test_a_run_writes_one_line_of_its_own_and_a_console_visit_none(tmp_path: Path, daemon_factory) -> None:
     write_module(tmp_path / "modules", "quiet", "INTERVAL = 60\ndef run(log, notify):\n    pass\n")
-    write_module(tmp_path / "modules", "fails", "INTERVAL = 60\ndef run(log, notify):\n    raise ValueError('no')\n")
+    write_module(tmp_path / "modules", "fails",
+                 "INTERVAL = 60\ndef run(log, notify):\n    raise ValueError('no')\n")
     daemon = daemon_factory(tmp_path, "-t", "--port", "0")
     daemon.wait_for("module fails failed")
     client = ConsoleClient(daemon.console_port)
@@ -315,14 +316,16 @@ def test_a_run_writes_one_line_of_its_own_and_a_console_visit_none(tmp_path: Pat
     assert daemon.wait() == 0
     lines = (tmp_path / "logs" / "test.log").read_text().splitlines()
     quiet = [line for line in lines if "[module:quiet]" in line]
-    assert len(quiet) == 2 and all(re.search(r"INFO .* module quiet finished in \d+\.\d{3}s$", line) for line in quiet)
+    assert len(quiet) == 2
+    assert all(re.search(r"INFO .* module quiet finished in \d+\.\d{3}s$", line) for line in quiet)
     assert not [line for line in lines if "console client" in line]  # a visit is a DEBUG line
     stamps = [line[:23] for line in lines if re.match(r"\d{4}-\d\d-\d\d ", line)]
     assert stamps == sorted(stamps)  # the log reads in time order
 
 
 def test_a_module_s_traceback_starts_in_the_module(workdir: Path) -> None:
-    write_module(workdir / "modules", "fails", "INTERVAL = 60\ndef run(log, notify):\n    raise ValueError('no')\n")
+    write_module(workdir / "modules", "fails",
+                 "INTERVAL = 60\ndef run(log, notify):\n    raise ValueError('no')\n")
     assert run_autohome(workdir, "-t", "--no-console").returncode == 0
     text = (workdir / "logs" / "test.log").read_text()
     traceback = text[text.index("Traceback"):text.index("ValueError: no")]
