@@ -14,14 +14,15 @@ from autohome.catalog.registry import ModuleRegistry
 from autohome.cli.command import Streams
 from autohome.clock import system_zone, utc_now
 from autohome.config import Config, load_config
-from autohome.control.views import nearest
+from autohome.control.views import ModuleState, cadence, module_state, nearest, outcome_text, upcoming_runs
 from autohome.errors import AutoHomeError, NotifyError
 from autohome.logs.setup import MODULE_LOGGER, LineFormatter
 from autohome.logs.tree import get_logger
 from autohome.notifications.pushover import NOT_CONFIGURED, PushoverClient, build_message
 from autohome.running.capture import OutputCapture, RunOutput
 from autohome.running.due import why_off
-from autohome.storage.db import open_database
+from autohome.storage.db import DB_FILE, open_database
+from autohome.storage.state import UNKNOWN, remembered
 from autohome.storage.store import ModuleStore
 from autohome.text import escape_controls
 
@@ -52,6 +53,8 @@ def check_modules(args: argparse.Namespace, streams: Streams) -> int:
     registry = ModuleRegistry(config.modules_dir, zone,
                               import_timeout_s=config.import_timeout.total_seconds())
     registry.refresh(registry.import_timeout_s)
+    # What the daemon remembers (last runs, pauses): the next runs are the daemon's.
+    statuses = remembered(config.data_dir / DB_FILE)
     now, broken = utc_now(), 0
     for entry in registry.entries():
         spec = entry.spec
@@ -59,13 +62,17 @@ def check_modules(args: argparse.Namespace, streams: Streams) -> int:
             broken += 1
             out.write(escape_controls(f"{entry.name}: broken: {entry.problem} ({entry.path})\n"))
             continue
+        status = statuses.get(entry.name, UNKNOWN)
         off = why_off(spec, config.settings)
-        out.write(f"{entry.name}: {off or 'ok'}, {spec.schedule.describe()}\n")
-        if off:
+        state = module_state(status, off=off)
+        said = {ModuleState.IDLE: "ok", ModuleState.OFF: off,
+                ModuleState.PAUSED: f"paused (the console's `modules start {entry.name}` resumes it)",
+                ModuleState.FAILING: f"failing: {outcome_text(status.last_run)}" if status.last_run else "",
+                }.get(state, str(state))
+        out.write(escape_controls(f"{entry.name}: {said}, {cadence(spec.schedule, config.tick)}\n"))
+        if state in (ModuleState.OFF, ModuleState.PAUSED):
             continue
-        moment = None
-        for _ in range(NEXT_RUNS):
-            moment = spec.schedule.next_run(moment, now)
+        for moment in upcoming_runs(spec.schedule, status, now, config.tick, zone, NEXT_RUNS):
             out.write(f"  {moment.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}\n")
     if not registry.entries():
         out.write(f"no modules in {config.modules_dir}\n")

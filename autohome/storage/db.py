@@ -73,8 +73,9 @@ class Database:
     under it is moved aside and a fresh one started, with what can be read of the old one
     (storage/repair.py), and `replaced` saying so."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only  # only looked at (autohome check): never migrated nor written
         self._lock = threading.Lock()
         self.failing: str | None = None  # why the last write failed, until writes work again
         self.replaced: list[str] = []  # what happened each time a damaged file was replaced
@@ -91,6 +92,14 @@ class Database:
             ) from exc
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            conn = sqlite3.connect(f"{Path(self.path).as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                   isolation_level=None, timeout=5)
+            if conn.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+                conn.close()
+                raise sqlite3.DatabaseError("written by another version of AutoHome")
+            self._conn = conn
+            return conn
         conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=5)
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a killed process; a power cut may lose the last

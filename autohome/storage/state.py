@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from autohome.logs.tree import get_logger
 from autohome.revision import Revision
-from autohome.storage.db import Database, ModuleRow, RunRow
+from autohome.storage.db import Database, DatabaseError, ModuleRow, RunRow, StorageFailure
 from autohome.storage.runs import add_runs, history, latest_runs
 from autohome.storage.runwriter import RETRY_S, RunWriter
 from autohome.text import Word
@@ -201,3 +202,25 @@ class ModuleStates:
             self.db.save_module(ModuleRow(name, status.paused, status.first_seen, status.last_due_at))
         self.revision.bump()
         return status
+
+
+def remembered(path: Path) -> dict[str, ModuleStatus]:
+    """What a daemon remembers of each module (schedule position, pause, last run), read
+    without writing anything: {} when there is no database, or it cannot be read."""
+    if not path.is_file():
+        return {}
+    try:
+        db = Database(path, read_only=True)
+    except DatabaseError:
+        return {}
+    try:
+        latest, rows = latest_runs(db), {row.name: row for row in db.modules()}
+    except StorageFailure:
+        return {}
+    finally:
+        db.close()
+    return {name: ModuleStatus(row.paused if row else False, row.first_seen if row else None,
+                               row.last_due_at if row else None,
+                               RunRecord.from_row(last) if (last := latest.get(name)) else None)
+            for name in rows.keys() | latest.keys() for row in [rows.get(name)]}
+

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from support.console import ConsoleClient
 from support.modules import write_module
 from support.processes import clean_env, run_autohome
 
@@ -81,3 +83,31 @@ def test_run_refuses_a_missing_off_or_broken_module_in_one_line(tmp_path: Path) 
     broken = run_autohome(tmp_path, "run", "broken")
     assert broken.returncode == 2 and broken.stderr.startswith("autohome run: error: broken is broken: ")
     assert not (tmp_path / "data").exists()  # nothing ran, nothing was stored
+
+
+def test_check_says_what_the_daemon_says_of_each_module(tmp_path: Path, daemon_factory) -> None:
+    modules = tmp_path / "modules"
+    write_module(modules, "often", 'INTERVAL = 5\ndef run(log, notify):\n    pass\n')
+    write_module(modules, "fiveminutes", 'INTERVAL = "5m"\ndef run(log, notify):\n    pass\n')
+    write_module(modules, "fails", 'INTERVAL = "1h"\ndef run(log, notify):\n    raise ValueError("no")\n')
+    env = clean_env(AUTOHOME_TIMEZONE="UTC")
+    daemon = daemon_factory(tmp_path, "--port", "0", env=env)
+    daemon.wait_for_all("module fiveminutes finished", "module fails failed", "module often finished")
+    client = ConsoleClient(daemon.console_port)
+    table = {line.split()[0]: line for line in client.command("modules").splitlines()[1:]}
+    checked = run_autohome(tmp_path, "check", env=env)
+    client.sock.sendall(b"shutdown\r\n")
+    assert daemon.wait() == 0
+    assert checked.returncode == 0, checked.stderr
+    lines = checked.stdout.splitlines()
+    blocks = {line.split(":")[0]: lines[i:i + 6] for i, line in enumerate(lines) if not line.startswith(" ")}
+    # The same next run as the daemon's (it ran a moment ago), not "now".
+    assert blocks["fiveminutes"][1].strip()[:19] == " ".join(table["fiveminutes"].split()[-2:])
+    # An interval shorter than the tick runs each tick, and both say so.
+    assert blocks["often"][0] == "often: ok, every 5s (each 30s tick)"
+    assert "every 5s (each 30s tick)" in table["often"]
+    ticks = [datetime.strptime(line.strip()[:19], "%Y-%m-%d %H:%M:%S") for line in blocks["often"][1:]]
+    assert all(later - earlier == timedelta(seconds=30) for earlier, later in zip(ticks, ticks[1:], strict=False))
+    # A module whose last run failed is failing, here and in the console.
+    assert blocks["fails"][0] == "fails: failing: error: ValueError: no, every 1h"
+    assert " failing " in table["fails"]
