@@ -107,7 +107,8 @@ def test_check_says_what_the_daemon_says_of_each_module(tmp_path: Path, daemon_f
     assert blocks["often"][0] == "often: ok, every 5s (each 30s tick)"
     assert "every 5s (each 30s tick)" in table["often"]
     ticks = [datetime.strptime(line.strip()[:19], "%Y-%m-%d %H:%M:%S") for line in blocks["often"][1:]]
-    assert [later - earlier for earlier, later in zip(ticks, ticks[1:], strict=False)] == [timedelta(seconds=30)] * 4
+    gaps = [later - earlier for earlier, later in zip(ticks, ticks[1:], strict=False)]
+    assert gaps == [timedelta(seconds=30)] * 4
     # A module whose last run failed is failing, here and in the console.
     assert blocks["fails"][0] == "fails: failing: error: ValueError: no, every 1h"
     assert " failing " in table["fails"]
