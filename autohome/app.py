@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone, tzinfo
 
 from autohome import __version__
 from autohome.catalog.loader import BrokenModule, ModuleSpec
 from autohome.catalog.registry import TICK_WAIT_S, ModuleRegistry
 from autohome.clock import Clock
-from autohome.config import CONSOLE_PORT, FALLBACK_CONSOLE_PORT, Config, is_loopback
+from autohome.config import CONSOLE_PORT, FALLBACK_CONSOLE_PORT, Config, LiveSettings, is_loopback
 from autohome.console.server import ConsoleServer
 from autohome.console.session import ConsoleLimits
 from autohome.control.commands import Commands
@@ -45,7 +46,8 @@ class Main:
     def __init__(self, config: Config, clock: Clock, registry: ModuleRegistry, executor: RunExecutor,
                  runner: Runner, states: ModuleStates, outbox: Outbox, notifier: Notifier,
                  panel: ControlPanel, stop: StopRequest, times: LoopTimes, storage: StorageWatch,
-                 descriptors: OwnDescriptors, console: ConsoleServer | None = None,
+                 descriptors: OwnDescriptors, settings: Mapping[str, str],
+                 console: ConsoleServer | None = None,
                  web: StatusServer | None = None, settle_each_tick: bool = False,
                  zone: tzinfo = timezone.utc) -> None:
         self.config = config
@@ -61,6 +63,7 @@ class Main:
         self.times = times
         self.storage = storage
         self.descriptors = descriptors
+        self.settings = settings  # what REQUIRES is checked against (read again by `reload`)
         self.console = console
         self.web = web
         self.settle_each_tick = settle_each_tick
@@ -161,7 +164,7 @@ class Main:
                     format_duration(now - last_tick), ", ".join(spec.name for spec in overdue) or "none")
 
     def _due(self, now: datetime) -> list[ModuleSpec]:
-        return due_modules(self.registry.specs(), self.states.snapshot(), now, self.config.settings,
+        return due_modules(self.registry.specs(), self.states.snapshot(), now, self.settings,
                            self.runner.is_busy, self._cannot_schedule)
 
     def tick(self, now: datetime) -> list[str]:
@@ -173,7 +176,7 @@ class Main:
         specs, statuses = self.registry.specs(), self.states.snapshot()
         unseen = [spec.name for spec in specs
                   if (status := statuses.get(spec.name)) is None or status.first_seen is None]
-        due = due_modules(specs, statuses, now, self.config.settings, self.runner.is_busy,
+        due = due_modules(specs, statuses, now, self.settings, self.runner.is_busy,
                           self._cannot_schedule)
         self.states.start_tick(now, unseen, [spec.name for spec in due])
         results = {spec.name: self.executor.submit_due(spec, now) for spec in due}
@@ -245,14 +248,17 @@ def build(
     capture: OutputCapture | None = None,
     send_notifications: bool = True,
     crash_isolation: CrashIsolation | None = None,
+    reread: Callable[[], Config] | None = None,
 ) -> Main:
     """AutoHome's parts, made and wired; nothing is started. The cli, the tests and the
     benchmarks all build the daemon here. `modules` are given modules (tests, benchmarks);
     without them the modules are config.modules_dir's files, loaded at start. `run_clock`
     times each run's TIMEOUT (the real clock in test mode, where `clock` is virtual);
     `capture` splits what modules print; without `send_notifications` (test mode)
-    notifications are kept and shown, never sent."""
+    notifications are kept and shown, never sent; `reread` reads .env again (the console's
+    `reload`)."""
     revision = Revision()  # one revision for everything the console shows
+    settings = LiveSettings(config.settings)  # what modules see; `reload` reads .env again
     db = db if db is not None else Database.in_memory()
     # Each run's "started" and "finished" lines go straight onto the log's queue.
     lines = RunLines(get_logger("autohome.main"), logs)
@@ -273,7 +279,7 @@ def build(
             capture.check(name)
         descriptors.check(name)
 
-    executor = RunExecutor(runner, states, notifier, clock, db, config.settings, policy, lines,
+    executor = RunExecutor(runner, states, notifier, clock, db, settings, policy, lines,
                            Deadlines(clock), run_clock, capture, after_run=after_run,
                            crash_isolation=crash_isolation)
     if modules is None:
@@ -289,8 +295,8 @@ def build(
     sleeps = SleepLog(db)
     times = LoopTimes(clock.now(), remember=sleeps.record)
     times.sleeps.extend(sleeps.since(times.started_at - KEEP_SLEEPS))
-    panel = ControlPanel(registry, executor, runner, states, outbox, notifier, db, clock, config.settings,
-                         config.tick, times, stop, zone,
+    panel = ControlPanel(registry, executor, runner, states, outbox, notifier, db, clock, settings,
+                         config.tick, times, stop, zone, reread,
                          recent_lines=logs.recent.lines if logs else lambda name, count: [],
                          log_file=logs.log_file if logs else None,
                          follow_log=logs.followers.follow if logs else lambda: None)
@@ -307,4 +313,4 @@ def build(
     if config.web_enabled:
         web = StatusServer(panel, zone, config.web_host, config.web_port, config.console_password)
     return Main(config, clock, registry, executor, runner, states, outbox, notifier, panel, stop, times,
-                storage, descriptors, console, web, settle_each_tick, zone)
+                storage, descriptors, settings, console, web, settle_each_tick, zone)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -293,6 +293,29 @@ def load_config(
     if merged.get("AUTOHOME_WEB_PORT", "").strip().lower() == "off":
         fields["web_enabled"] = False
     return Config(**fields, console_port_given=given, env_file=used_file, settings=merged)
+
+
+class LiveSettings(Mapping[str, str]):
+    """The settings modules see (their `config`) and REQUIRES is checked against. Read again
+    from .env by the console's `reload`: replaced as a whole, seen at once by every holder."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def replace(self, values: Mapping[str, str]) -> list[str]:
+        """Take the settings as read again; return the keys whose value changed, sorted."""
+        old, self._values = self._values, dict(values)
+        new = self._values
+        return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
 
 
 def is_loopback(host: str) -> bool:

@@ -140,7 +140,12 @@ def main(
         handler: Handler = args.handler
         return handler(args, Streams(stdin, stdout, stderr, environ, workdir))
     try:
-        config = load_config(environ, args.env_file, overrides(args), base=workdir)
+        settings_given = overrides(args)
+
+        def reread() -> Config:  # the settings as at start: .env, the environment, the options
+            return load_config(environ, args.env_file, settings_given, base=workdir)
+
+        config = reread()
         if args.no_console:
             config = config._replace(console_enabled=False)
         if args.no_web:
@@ -155,7 +160,7 @@ def main(
     already_there = set(blocking_threads())
     left: list[threading.Thread] = []
     try:
-        return _with_lock(args, config, environ, stdin, stderr, lock, already_there, left)
+        return _with_lock(args, config, environ, stdin, stderr, lock, already_there, left, reread)
     finally:
         if not left:  # else held until the process really ends (entry(): no second AutoHome beside it)
             lock.release()
@@ -188,7 +193,7 @@ def _stop_writing_to(stream: IO[str]) -> None:
 
 def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
                stderr: IO[str], lock: InstanceLock, already_there: set[threading.Thread],
-               left: list[threading.Thread]) -> int:
+               left: list[threading.Thread], reread: Callable[[], Config]) -> int:
     database = lock.database
     try:
         archived = archive_current_log(config.log_dir, _log_name(args)) if args.new else None
@@ -207,7 +212,7 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
     )
     try:
         code = EXIT_DEAF  # (should _run raise: its descriptors closed under it, say)
-        code = _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture, lock)
+        code = _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture, lock, reread)
         left += [thread for thread in blocking_threads() if thread not in already_there]
         if left:
             log.warning("threads that modules started are still running after shutdown; AutoHome ends "
@@ -237,7 +242,7 @@ def _own_stream(stream: IO[str]) -> IO[str]:
 
 def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
          stderr: IO[str], db: Database, logging_setup: LogSetup, archived: Path | None,
-         capture: OutputCapture, lock: InstanceLock) -> int:
+         capture: OutputCapture, lock: InstanceLock, reread: Callable[[], Config]) -> int:
     if archived is not None:
         log.info("archived the previous log as %s", archived)
     if config.env_file is not None:
@@ -265,7 +270,7 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     daemon = build(config, clock, None, db=db, client=client, logs=logging_setup, zone=zone,
                    settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
                    capture=capture, send_notifications=not args.test or args.notify,
-                   crash_isolation=crash_isolation)
+                   crash_isolation=crash_isolation, reread=reread)
     for descriptor in waker.descriptors():
         daemon.descriptors.add("the main loop's wake-up sockets", descriptor)
     daemon.descriptors.add("the instance lock", lock.descriptor)

@@ -45,6 +45,18 @@ def show_status(args: argparse.Namespace, streams: Streams) -> int:
     return EXIT_OK
 
 
+def reload(args: argparse.Namespace, streams: Streams) -> int:
+    """`autohome reload`: the console's `reload`, from the command line."""
+    connection = _connected("reload", args, streams)
+    if isinstance(connection, int):
+        return connection
+    try:
+        streams.stdout.write(connection.exchange("reload"))
+    finally:
+        connection.close()
+    return EXIT_OK
+
+
 def show_log(args: argparse.Namespace, streams: Streams) -> int:
     """`autohome log`: the daemon's last entries, then, with -f, each new one until Ctrl-C."""
     out, err = streams.stdout, streams.stderr

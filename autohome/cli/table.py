@@ -108,6 +108,9 @@ COMMANDS = (
     Command("status", "status", "the running AutoHome's status and modules",
             "Show the running AutoHome's status and its modules.", _CONSOLE_SETTINGS,
             _handler("remote", "show_status")),
+    Command("reload", "reload", "read .env again and pick up changed module files, without a restart",
+            "Have the running AutoHome read .env again (what modules see counts at once) and its "
+            "module files.", _CONSOLE_SETTINGS, _handler("remote", "reload")),
     Command("log", "log [-n N] [-f]", "the running AutoHome's log; -f follows it until Ctrl-C",
             "Show the running AutoHome's log (current.log, or test.log in test mode).",
             _log_arguments, _handler("remote", "show_log")),

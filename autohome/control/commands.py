@@ -284,6 +284,9 @@ class Commands:
     def _notify_test(self, args: list[str]) -> Reply:
         return Reply(self.controller.notify_test(" ".join(args) or "Test notification from AutoHome"))
 
+    def _reload_settings(self, _: list[str]) -> Reply:
+        return Reply(self.controller.reload_settings())
+
     def _reload(self, _: list[str]) -> Reply:
         return Reply(self.controller.reload())
 
@@ -371,6 +374,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("modules reload", "pick up edited, added and removed module files now", Commands._reload,
             "AutoHome also does this at every tick; a file that no longer loads keeps its last "
             "good version\nrunning, and the problem is shown."),
+    Command("reload", "read .env again for what modules see, then pick up changed module files",
+            Commands._reload_settings,
+            "A setting modules read (their config, REQUIRES) counts from now on; AutoHome's own\n"
+            "settings (AUTOHOME_..., PUSHOVER_...) are named, and count from the next restart."),
     Command("status", "version, uptime, next tick, threads, backlog, notifications", Commands._status),
     Command("notifications", "pending, sent and failed notifications, newest first",
             Commands._notifications),

@@ -6,13 +6,15 @@ them; it never reaches into the main loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from autohome.catalog.registry import ModuleRegistry
 from autohome.clock import Clock
+from autohome.config import SETTINGS, Config, LiveSettings
 from autohome.control.views import ModuleState, ModuleView, StatusView, cadence, module_state, upcoming_runs
+from autohome.errors import AutoHomeError
 from autohome.logs.archive import tail_entries
 from autohome.logs.follow import Follower
 from autohome.logs.tree import get_logger
@@ -36,8 +38,8 @@ class ControlPanel:
 
     def __init__(self, registry: ModuleRegistry, executor: RunExecutor, runner: Runner, states: ModuleStates,
                  outbox: Outbox, notifier: Notifier, db: Database, clock: Clock,
-                 settings: Mapping[str, str], tick: timedelta, times: LoopTimes, stop: StopRequest,
-                 zone: tzinfo = timezone.utc,
+                 settings: LiveSettings, tick: timedelta, times: LoopTimes, stop: StopRequest,
+                 zone: tzinfo = timezone.utc, reread: Callable[[], Config] | None = None,
                  recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
                  log_file: Path | None = None,
                  follow_log: Callable[[], Follower | None] = lambda: None) -> None:
@@ -52,6 +54,7 @@ class ControlPanel:
         self.settings = settings
         self.tick = tick
         self.zone = zone  # the wall clock the ticks fall on
+        self._reread = reread  # .env and the environment read again, as at start (cli/daemon.py)
         self.times = times
         self.stop = stop
         self._recent_lines = recent_lines
@@ -175,6 +178,27 @@ class ControlPanel:
         """Pick up edited, added and removed module files now, waiting up to the import
         timeout for their imports (the registry alerts about newly broken ones)."""
         return self.registry.refresh(self.registry.import_timeout_s).describe()
+
+    def reload_settings(self) -> str:
+        """Read .env again: what modules see (`config`, REQUIRES) changes at once; AutoHome's
+        own settings are said to wait for a restart. Then pick up changed module files."""
+        if self._reread is None:
+            return "settings cannot be read again here: AutoHome was not started from the command line"
+        try:
+            config = self._reread()
+        except AutoHomeError as exc:
+            return f"settings not read again: {exc}; the settings in use stay"
+        changed = self.settings.replace(config.settings)
+        own = [key for key in changed if key in SETTINGS]
+        theirs = [key for key in changed if key not in SETTINGS]
+        where = config.env_file or ".env and the environment"
+        lines = [f"settings read again from {where}: "
+                 + (f"{', '.join(theirs)} changed, as modules see it from now on" if theirs else
+                    "nothing modules see changed")]
+        if own:
+            lines.append(f"{', '.join(own)} changed: AutoHome's own, used from the next restart")
+        log.info("console: reload: %s", "; ".join(lines))
+        return "\n".join([*lines, self.reload()])
 
     def notify_test(self, message: str) -> str:
         """Queue a test notification."""

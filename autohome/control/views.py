@@ -130,6 +130,10 @@ class Controller(Protocol):
         """Re-read changed module files now; say what changed."""
         ...
 
+    def reload_settings(self) -> str:
+        """Read .env again, then the module files; say what changed."""
+        ...
+
     def status(self) -> StatusView:
         """How the daemon is doing."""
         ...

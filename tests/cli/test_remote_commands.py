@@ -202,3 +202,30 @@ def test_output_cut_short_by_its_reader_ends_quietly(tmp_path: Path, daemon) -> 
         process.stderr.close()
         assert process.wait(WAIT_S) == 0, (argv, err)
         assert "Traceback" not in err and "Broken pipe" not in err, (argv, err)
+
+
+def test_reload_reads_env_again_for_what_modules_see(tmp_path: Path, daemon_factory) -> None:
+    write_module(tmp_path / "modules", "page_watch", '''
+        INTERVAL = 60
+        REQUIRES = ["PAGE_WATCH_URL"]
+        def run(log, notify, config):
+            log.info("watching %s", config["PAGE_WATCH_URL"])
+    ''')
+    (tmp_path / ".env").write_text("AUTOHOME_TICK_SECONDS=30\n")
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    port = daemon.console_port
+    client = ConsoleClient(port)
+    assert "off: set PAGE_WATCH_URL in .env" in client.command("modules read page_watch")
+    (tmp_path / ".env").write_text("AUTOHOME_TICK_SECONDS=60\nPAGE_WATCH_URL=http://example.org/\n")
+    code, out, _ = autohome(tmp_path, "reload", port=port)
+    assert code == 0
+    assert f"settings read again from {tmp_path / '.env'}: PAGE_WATCH_URL changed" in out
+    assert "AUTOHOME_TICK_SECONDS changed: AutoHome's own, used from the next restart" in out
+    assert "state:     idle" in client.command("modules read page_watch")  # no longer off
+    client.command("modules run page_watch")
+    daemon.wait_for("watching http://example.org/")  # its config holds the new value
+    (tmp_path / ".env").write_text("AUTOHOME_TICK_SECONDS=often\n")
+    answer = client.command("reload")
+    assert answer.startswith("settings not read again: AUTOHOME_TICK_SECONDS='often' is not allowed")
+    assert "state:     idle" in client.command("modules read page_watch")  # the settings in use stay
+    client.close()
