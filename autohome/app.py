@@ -47,9 +47,8 @@ class Main:
                  runner: Runner, states: ModuleStates, outbox: Outbox, notifier: Notifier,
                  panel: ControlPanel, stop: StopRequest, times: LoopTimes, storage: StorageWatch,
                  descriptors: OwnDescriptors, settings: Mapping[str, str],
-                 console: ConsoleServer | None = None,
-                 web: StatusServer | None = None, settle_each_tick: bool = False,
-                 zone: tzinfo = timezone.utc) -> None:
+                 console: ConsoleServer | None = None, web: StatusServer | None = None,
+                 settle_each_tick: bool = False, zone: tzinfo = timezone.utc) -> None:
         self.config = config
         self.clock = clock
         self.registry = registry
@@ -57,8 +56,7 @@ class Main:
         self.runner = runner
         self.states = states
         self.outbox = outbox
-        self.notifier = notifier  # AutoHome's own alerts (a crash found at start: cli/daemon.py)
-        self.panel = panel
+        self.notifier, self.panel = notifier, panel  # notifier: AutoHome's alerts (cli/daemon.py)
         self.stop = stop
         self.times = times
         self.storage = storage

@@ -54,6 +54,11 @@ def cut(text: str, limit: int) -> str:
     return f"{text[:limit]} [... {len(text) - limit:,} more characters not kept]"
 
 
+def shorten(text: str, width: int) -> str:
+    """`text` in at most `width` characters, an ellipsis standing for the rest."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class Word(str, enum.Enum):
     """An enum whose members are words: stored, compared and shown as the word itself
     (`f"{Outcome.OK}"` is "ok" on every Python, where a plain str-enum's differs)."""

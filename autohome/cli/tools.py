@@ -38,6 +38,12 @@ def run(log, notify):
     """Called on the schedule above. To fail, raise: the traceback goes to the log."""
     log.info("{name} ran")
     # notify("something happened", title="{name}")  # a Pushover message to your phone
+
+
+# run() gets what its parameters name, in any order: log, notify, and also
+#   store   values kept across runs and restarts: store.get("seen", 0), store.set("seen", 3)
+#   config  the settings of .env and the environment: config.get("MY_URL", "")
+# such as def run(log, notify, store, config). `autohome run {name}` tries it now.
 '''
 
 

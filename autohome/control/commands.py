@@ -25,8 +25,11 @@ from autohome.control.views import (
 from autohome.durations import format_duration
 from autohome.logs.follow import Follower
 from autohome.storage.outbox_table import Delivery
+from autohome.text import shorten
 
 MAX_LOG_LINES = 1000
+STORE_VALUE_CHARS = 80  # of a store value in `modules read`: one line
+MAX_STORE_KEYS = 50
 
 
 class Reply(NamedTuple):
@@ -182,8 +185,13 @@ class Commands:
                 lines.append(f"  {started}  {run.duration_s:8.2f}s  {outcome_text(run, 100)}")
         else:
             lines.append("recent runs: none yet")
-        keys = self.controller.store_keys(view.name)
-        lines.append(f"store:     {', '.join(keys)}" if keys else "store:     empty")
+        items = self.controller.store_items(view.name)
+        lines.append(f"store:     {len(items)} key{'s' if len(items) != 1 else ''}" if items
+                     else "store:     empty")
+        lines.extend(f"  {key} = {shorten(value, STORE_VALUE_CHARS)}"
+                     for key, value in items[:MAX_STORE_KEYS])
+        if len(items) > MAX_STORE_KEYS:
+            lines.append(f"  ... and {len(items) - MAX_STORE_KEYS} more")
         output = self.controller.last_output(view.name, 20)
         lines.append("output of the last run:" if output else "output of the last run: none")
         lines.extend(f"  {line}" for line in output)
@@ -357,7 +365,8 @@ COMMANDS: tuple[Command, ...] = (
             aliases=("modules list",)),
     Command("modules read NAME", "a module's description, recent runs and log lines", Commands._read,
             "Its file, state, schedule, next run, where it runs, its TIMEOUT, its last ten runs, "
-            "the keys\nin its store, what its last run printed and its latest log lines.", _a_module),
+            "the keys\nand values in its store, what its last run printed and its latest log lines.",
+            _a_module),
     Command("modules run NAME", "run a module now (through the thread cap)", Commands._run,
             "The run waits in the backlog while every thread is busy; it counts as the module's "
             "due run,\nso the next scheduled one comes an interval later.", _a_module, page="run"),

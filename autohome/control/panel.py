@@ -28,7 +28,7 @@ from autohome.storage.db import Database
 from autohome.storage.outbox_table import OutboxRow
 from autohome.storage.runs import BucketRow, run_buckets, runs_since
 from autohome.storage.state import ModuleStates, RunRecord
-from autohome.storage.store import store_keys
+from autohome.storage.store import store_items
 
 log = get_logger("autohome.main")
 
@@ -121,9 +121,9 @@ class ControlPanel:
         """What the module's last run printed."""
         return self.executor.last_output(name, count)
 
-    def store_keys(self, name: str) -> list[str]:
-        """The keys the module keeps in its store."""
-        return store_keys(self.db, name)
+    def store_items(self, name: str) -> list[tuple[str, str]]:
+        """What the module keeps in its store: (key, value as JSON), sorted by key."""
+        return store_items(self.db, name)
 
     def stop_run(self, name: str) -> str:
         """Stop the module's isolated run now; a thread run cannot be."""

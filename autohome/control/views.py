@@ -166,8 +166,8 @@ class Controller(Protocol):
         """What the module's last run printed (its last `count` lines)."""
         ...
 
-    def store_keys(self, name: str) -> list[str]:
-        """The keys the module keeps in its store."""
+    def store_items(self, name: str) -> list[tuple[str, str]]:
+        """What the module keeps in its store: (key, value as JSON), sorted by key."""
         ...
 
     def stop_run(self, name: str) -> str:

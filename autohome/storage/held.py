@@ -79,12 +79,10 @@ class HeldWrites:
             encoded = self._store[(module, key)]
             return encoded is not DELETED, encoded
 
-    def store_keys(self, module: str) -> tuple[set[str], set[str]]:
-        """The module's keys held as set, and those held as deleted."""
+    def store_values(self, module: str) -> dict[str, str | None]:
+        """The module's held store writes: each key's JSON text (None: held as deleted)."""
         with self._lock:
-            held = [(key, value) for (name, key), value in self._store.items() if name == module]
-        return ({key for key, value in held if value is not DELETED},
-                {key for key, value in held if value is DELETED})
+            return {key: value for (name, key), value in self._store.items() if name == module}
 
     def close(self) -> None:
         """Stop retrying (at shutdown; what is held is lost, and was logged as failing)."""

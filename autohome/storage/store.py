@@ -60,11 +60,10 @@ def store_set(db: Database, module: str, key: str, encoded: str | None) -> None:
         db.held.hold_store(module, key, encoded)
 
 
-def store_keys(db: Database, module: str) -> list[str]:
-    """The keys a module has stored, sorted (held writes included)."""
-    rows = db.query("SELECT key FROM store WHERE module = ? ORDER BY key", (module,))
-    keys = {row[0] for row in rows}
+def store_items(db: Database, module: str) -> list[tuple[str, str]]:
+    """What a module keeps in its store, sorted by key: each value as its JSON text (held
+    writes included)."""
+    values: dict[str, str | None] = dict(db.query("SELECT key, value FROM store WHERE module = ?", (module,)))
     if db.held:
-        kept, deleted = db.held.store_keys(module)
-        keys = (keys | kept) - deleted
-    return sorted(keys)
+        values.update(db.held.store_values(module))
+    return sorted((key, value) for key, value in values.items() if value is not None)

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autohome import __version__
+from autohome.control.commands import STORE_VALUE_CHARS
 from autohome.control.views import Controller, ModuleState, ModuleView, StatusView, format_time, outcome_text
 from autohome.durations import format_duration
+from autohome.text import shorten
 from autohome.web.recent import RUN_SPANS, RecentBuckets, RecentRuns
 from autohome.web.svg import durations_svg, timeline_svg
 from autohome.web.timeline import SPANS, WIDTH, build_timeline, earliest, make_run
@@ -100,7 +102,9 @@ class Pages:
         return self.env.get_template("module.html").render(
             view=view, row=self._row(view), token=token, history=history, chart=durations_svg(bars),
             outcome=outcome_text, lines=self.controller.recent_lines(name, 30),
-            output=self.controller.last_output(name, 30), keys=self.controller.store_keys(name),
+            output=self.controller.last_output(name, 30),
+            store=[(key, shorten(value, STORE_VALUE_CHARS))
+                   for key, value in self.controller.store_items(name)],
             status=self.controller.status())
 
     def _live(self, span: str, token: str) -> dict[str, Any]:

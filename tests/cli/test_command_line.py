@@ -303,7 +303,7 @@ def test_a_signal_is_noticed_at_once_whichever_thread_receives_it(
         daemon = process_factory(folder, *mode, "--port", "0")
         socket.create_connection(("127.0.0.1", daemon.console_port)).close()
         os.kill(daemon.process.pid, signal.SIGTERM)
-        assert daemon.wait(timeout_s=5) == 0
+        assert daemon.wait(timeout_s=5) == 0, "\n".join(daemon.lines)
 
 
 def test_test_mode_log_lines_carry_virtual_time(tmp_path: Path) -> None:

@@ -112,3 +112,12 @@ def test_check_says_what_the_daemon_says_of_each_module(tmp_path: Path, daemon_f
     # A module whose last run failed is failing, here and in the console.
     assert blocks["fails"][0] == "fails: failing: error: ValueError: no, every 1h"
     assert " failing " in table["fails"]
+
+
+def test_the_template_shows_store_and_config_and_still_passes_check(tmp_path: Path) -> None:
+    assert run_autohome(tmp_path, "new", "plants").returncode == 0
+    text = (tmp_path / "modules" / "plants.py").read_text()
+    assert "store.get(" in text and "store.set(" in text and "config.get(" in text
+    assert "def run(log, notify, store, config)" in text
+    assert run_autohome(tmp_path, "check").stdout.startswith("plants: ok, every 5m")
+    assert run_autohome(tmp_path, "run", "plants").returncode == 0

@@ -151,7 +151,7 @@ def test_the_line_and_escape_sequences_are_bounded(keys: Keys) -> None:
 def test_completion_knows_what_may_come_next() -> None:
     # The words come from the console's one table of commands (commands.COMMANDS).
     commands = ["complete", "exit", "help", "log", "logout", "modules", "notifications", "notify", "quit",
-                "shutdown", "status"]
+                "reload", "shutdown", "status"]
     names = lambda: ["water", "weather"]  # noqa: E731
     assert complete("", BY_WORDS, names) == commands
     assert complete("no", BY_WORDS, names) == ["notifications", "notify"]

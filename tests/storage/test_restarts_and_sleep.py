@@ -225,7 +225,7 @@ def test_nan_and_infinity_are_refused_by_the_store_like_any_other_non_json(tmp_p
     assert "stored: 'nothing'" in log
 
 
-def test_modules_read_lists_the_store_keys(tmp_path: Path, daemon_factory) -> None:
+def test_modules_read_shows_the_store_s_keys_and_values(tmp_path: Path, daemon_factory) -> None:
     write_module(tmp_path / "modules", "keeper", '''
         INTERVAL = 30
         def run(log, notify, store):
@@ -235,7 +235,8 @@ def test_modules_read_lists_the_store_keys(tmp_path: Path, daemon_factory) -> No
     daemon = daemon_factory(tmp_path, "-t", "--port", "0")
     client = ConsoleClient(daemon.console_port)
     daemon.wait_for("module keeper finished")
-    assert "store:     count, last_ip" in client.command("modules read keeper")
+    read = client.command("modules read keeper")
+    assert 'store:     2 keys\r\n  count = 1\r\n  last_ip = "192.0.2.1"' in read  # keys with values
     client.close()
     daemon.close_stdin()
     assert daemon.wait() == 0

@@ -266,3 +266,14 @@ def test_the_page_calls_only_the_console_commands_declared_for_it(browser: Brows
         reply = browser.post(f"/modules/weather/{action}", {"token": browser.token},
                              headers={"X-Requested-With": "fetch"})
         assert reply.status == 200 and "weather" in reply.body, action
+
+
+def test_a_module_page_shows_what_its_store_holds(browser: Browser, main: Main) -> None:
+    from autohome.storage.store import ModuleStore
+
+    store = ModuleStore(main.states.db, "weather")
+    store.set("sky", "blue <b>sunny</b>")
+    store.set("readings", list(range(100)))
+    page = browser.get("/modules/weather").body
+    assert "<th>sky</th>" in page and "&#34;blue &lt;b&gt;sunny&lt;/b&gt;&#34;" in page
+    assert "<th>readings</th>" in page and "[0, 1, 2" in page and ", 99]" not in page  # cut to a line
