@@ -30,6 +30,8 @@ from autohome.text import shorten
 MAX_LOG_LINES = 1000
 STORE_VALUE_CHARS = 80  # of a store value in `modules read`: one line
 MAX_STORE_KEYS = 50
+TABLE_WIDTH = 120  # `modules` fits this many columns, whatever a module's error says
+MIN_LAST_RUN = 60
 
 
 class Reply(NamedTuple):
@@ -139,7 +141,14 @@ class Commands:
             next_run = view.state if quiet else format_time(view.next_run, self.zone)
             rows.append([view.name, view.state, view.schedule, "process" if view.isolated else "thread",
                          last_text, next_run])
-        return Reply(format_table(["NAME", "STATE", "SCHEDULE", "RUNS IN", "LAST RUN", "NEXT RUN"], rows))
+        headers = ["NAME", "STATE", "SCHEDULE", "RUNS IN", "LAST RUN", "NEXT RUN"]
+        # The LAST RUN column takes what the others leave of TABLE_WIDTH: one long error does
+        # not widen every line (`modules read` shows it whole).
+        others = sum(max(len(row[i]) for row in [headers, *rows]) for i in (0, 1, 2, 3, 5)) + 2 * 5
+        room = max(MIN_LAST_RUN, TABLE_WIDTH - others)
+        for row in rows:
+            row[4] = shorten(row[4], room)
+        return Reply(format_table(headers, rows))
 
     def _find(self, args: list[str], usage: str) -> ModuleView | Reply:
         if len(args) != 1:

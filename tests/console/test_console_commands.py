@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.clock import T0, WAIT_S
-from support.console import ConsoleClient
+from support.console import ConsoleClient, console_port
 from support.modules import spec
 
 from autohome.app import Main
@@ -193,3 +193,18 @@ def test_help_for_one_command_adds_its_longer_help_from_the_table(client: Consol
         if command.details and sum(other.usage.startswith(command.usage + " ") for other in COMMANDS) == 0:
             assert command.details.splitlines()[0] in answer, command.usage
     assert "SIGKILL" in client.command("help modules stop")
+
+
+def test_a_long_error_does_not_widen_the_modules_table(console_factory) -> None:
+    def fails(log, notify):
+        raise RuntimeError("the sensor said " + "no " * 100)
+
+    main = console_factory(spec("chatty", fails), spec("weather", lambda log, notify: None))
+    main.panel.run_now("chatty")
+    main.runner.wait_idle(timeout_s=WAIT_S)
+    main.states.flush()
+    client = ConsoleClient(console_port(main))
+    table = client.command("modules").splitlines()
+    assert max(len(line) for line in table) <= 120 and "RuntimeError: the sensor" in table[1]
+    assert "no no no " * 20 in client.command("modules read chatty")  # whole where it is asked for
+    client.close()
