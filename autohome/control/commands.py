@@ -143,7 +143,7 @@ class Commands:
                          last_text, next_run])
         headers = ["NAME", "STATE", "SCHEDULE", "RUNS IN", "LAST RUN", "NEXT RUN"]
         # The LAST RUN column takes what the others leave of TABLE_WIDTH: one long error does
-        # not widen every line (`modules read` shows it whole).
+        # not widen every line (`modules read` shows more of it).
         others = sum(max(len(row[i]) for row in [headers, *rows]) for i in (0, 1, 2, 3, 5)) + 2 * 5
         room = max(MIN_LAST_RUN, TABLE_WIDTH - others)
         for row in rows:
