@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone, tzinfo
@@ -48,34 +49,27 @@ class Main:
                  panel: ControlPanel, stop: StopRequest, times: LoopTimes, storage: StorageWatch,
                  descriptors: OwnDescriptors, settings: Mapping[str, str],
                  console: ConsoleServer | None = None, web: StatusServer | None = None,
-                 settle_each_tick: bool = False, zone: tzinfo = timezone.utc) -> None:
-        self.config = config
-        self.clock = clock
-        self.registry = registry
-        self.executor = executor
-        self.runner = runner
-        self.states = states
-        self.outbox = outbox
-        self.notifier, self.panel = notifier, panel  # notifier: AutoHome's alerts (cli/daemon.py)
-        self.stop = stop
-        self.times = times
-        self.storage = storage
-        self.descriptors = descriptors
+                 settle_each_tick: bool = False, zone: tzinfo = timezone.utc,
+                 ports_may_move: tuple[bool, bool] = (False, False)) -> None:
+        self.config, self.clock, self.zone, self.stop, self.times = config, clock, zone, stop, times
+        self.registry, self.executor, self.runner, self.states = registry, executor, runner, states
+        self.outbox, self.notifier, self.panel = outbox, notifier, panel  # notifier: AutoHome's alerts
+        self.storage, self.descriptors = storage, descriptors
         self.settings = settings  # what REQUIRES is checked against (read again by `reload`)
-        self.console = console
-        self.web = web
-        self.settle_each_tick = settle_each_tick
-        self.zone = zone
+        self.console, self.web = console, web
+        self.settle_each_tick = settle_each_tick  # test mode: time moves once a tick's runs are over
+        # Test mode beside a running AutoHome: a taken console (page) port gives way to a free one.
+        self.ports_may_move = ports_may_move
 
     def start(self) -> None:
         """Start the notification sender and the console, then load the modules (the console
         answers while they import)."""
         log.info("AutoHome %s starting, tick every %s", __version__, format_duration(self.config.tick))
         self.outbox.start()
-        self.console = start_console(self.console, self.config)
+        self.console = start_console(self.console, self.config, any_port_if_taken=self.ports_may_move[0])
         if self.console is not None:
             self.descriptors.add("the console's socket", self.console.fileno())
-        self.web = start_web(self.web)
+        self.web = start_web(self.web, any_port_if_taken=self.ports_may_move[1])
         if not self.registry.is_loaded:
             self.registry.load()
 
@@ -87,7 +81,10 @@ class Main:
         started = self.clock.now()
         anchor = boundary = wall_clock_anchor(started, tick, self.zone)
         moved = self.states.clamp_future(started)
-        if moved:
+        if moved and self.settle_each_tick:  # virtual time of an earlier test session ran past now
+            log.info("test mode: the last test session's virtual time ran past where this one starts; "
+                     "schedules count from now: %s", ", ".join(moved))
+        elif moved:
             log.warning("stored last runs lie in the future (the clock was set back while AutoHome "
                         "was stopped); schedules count from now: %s", ", ".join(moved))
         try:
@@ -201,9 +198,11 @@ def _wait_for_tick(clock: Clock, deadline: datetime, stop: StopRequest, descript
         return True
 
 
-def start_console(console: ConsoleServer | None, config: Config) -> ConsoleServer | None:
+def start_console(console: ConsoleServer | None, config: Config,
+                  any_port_if_taken: bool = False) -> ConsoleServer | None:
     """Start the console; a refused host or a port that cannot be bound leaves AutoHome
-    running without it (None)."""
+    running without it (None). With `any_port_if_taken` (test mode, beside a running
+    AutoHome) a taken port is replaced by a free one, said in the log."""
     if console is None:
         log.info("console disabled (--no-console)")
         return None
@@ -220,8 +219,12 @@ def start_console(console: ConsoleServer | None, config: Config) -> ConsoleServe
             if config.console_port_given or console.port != CONSOLE_PORT:
                 raise
             console.port = FALLBACK_CONSOLE_PORT  # the design's port 23 needs rights most users lack
-            host, port = console.start()
+            host, port = _start(console, any_port_if_taken)
             log.info("console on %s:%d: port %d needs administrator rights", host, port, CONSOLE_PORT)
+        except OSError as exc:
+            if not (any_port_if_taken and exc.errno == errno.EADDRINUSE):
+                raise
+            host, port = _start_on_any_free_port(console)
     except OSError as exc:
         log.error(
             "console cannot listen on %s:%s (%s); modules keep running without it. "
@@ -231,6 +234,29 @@ def start_console(console: ConsoleServer | None, config: Config) -> ConsoleServe
         return None
     log.info("console listening on %s:%d", host, port)
     return console
+
+
+def _start(console: ConsoleServer, any_port_if_taken: bool) -> tuple[str, int]:
+    try:
+        return console.start()
+    except OSError as exc:
+        if not (any_port_if_taken and exc.errno == errno.EADDRINUSE):
+            raise
+        return _start_on_any_free_port(console)
+
+
+def _start_on_any_free_port(console: ConsoleServer) -> tuple[str, int]:
+    """Test mode beside a running AutoHome: its console takes any free port instead."""
+    taken, console.port = console.port, 0
+    try:
+        return console.start()
+    except OSError:
+        console.port = taken
+        raise
+    finally:
+        if console.port == 0:
+            log.info("test mode: console port %d is taken (by the AutoHome that runs?); this one "
+                     "takes a free port", taken)
 
 
 def build(
@@ -247,6 +273,7 @@ def build(
     send_notifications: bool = True,
     crash_isolation: CrashIsolation | None = None,
     reread: Callable[[], Config] | None = None,
+    ports_may_move: tuple[bool, bool] = (False, False),
 ) -> Main:
     """AutoHome's parts, made and wired; nothing is started. The cli, the tests and the
     benchmarks all build the daemon here. `modules` are given modules (tests, benchmarks);
@@ -311,4 +338,4 @@ def build(
     if config.web_enabled:
         web = StatusServer(panel, zone, config.web_host, config.web_port, config.console_password)
     return Main(config, clock, registry, executor, runner, states, outbox, notifier, panel, stop, times,
-                storage, descriptors, settings, console, web, settle_each_tick, zone)
+                storage, descriptors, settings, console, web, settle_each_tick, zone, ports_may_move)

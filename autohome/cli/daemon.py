@@ -270,7 +270,9 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     daemon = build(config, clock, None, db=db, client=client, logs=logging_setup, zone=zone,
                    settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
                    capture=capture, send_notifications=not args.test or args.notify,
-                   crash_isolation=crash_isolation, reread=reread)
+                   crash_isolation=crash_isolation, reread=reread,
+                   # Test mode beside the AutoHome that runs: ports that no option fixed may move.
+                   ports_may_move=(args.test and args.port is None, args.test and args.web_port is None))
     for descriptor in waker.descriptors():
         daemon.descriptors.add("the main loop's wake-up sockets", descriptor)
     daemon.descriptors.add("the instance lock", lock.descriptor)

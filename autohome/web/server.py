@@ -11,7 +11,9 @@ at them every second; with none, it sleeps."""
 
 from __future__ import annotations
 
+import errno
 import threading
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
@@ -42,7 +44,7 @@ class StatusServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> tuple[str, int] | None:
+    def start(self, any_port_if_taken: bool = False) -> tuple[str, int] | None:
         """Listen and serve; None (and one log line) when the page cannot start. The daemon
         runs on without it."""
         if not is_loopback(self.host) and not self.password:
@@ -56,12 +58,14 @@ class StatusServer:
 
         self.app = StatusPage(self.controller, self.zone, self.password, self.host, self.port)
         try:
-            self._server = create_server(self.app, host=self.host, port=self.port, threads=THREADS,
-                                         asyncore_loop_timeout=IDLE_WAKE_S, ident="AutoHome",
-                                         expose_tracebacks=False, clear_untrusted_proxy_headers=True,
-                                         max_request_body_size=MAX_BODY_BYTES, inbuf_overflow=MAX_BODY_BYTES,
-                                         max_request_header_size=32 * 1024, channel_timeout=CHANNEL_TIMEOUT_S,
-                                         cleanup_interval=1, connection_limit=MAX_CONNECTIONS * 4)
+            try:
+                self._server = self._listen(create_server, self.port)
+            except OSError as exc:
+                if not (any_port_if_taken and exc.errno == errno.EADDRINUSE):
+                    raise
+                log.info("test mode: the status page's port %d is taken (by the AutoHome that runs?); "
+                         "this one takes a free port", self.port)
+                self._server = self._listen(create_server, 0)
         except OSError as exc:
             log.error("status page not started: cannot listen on %s:%d (%s); modules keep running. "
                       "Set AUTOHOME_WEB_PORT (or --web-port) to a free port, or --no-web",
@@ -72,6 +76,15 @@ class StatusServer:
         self._thread = threading.Thread(target=self._serve, name="status-page", daemon=True)
         self._thread.start()
         return self.host, self.port
+
+    def _listen(self, create_server: Callable[..., Any], port: int) -> Any:
+        """waitress's server on `port`, with the page's limits."""
+        return create_server(self.app, host=self.host, port=port, threads=THREADS,
+                             asyncore_loop_timeout=IDLE_WAKE_S, ident="AutoHome",
+                             expose_tracebacks=False, clear_untrusted_proxy_headers=True,
+                             max_request_body_size=MAX_BODY_BYTES, inbuf_overflow=MAX_BODY_BYTES,
+                             max_request_header_size=32 * 1024, channel_timeout=CHANNEL_TIMEOUT_S,
+                             cleanup_interval=1, connection_limit=MAX_CONNECTIONS * 4)
 
     def _serve(self) -> None:
         """waitress's loop, a round at a time: with connections open, it wakes every second to
@@ -121,11 +134,13 @@ def _bound(channels: list[Any], born: dict[int, float]) -> None:
         channel.handle_close()
 
 
-def start_web(web: StatusServer | None) -> StatusServer | None:
-    """Start the page and say where it is; None when it is off or could not start."""
+def start_web(web: StatusServer | None, any_port_if_taken: bool = False) -> StatusServer | None:
+    """Start the page and say where it is; None when it is off or could not start. With
+    `any_port_if_taken` (test mode, beside a running AutoHome) a taken port is replaced by a
+    free one, said in the log."""
     if web is None:
         return None
-    address = web.start()
+    address = web.start(any_port_if_taken)
     if address is None:
         return None
     log.info("status page at %s", page_url(*address))

@@ -4,6 +4,7 @@ signals and a terminal with real processes."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,7 +16,7 @@ import pytest
 from support.clock import WAIT_S
 from support.console import ConsoleClient
 from support.modules import write_module
-from support.processes import MAIN, Terminal, clean_env, run_autohome
+from support.processes import MAIN, Terminal, clean_env, free_port, run_autohome
 
 COUNTER = """
     '''Counts its runs in the log.'''
@@ -465,3 +466,28 @@ def test_test_mode_says_what_a_bare_number_means(workdir: Path) -> None:
     assert "a bare number moves that many ticks" in warnings[1]
     assert 'such as "45s"' in warnings[2]
     assert log_text(workdir).count("counter ran") == 1  # only the empty line moved time: to 30 s
+
+
+def test_test_mode_beside_a_running_autohome_takes_free_ports_and_says_where(
+        tmp_path: Path, process_factory) -> None:
+    write_module(tmp_path / "modules", "counter", COUNTER.format(interval=60))
+    console, page = free_port(), free_port()
+    daemon = process_factory(tmp_path, "--port", str(console), "--web-port", str(page))
+    daemon.wait_for(f"status page at http://127.0.0.1:{page}/")
+    env = clean_env(AUTOHOME_CONSOLE_PORT=str(console), AUTOHOME_WEB_PORT=str(page))
+    result = run_autohome(tmp_path, "-t", stdin="\n", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"test mode: console port {console} is taken" in result.stderr
+    assert f"test mode: the status page's port {page} is taken" in result.stderr
+    listening = re.search(r"console listening on 127\.0\.0\.1:(\d+)", result.stderr)
+    shown = re.search(r"status page at http://127\.0\.0\.1:(\d+)/", result.stderr)
+    assert listening and int(listening.group(1)) != console and shown and int(shown.group(1)) != page
+    assert " ERROR " not in result.stderr
+
+
+def test_a_second_test_session_does_not_say_the_clock_went_back(workdir: Path) -> None:
+    assert run_autohome(workdir, "-t", "--no-console", stdin="2h\n").returncode == 0
+    again = run_autohome(workdir, "-t", "--no-console", stdin="\n")
+    assert again.returncode == 0
+    assert "clock was set back" not in again.stderr and " WARNING " not in again.stderr
+    assert "the last test session's virtual time ran past" in again.stderr
