@@ -30,6 +30,9 @@ from autohome.text import shorten
 MAX_LOG_LINES = 1000
 STORE_VALUE_CHARS = 80  # of a store value in `modules read`: one line
 MAX_STORE_KEYS = 50
+# What the console's answers point to, as the status page shows it.
+_ON_THE_PAGE = (("see 'notifications'", "it is listed under Notifications"),
+                ("see 'modules' for the list", "see the modules table"))
 TABLE_WIDTH = 120  # `modules` fits this many columns, whatever a module's error says
 MIN_LAST_RUN = 60
 
@@ -76,7 +79,10 @@ class Commands:
         command = PAGE_ACTIONS.get(action)
         if command is None or (module is not None) != command.usage.endswith(" NAME"):
             return None
-        return command.handler(self, [module] if module is not None else [text]).text
+        answer = command.handler(self, [module] if module is not None else [text]).text
+        for console, page in _ON_THE_PAGE:  # the page has no `notifications` command: it shows them
+            answer = answer.replace(console, page)
+        return answer
 
     def complete(self, text: str) -> list[str]:
         """Whole words that could stand where the last word of `text` is being typed."""

@@ -126,7 +126,7 @@ class Pages:
             ("version", __version__), ("uptime", uptime),
             ("next tick", format_time(status.next_tick, self.zone)[11:] if status.next_tick else "-"),
             ("threads", f"{status.running} of {status.max_threads}"), ("backlog", str(status.queued)),
-            ("notifications waiting", str(status.outbox.get("pending", 0))), ("Pushover quota", quota),
+            ("notifications waiting", _waiting(status.outbox)), ("Pushover quota", quota),
         ]
 
     def _row(self, view: ModuleView) -> Row:
@@ -167,3 +167,10 @@ class Pages:
         with self._lock:
             self._timelines[span] = (key, svg)
         return svg
+
+
+def _waiting(outbox: dict[str, int]) -> str:
+    """The notifications not sent yet: those to send, and those kept for want of Pushover keys."""
+    pending, kept = outbox.get("pending", 0), outbox.get("undeliverable", 0)
+    return f"{pending + kept} ({kept} kept until Pushover is set up)" if kept else str(pending)
+

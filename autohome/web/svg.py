@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 from autohome.web.timeline import LABELS, LANE, Timeline
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
+AXIS_LABEL_HALF = 40  # half the width of the widest axis label ("Mon 05", "23:00") and room to spare
 
 
 def timeline_svg(timeline: Timeline, kept: dict[tuple[object, ...], str]) -> Markup:
@@ -26,8 +27,11 @@ def timeline_svg(timeline: Timeline, kept: dict[tuple[object, ...], str]) -> Mar
         parts.append(f'<rect class="asleep" x="{x:.1f}" y="0" width="{width:.1f}" height="{lanes_bottom}">'
                      '<title>asleep or suspended: no ticks</title></rect>')
     for x, label in timeline.axis:
+        # Centred on its line; near the right edge it ends there, so it is never cut.
+        anchor = "end" if x > timeline.width - AXIS_LABEL_HALF else "middle"
         parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{lanes_bottom}"/>'
-                     f'<text class="axis" x="{x:.1f}" y="{height - 6}">{escape(label)}</text>')
+                     f'<text class="axis" x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}">'
+                     f'{escape(label)}</text>')
     for lane in timeline.lanes:
         middle = lane.y + LANE // 2
         parts.append(f'<text class="lane-name" x="4" y="{middle + 4}">{escape(lane.name)}</text>'

@@ -15,6 +15,7 @@ from support.modules import settle, spec, sunny
 
 from autohome.app import Main
 from autohome.logs.setup import LogSetup
+from autohome.logs.tree import get_logger
 from autohome.web.app import CSP
 
 
@@ -277,3 +278,37 @@ def test_a_module_page_shows_what_its_store_holds(browser: Browser, main: Main) 
     page = browser.get("/modules/weather").body
     assert "<th>sky</th>" in page and "&#34;blue &lt;b&gt;sunny&lt;/b&gt;&#34;" in page
     assert "<th>readings</th>" in page and "[0, 1, 2" in page and ", 99]" not in page  # cut to a line
+
+
+def test_the_page_tells_the_truth_about_failing_off_and_waiting(browser: Browser, main: Main, logs) -> None:
+    browser.get("/")
+    browser.post("/modules/failing/run", {"token": browser.token})
+    settle(main, logs)
+    main.notifier.for_module(get_logger("autohome.modules.weather"))("kept for later")  # no Pushover keys
+    page = browser.get("/").body
+    assert 'data-state="failing"' in page and '<span class="badge failing">failing</span>' in page
+    # Ours and the failure's alert, both kept: Pushover has no keys here.
+    assert "<dt>notifications waiting</dt><dd>2 (2 kept until Pushover is set up)</dd>" in page
+    reply = browser.post("/modules/nosuch/run", {"token": browser.token},
+                         headers={"X-Requested-With": "fetch"})
+    assert "see the modules table" in reply.body and "'modules'" not in reply.body  # no console words
+
+
+def test_an_off_module_has_no_run_or_pause_and_its_hint_is_no_error(console_factory, logs: LogSetup) -> None:
+    main = console_factory(spec("needy", sunny, requires=("SOME_URL",)), logs=logs, web_enabled=True,
+                           web_port=0)
+    assert main.web is not None
+    browser = Browser(main.web.port)
+    page = browser.get("/").body
+    row = page[page.index('id="module-needy"'):page.index("</tr>", page.index('id="module-needy"'))]
+    assert 'data-state="off"' in row and '<div class="why off">off: set SOME_URL' in row
+    assert "run needy now" not in row and "pause needy" not in row
+
+
+def test_the_timeline_s_last_hour_label_is_not_cut(browser: Browser) -> None:
+    svg = browser.get("/live?span=24h").body
+    labels = re.findall(r'<text class="axis" x="([\d.]+)" y="\d+" text-anchor="(\w+)">', svg)
+    width = float(re.search(r'<svg class="timeline" viewBox="0 0 (\d+)', svg).group(1))  # type: ignore[union-attr]
+    assert labels
+    for x, anchor in labels:  # a label of about 30 px centred on x, or ending there
+        assert anchor == "end" or float(x) + 20 <= width, (x, anchor, width)

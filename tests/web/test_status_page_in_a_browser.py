@@ -122,3 +122,29 @@ def test_a_module_that_logs_a_script_shows_the_text_and_runs_nothing(page: Any, 
     assert page.find_elements(By.CSS_SELECTOR, "main script") == []
     page.save_screenshot(str(tmp_path / "module-page.png"))
     assert (tmp_path / "module-page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_the_page_fits_the_screen_and_its_log_shows_the_newest_line(page: Any, main: Main, logs: LogSetup,
+                                                                   width: int) -> None:
+    from autohome.logs.tree import get_logger
+
+    for number in range(60):
+        get_logger("autohome.test").info("line %d of many", number)
+    logs.flush()
+    page.set_window_size(width, 900)
+    try:
+        page.refresh()
+        waiting(page).until(lambda driver: "line 59 of many" in driver.find_element(By.ID, "log").text)
+        overflow, tallest, newest_shown = page.execute_script(
+            "const rows = [...document.querySelectorAll('table.modules tbody tr')];"
+            "const box = document.querySelector('#log .logbox').getBoundingClientRect();"
+            "const pre = document.querySelector('#log pre.log').getBoundingClientRect();"
+            "return [document.documentElement.scrollWidth - window.innerWidth,"
+            "        Math.max(...rows.map(row => row.getBoundingClientRect().height)),"
+            "        Math.abs(pre.bottom - box.bottom) < 2];")
+        assert overflow <= 0, f"the page is {overflow}px wider than a {width}px screen"
+        assert tallest < 90, f"a module row is {tallest}px tall at {width}px"
+        assert newest_shown  # the log box starts at its newest line, not its oldest
+    finally:
+        page.set_window_size(1400, 1000)
