@@ -138,3 +138,14 @@ def test_an_import_that_hangs_never_holds_up_the_tick(tmp_path: Path, daemon_fac
     client.close()
     daemon.close_stdin()
     assert daemon.wait() == 0
+
+
+def test_a_module_added_while_autohome_runs_is_said_in_the_log(tmp_path: Path, daemon_factory) -> None:
+    write_module(tmp_path / "modules", "first", "INTERVAL = 60\ndef run(log, notify):\n    pass\n")
+    daemon = daemon_factory(tmp_path, "-t", "--port", "0")
+    daemon.wait_for("module first finished")
+    write_module(tmp_path / "modules", "second", "INTERVAL = 60\ndef run(log, notify):\n    pass\n")
+    daemon.send("\n")
+    daemon.wait_for(r"module second added from .*second\.py")
+    daemon.close_stdin()
+    assert daemon.wait() == 0
