@@ -25,13 +25,15 @@ from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
 from autohome.notifications.pushover import PushoverClient
 from autohome.revision import Revision
+from autohome.running.admission import Admission
 from autohome.running.capture import OutputCapture
+from autohome.running.conditions import Machine
 from autohome.running.crashes import CrashIsolation
 from autohome.running.deadlines import Deadlines
 from autohome.running.descriptors import OwnDescriptors
-from autohome.running.due import due_modules
+from autohome.running.dispatch import Dispatcher
 from autohome.running.executor import RunExecutor, RunPolicy
-from autohome.running.runner import Runner, Submission
+from autohome.running.runner import Runner
 from autohome.storage.db import Database
 from autohome.storage.sleeps import KEEP as KEEP_SLEEPS
 from autohome.storage.sleeps import SleepLog
@@ -47,7 +49,7 @@ class Main:
     def __init__(self, config: Config, clock: Clock, registry: ModuleRegistry, executor: RunExecutor,
                  runner: Runner, states: ModuleStates, outbox: Outbox, notifier: Notifier,
                  panel: ControlPanel, stop: StopRequest, times: LoopTimes, storage: StorageWatch,
-                 descriptors: OwnDescriptors, settings: Mapping[str, str],
+                 descriptors: OwnDescriptors, settings: Mapping[str, str], dispatch: Dispatcher,
                  console: ConsoleServer | None = None, web: StatusServer | None = None,
                  settle_each_tick: bool = False, zone: tzinfo = timezone.utc,
                  ports_may_move: tuple[bool, bool] = (False, False)) -> None:
@@ -55,7 +57,8 @@ class Main:
         self.registry, self.executor, self.runner, self.states = registry, executor, runner, states
         self.outbox, self.notifier, self.panel = outbox, notifier, panel  # notifier: AutoHome's alerts
         self.storage, self.descriptors = storage, descriptors
-        self.settings = settings  # what REQUIRES is checked against (read again by `reload`)
+        self.settings, self.dispatch = settings, dispatch  # settings: read again by `reload`
+        self.gap = ""  # why the next tick comes late: "stopped" (the first), "asleep" (after a wake)
         self.console, self.web = console, web
         self.settle_each_tick = settle_each_tick  # test mode: time moves once a tick's runs are over
         # Test mode beside a running AutoHome: a taken console (page) port gives way to a free one.
@@ -87,6 +90,7 @@ class Main:
         elif moved:
             log.warning("stored last runs lie in the future (the clock was set back while AutoHome "
                         "was stopped); schedules count from now: %s", ", ".join(moved))
+        self.gap = "stopped"  # the first tick's catch-ups were missed while AutoHome was not running
         try:
             while not self.stop.is_requested:
                 self._tick_safely(boundary)
@@ -154,37 +158,19 @@ class Main:
 
     def _log_gap(self, last_tick: datetime, now: datetime) -> None:
         self.times.slept(last_tick, now)
-        overdue = self._due(now)
+        self.gap = "asleep"  # the next tick's catch-up follows a wake (running/admission.py)
+        overdue = self.dispatch.due(now)
         log.warning("woke after a gap of %s (asleep or suspended); overdue, running once each: %s",
                     format_duration(now - last_tick), ", ".join(spec.name for spec in overdue) or "none")
 
-    def _due(self, now: datetime) -> list[ModuleSpec]:
-        return due_modules(self.registry.specs(), self.states.snapshot(), now, self.settings,
-                           self.runner.is_busy, self._cannot_schedule)
-
     def tick(self, now: datetime) -> list[str]:
-        """Reload changed module files, flag overruns, submit every module due at `now`."""
+        """Reload changed module files, then start every module due at `now` that may start."""
         if log.isEnabledFor(logging.DEBUG):
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
         self.storage.check(now)  # a database that cannot be written is said once, and runs go on
         self.registry.refresh(TICK_WAIT_S)  # imports that take longer join a later tick
-        specs, statuses = self.registry.specs(), self.states.snapshot()
-        unseen = [spec.name for spec in specs
-                  if (status := statuses.get(spec.name)) is None or status.first_seen is None]
-        due = due_modules(specs, statuses, now, self.settings, self.runner.is_busy,
-                          self._cannot_schedule)
-        self.states.start_tick(now, unseen, [spec.name for spec in due])
-        results = {spec.name: self.executor.submit_due(spec, now) for spec in due}
-        queued = sum(result is Submission.QUEUED for result in results.values())
-        if queued:
-            log.info("%d module(s) wait in the backlog: all %d threads are busy",
-                     queued, self.runner.max_threads)
-        return [name for name, result in results.items()
-                if result in (Submission.STARTED, Submission.QUEUED, Submission.DELAYED)]
-
-    def _cannot_schedule(self, spec: ModuleSpec, exc: Exception) -> None:
-        """A module whose next run cannot be computed is broken; the others go on."""
-        self.registry.mark_broken(spec.name, f"its next run cannot be computed: {type(exc).__name__}: {exc}")
+        gap, self.gap = self.gap, ""
+        return self.dispatch.tick(now, gap)
 
 
 def _wait_for_tick(clock: Clock, deadline: datetime, stop: StopRequest, descriptors: OwnDescriptors) -> bool:
@@ -274,6 +260,7 @@ def build(
     crash_isolation: CrashIsolation | None = None,
     reread: Callable[[], Config] | None = None,
     ports_may_move: tuple[bool, bool] = (False, False),
+    machine: Machine | None = None,
 ) -> Main:
     """AutoHome's parts, made and wired; nothing is started. The cli, the tests and the
     benchmarks all build the daemon here. `modules` are given modules (tests, benchmarks);
@@ -281,7 +268,7 @@ def build(
     times each run's TIMEOUT (the real clock in test mode, where `clock` is virtual);
     `capture` splits what modules print; without `send_notifications` (test mode)
     notifications are kept and shown, never sent; `reread` reads .env again (the console's
-    `reload`)."""
+    `reload`); `machine` says whether the network and mains power are there (tests fake it)."""
     revision = Revision()  # one revision for everything the console shows
     settings = LiveSettings(config.settings)  # what modules see; `reload` reads .env again
     db = db if db is not None else Database.in_memory()
@@ -304,8 +291,9 @@ def build(
             capture.check(name)
         descriptors.check(name)
 
+    timers = Deadlines(clock)  # retries, jittered starts, the wait for the network after a wake
     executor = RunExecutor(runner, states, notifier, clock, db, settings, policy, lines,
-                           Deadlines(clock), run_clock, capture, after_run=after_run,
+                           timers, run_clock, capture, after_run=after_run,
                            crash_isolation=crash_isolation)
     if modules is None:
         registry = ModuleRegistry(config.modules_dir, zone, revision,
@@ -315,6 +303,14 @@ def build(
     else:
         registry = ModuleRegistry.of(modules, revision, on_change=executor.prepare)
         executor.prepare(registry.specs())  # given modules are loaded already
+    machine = machine or Machine(config.network_probe)
+    admission = Admission(machine, states, clock, timers, executor.submit_due, config.tick,
+                          config.wake_network_wait)
+
+    def cannot_schedule(spec: ModuleSpec, exc: Exception) -> None:  # broken; the others go on
+        registry.mark_broken(spec.name, f"its next run cannot be computed: {type(exc).__name__}: {exc}")
+
+    dispatch = Dispatcher(registry.specs, states, runner, executor, admission, settings, cannot_schedule)
     stop.on_request(clock.wake)
     stop.on_request(runner.wake_waiters)
     sleeps = SleepLog(db)
@@ -338,4 +334,5 @@ def build(
     if config.web_enabled:
         web = StatusServer(panel, zone, config.web_host, config.web_port, config.console_password)
     return Main(config, clock, registry, executor, runner, states, outbox, notifier, panel, stop, times,
-                storage, descriptors, settings, console, web, settle_each_tick, zone, ports_may_move)
+                storage, descriptors, settings, dispatch, console, web, settle_each_tick, zone,
+                ports_may_move)

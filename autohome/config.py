@@ -56,6 +56,9 @@ class Config(NamedTuple):
     pushover_user: str = ""
     pushover_api_url: str = PUSHOVER_MESSAGES_URL
     notify_on_failure: bool = True
+    network_probe: tuple[str, int] | None = ("1.1.1.1", 443)  # None: always online
+    wake_network_wait: timedelta = timedelta(minutes=2)
+    ping_url: str = ""  # a Healthchecks check AutoHome pings while it runs
     env_file: Path | None = None
     # Every setting as text (.env, then the environment, then flags): what modules read.
     settings: Mapping[str, str] = MappingProxyType({})
@@ -194,6 +197,20 @@ def _url(text: str) -> str:
     return url
 
 
+def _probe(text: str) -> tuple[str, int] | None:
+    text = text.strip()
+    if text.lower() == "off":
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError('expected host:port such as "1.1.1.1:443", or off')
+    return host.strip("[]"), int(port)
+
+
+def _url_or_empty(text: str) -> str:
+    return _url(text) if text.strip() else ""
+
+
 # key -> (Config field, parser). The order is the order of config.example.env.
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_MODULES_DIR": ("modules_dir", _path),
@@ -223,10 +240,13 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PUSHOVER_USER": ("pushover_user", _text),
     "PUSHOVER_API_URL": ("pushover_api_url", _url),
     "AUTOHOME_NOTIFY_ON_FAILURE": ("notify_on_failure", _switch),
+    "AUTOHOME_NETWORK_PROBE": ("network_probe", _probe),
+    "AUTOHOME_WAKE_NETWORK_WAIT": ("wake_network_wait", _duration(_SECOND, _DAY)),
+    "AUTOHOME_PING_URL": ("ping_url", _url_or_empty),
 }
 
 
-_MAY_BE_EMPTY = {"pushover_token", "pushover_user", "timezone", "console_password"}
+_MAY_BE_EMPTY = {"pushover_token", "pushover_user", "timezone", "console_password", "ping_url"}
 
 
 def read_env_file(path: Path | None, base: Path | None = None) -> tuple[dict[str, str], Path | None]:

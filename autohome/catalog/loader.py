@@ -15,7 +15,14 @@ from importlib.machinery import ModuleSpec as ModuleSpecType
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from autohome.catalog.schedule import IntervalSchedule, Schedule, parse_at, parse_cron
+from autohome.catalog.schedule import (
+    IntervalSchedule,
+    Schedule,
+    WindowedSchedule,
+    parse_at,
+    parse_between,
+    parse_cron,
+)
 from autohome.clock import utc_now
 from autohome.durations import parse_duration, parse_size
 from autohome.logs.tree import get_logger
@@ -54,6 +61,9 @@ class ModuleSpec(NamedTuple):
     retry_delay: timedelta = timedelta(minutes=1)  # RETRY_DELAY: before the first retry, then doubling
     jitter: timedelta | None = None  # JITTER: each scheduled run starts up to this much later
     memory: int | None = None  # MEMORY: bytes an isolated run may take (an rlimit in its child)
+    needs: tuple[str, ...] = ()  # NEEDS: "network", "power": a run waits until they hold
+    missed: str | timedelta = "once"  # MISSED: "once", "skip", or how late a catch-up may be
+    ping_url: str = ""  # PING_URL: a Healthchecks check pinged at each run's start and end
 
     @property
     def summary(self) -> str:
@@ -112,6 +122,12 @@ def _schedule(module: Any, zone: tzinfo) -> Schedule:
             schedule = IntervalSchedule(parse_duration(value))
     except ValueError as exc:
         raise ModuleLoadError(f"{given[0]} {exc}") from None
+    between = _attribute(module, "BETWEEN")
+    if between is not _MISSING:
+        try:
+            schedule = WindowedSchedule(schedule, parse_between(between), zone)
+        except ValueError as exc:
+            raise ModuleLoadError(f"BETWEEN {exc}") from None
     _check_comes_round(given[0], value, schedule)
     return schedule
 
@@ -173,7 +189,48 @@ def _options(module: Any) -> dict[str, Any]:
         "retry_delay": _duration(module, "RETRY_DELAY", timedelta(minutes=1)),
         "jitter": _duration(module, "JITTER", None),
         "memory": _size(module, "MEMORY"),
+        "needs": _needs(module),
+        "missed": _missed(module),
+        "ping_url": _ping_url(module),
     }
+
+
+NEEDS_KINDS = ("network", "power")
+
+
+def _needs(module: Any) -> tuple[str, ...]:
+    value = _attribute(module, "NEEDS")
+    if value is _MISSING:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items or any(item not in NEEDS_KINDS for item in items):
+        raise ModuleLoadError(f'NEEDS = {value!r} is not allowed: use NEEDS = ["network"], ["power"] '
+                              'or ["network", "power"]')
+    return tuple(dict.fromkeys(items))
+
+
+def _missed(module: Any) -> str | timedelta:
+    value = _attribute(module, "MISSED")
+    if value is _MISSING or value == "once":
+        return "once"
+    if value == "skip":
+        return "skip"
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ModuleLoadError(f'MISSED = {value!r} is not allowed: use "once" (catch up once, the '
+                              'default), "skip" (wait for the next run), or how late a catch-up may '
+                              'be, such as "2h"') from None
+
+
+def _ping_url(module: Any) -> str:
+    value = _attribute(module, "PING_URL")
+    if value is _MISSING:
+        return ""
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ModuleLoadError(f"PING_URL = {value!r} is not allowed: use the check's ping URL, such as "
+                              '"https://hc-ping.com/<uuid>"')
+    return value.rstrip("/")
 
 
 def _description(module: Any) -> str:

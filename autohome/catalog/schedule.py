@@ -79,27 +79,78 @@ class DailySchedule(NamedTuple):
 
 
 class CronSchedule(NamedTuple):
-    """Due at the times a five-field cron expression names, in local time."""
+    """Due at the times five-field cron expressions name (the earliest of them), in local time."""
 
-    expression: str
+    expressions: tuple[str, ...]
     zone: tzinfo
 
     def next_run(self, last_due_at: datetime | None, first_seen: datetime) -> datetime:
         """The first matching time strictly after the last run (or after first seen)."""
         after = last_due_at or first_seen
+        return min(self._next(expression, after) for expression in self.expressions)
+
+    def _next(self, expression: str, after: datetime) -> datetime:
         from croniter import croniter  # imported by the first CRON module, not at start-up
 
         wall = after.astimezone(self.zone).replace(tzinfo=None)
-        steps = croniter(self.expression, wall)
+        steps = croniter(expression, wall)
         for _ in range(_MAX_CRON_STEPS):
             candidate = _localize(steps.get_next(datetime), self.zone)
             if candidate > after:
                 return candidate
-        raise ValueError(f"cron {self.expression!r} has no time after {after}")  # pragma: no cover
+        raise ValueError(f"cron {expression!r} has no time after {after}")  # pragma: no cover
 
     def describe(self) -> str:
-        """'cron */15 9-17 * * 1-5'."""
-        return f"cron {self.expression}"
+        """'cron */15 9-17 * * 1-5' (several: joined by '; ')."""
+        return f"cron {'; '.join(self.expressions)}"
+
+
+class Window(NamedTuple):
+    """A stretch of the day, local time; it may run past midnight (22:00-06:00)."""
+
+    start: time
+    end: time
+
+    def holds(self, moment: time) -> bool:
+        """Whether the local time of day lies in it (its end excluded)."""
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def describe(self) -> str:
+        """'08:00-22:00'."""
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class WindowedSchedule(NamedTuple):
+    """A schedule whose runs wait for a window of the day (BETWEEN): a run due outside every
+    window comes at the next window's start."""
+
+    inner: Schedule
+    windows: tuple[Window, ...]
+    zone: tzinfo
+
+    @property
+    def interval(self) -> timedelta | None:
+        """The inner schedule's interval, if it has one."""
+        return getattr(self.inner, "interval", None)
+
+    def next_run(self, last_due_at: datetime | None, first_seen: datetime) -> datetime:
+        """The inner schedule's next run, or the next window's start when that lies outside."""
+        return self.first_open(self.inner.next_run(last_due_at, first_seen))
+
+    def first_open(self, moment: datetime) -> datetime:
+        """`moment` if it lies in a window, else the next window's start."""
+        local = moment.astimezone(self.zone)
+        if any(window.holds(local.time()) for window in self.windows):
+            return moment
+        starts = [_localize(datetime.combine(local.date() + timedelta(days=days), window.start), self.zone)
+                  for days in (0, 1, 2) for window in self.windows]
+        return min(start for start in starts if start > moment)
+
+    def describe(self) -> str:
+        """'every 1h, between 08:00-22:00'."""
+        return f"{self.inner.describe()}, between {', '.join(window.describe() for window in self.windows)}"
 
 
 def parse_at(value: object, zone: tzinfo) -> DailySchedule:
@@ -118,12 +169,36 @@ def parse_at(value: object, zone: tzinfo) -> DailySchedule:
 
 
 def parse_cron(value: object, zone: tzinfo) -> CronSchedule:
-    """CRON = "*/15 9-17 * * 1-5"; raise ValueError saying what is allowed."""
+    """CRON = "*/15 9-17 * * 1-5", or a list of them; raise ValueError saying what is allowed."""
     from croniter import croniter
 
-    if not isinstance(value, str) or len(value.split()) != 5 or not croniter.is_valid(value):
-        raise ValueError(
-            f"{value!r} is not a five-field cron expression (minute hour day month weekday), "
-            'such as "*/15 9-17 * * 1-5"'
-        )
-    return CronSchedule(" ".join(value.split()), zone)
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError(f'{value!r} is not allowed: use a five-field cron expression such as '
+                         'CRON = "*/15 9-17 * * 1-5", or a list of them')
+    for item in items:
+        if not isinstance(item, str) or len(item.split()) != 5 or not croniter.is_valid(item):
+            raise ValueError(
+                f"{item!r} is not a five-field cron expression (minute hour day month weekday), "
+                'such as "*/15 9-17 * * 1-5"'
+            )
+    return CronSchedule(tuple(" ".join(item.split()) for item in items), zone)
+
+
+def parse_between(value: object) -> tuple[Window, ...]:
+    """BETWEEN = "08:00-22:00", or a list of them; raise ValueError saying what is allowed."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError(f'{value!r} is not allowed: use BETWEEN = "08:00-22:00", or a list of them')
+    windows = []
+    for item in items:
+        parts = item.split("-") if isinstance(item, str) else []
+        found = [re.match(_CLOCK_TIME, part) for part in parts] if len(parts) == 2 else []
+        if len(found) != 2 or not all(found):
+            raise ValueError(f"{item!r} is not a stretch of the day: use two 24-hour times, such as "
+                             '"08:00-22:00" (or "22:00-06:00", across midnight)')
+        start, end = (time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) for m in found if m)
+        if start == end:
+            raise ValueError(f"{item!r} is empty: its start and end are the same time")
+        windows.append(Window(start, end))
+    return tuple(windows)

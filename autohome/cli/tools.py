@@ -20,7 +20,7 @@ from autohome.logs.setup import MODULE_LOGGER, LineFormatter
 from autohome.logs.tree import get_logger
 from autohome.notifications.pushover import NOT_CONFIGURED, PushoverClient, build_message
 from autohome.running.capture import OutputCapture, RunOutput
-from autohome.running.due import why_off
+from autohome.running.dispatch import why_off
 from autohome.storage.db import DB_FILE, open_database
 from autohome.storage.state import UNKNOWN, remembered
 from autohome.storage.store import ModuleStore

@@ -21,7 +21,7 @@ from autohome.logs.tree import get_logger
 from autohome.loop import LoopTimes, StopRequest
 from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
-from autohome.running.due import why_off
+from autohome.running.dispatch import why_off
 from autohome.running.executor import RunExecutor
 from autohome.running.runner import Runner, Submission
 from autohome.storage.db import Database

@@ -31,6 +31,7 @@ class Outcome(Word):
     TIMEOUT = "timeout"  # an isolated run, stopped at its TIMEOUT
     STOPPED = "stopped"  # an isolated run, stopped from the console or at shutdown
     OVERRUN = "overrun"  # a thread run that went past its TIMEOUT, then ended by itself
+    SKIPPED = "skipped"  # not started: its NEEDS did not hold, or MISSED said so; `error` says why
 
     @classmethod
     def of(cls, error: str | None) -> Outcome:
@@ -39,7 +40,8 @@ class Outcome(Word):
 
 
 # The outcomes that are more than "ok" or "error", by their stored word.
-_STOPPED_OR_LATE = {outcome.value: outcome for outcome in (Outcome.TIMEOUT, Outcome.STOPPED, Outcome.OVERRUN)}
+_STOPPED_OR_LATE = {outcome.value: outcome for outcome in (Outcome.TIMEOUT, Outcome.STOPPED, Outcome.OVERRUN,
+                                                           Outcome.SKIPPED)}
 
 
 # NamedTuples: immutable like frozen dataclasses, and cheaper to make by the thousand.
@@ -53,8 +55,8 @@ class RunRecord(NamedTuple):
 
     @property
     def is_ok(self) -> bool:
-        """Whether the run ended without raising (or being stopped)."""
-        return self.error is None
+        """Whether the run ended without raising (or being stopped); a skipped run is no failure."""
+        return self.error is None or self.outcome is Outcome.SKIPPED
 
     @property
     def how(self) -> Outcome:
@@ -160,6 +162,14 @@ class ModuleStates:
         for name in names:
             self._update(name, last_due_at=now)
         return names
+
+    def record_skip(self, name: str, record: RunRecord) -> None:
+        """Store a run that was not started (its history and the timeline show it); the
+        module's last result stays its last real run, and it stays due."""
+        row = RunRow(0, name, record.started, record.started, 0.0, record.error, Outcome.SKIPPED)
+        with self._lock:
+            self.runs.add(row, None)
+        self.revision.bump()
 
     def record_finish(self, name: str, record: RunRecord, finished: datetime,
                       announcement: object = None) -> RunRecord | None:

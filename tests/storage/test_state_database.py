@@ -199,8 +199,9 @@ def test_outcomes_are_stored_and_read_back_as_their_words(tmp_path: Path) -> Non
         states.record_finish(f"m{number}", RunRecord(T0, 0.1, error, outcome), T0 + timedelta(seconds=number))
     assert states.flush()
     db.close()
-    stored = sqlite3.connect(tmp_path / "autohome.db").execute("SELECT outcome FROM runs ORDER BY id")
-    assert [row[0] for row in stored] == ["ok", "error", "timeout", "stopped", "overrun"]
+    stored = [row[0] for row in sqlite3.connect(tmp_path / "autohome.db").execute(
+        "SELECT outcome FROM runs ORDER BY id")]
+    assert stored == ["ok", "error", "timeout", "stopped", "overrun", "skipped"]
     reopened = ModuleStates(open_database(tmp_path))
-    assert [reopened.get(f"m{n}").last_run.how for n in range(5)] == list(Outcome)  # type: ignore[union-attr]
-    assert [f"{outcome}" for outcome in Outcome] == ["ok", "error", "timeout", "stopped", "overrun"]
+    assert [reopened.get(f"m{n}").last_run.how for n in range(6)] == list(Outcome)  # type: ignore[union-attr]
+    assert [f"{outcome}" for outcome in Outcome] == stored
