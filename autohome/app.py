@@ -317,7 +317,7 @@ def build(
     times = LoopTimes(clock.now(), remember=sleeps.record)
     times.sleeps.extend(sleeps.since(times.started_at - KEEP_SLEEPS))
     panel = ControlPanel(registry, executor, runner, states, outbox, notifier, db, clock, settings,
-                         config.tick, times, stop, zone, reread,
+                         config.tick, times, stop, zone, reread, admission,
                          recent_lines=logs.recent.lines if logs else lambda name, count: [],
                          log_file=logs.log_file if logs else None,
                          follow_log=logs.followers.follow if logs else lambda: None)

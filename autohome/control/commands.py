@@ -25,6 +25,7 @@ from autohome.control.views import (
 from autohome.durations import format_duration
 from autohome.logs.follow import Follower
 from autohome.storage.outbox_table import Delivery
+from autohome.storage.state import Outcome
 from autohome.text import shorten
 
 MAX_LOG_LINES = 1000
@@ -77,7 +78,7 @@ class Commands:
         """Run the command the status page calls `action`, on a module or with a text, and
         return its answer; None when the page may call no such command."""
         command = PAGE_ACTIONS.get(action)
-        if command is None or (module is not None) != command.usage.endswith(" NAME"):
+        if command is None or (module is not None) != (" NAME" in command.usage):
             return None
         answer = command.handler(self, [module] if module is not None else [text]).text
         for console, page in _ON_THE_PAGE:  # the page has no `notifications` command: it shows them
@@ -194,7 +195,9 @@ class Commands:
         history = self.controller.history(view.name, 10)
         if history:
             failed = sum(not run.is_ok for run in history)
-            lines.append(f"recent runs ({len(history)} shown, {failed} failed), newest first:")
+            skipped = sum(run.how is Outcome.SKIPPED for run in history)
+            lines.append(f"recent runs ({len(history)} shown, {failed} failed"
+                         + (f", {skipped} skipped" if skipped else "") + "), newest first:")
             for run in history:
                 started = format_time(run.started, self.zone)
                 lines.append(f"  {started}  {run.duration_s:8.2f}s  {outcome_text(run, 100)}")
@@ -220,8 +223,9 @@ class Commands:
         return view if isinstance(view, Reply) else Reply(self.controller.stop_run(view.name))
 
     def _run(self, args: list[str]) -> Reply:
-        view = self._find(args, "modules run")
-        return view if isinstance(view, Reply) else Reply(self.controller.run_now(view.name))
+        force = len(args) == 2 and args[1].lower() == "force"
+        view = self._find(args[:1] if force else args, "modules run")
+        return view if isinstance(view, Reply) else Reply(self.controller.run_now(view.name, force))
 
     def _pause(self, args: list[str]) -> Reply:
         view = self._find(args, "modules pause")
@@ -340,6 +344,11 @@ def _a_module(typed: list[str], module_names: Callable[[], list[str]]) -> list[s
     return [] if typed else module_names()
 
 
+def _a_module_then_force(typed: list[str], module_names: Callable[[], list[str]]) -> list[str]:
+    """A module's name, then `force`."""
+    return module_names() if not typed else ["force"] if len(typed) == 1 else []
+
+
 def _follow_flag(typed: list[str], module_names: Callable[[], list[str]]) -> list[str]:
     return [] if any(word in FOLLOW_FLAGS for word in typed) else ["-f"]
 
@@ -382,9 +391,11 @@ COMMANDS: tuple[Command, ...] = (
             "Its file, state, schedule, next run, where it runs, its TIMEOUT, its last ten runs, "
             "the keys\nand values in its store, what its last run printed and its latest log lines.",
             _a_module),
-    Command("modules run NAME", "run a module now (through the thread cap)", Commands._run,
+    Command("modules run NAME [force]", "run a module now (through the thread cap)", Commands._run,
             "The run waits in the backlog while every thread is busy; it counts as the module's "
-            "due run,\nso the next scheduled one comes an interval later.", _a_module, page="run"),
+            "due run,\nso the next scheduled one comes an interval later. A module whose NEEDS "
+            "do not hold now\n(offline, on battery) is refused, saying why; `force` runs it anyway.",
+            _a_module_then_force, page="run"),
     Command("modules pause NAME", "stop a module's scheduled runs", Commands._pause,
             "A paused module stays paused across restarts; 'modules run' still runs it by hand.",
             _a_module, page="pause"),

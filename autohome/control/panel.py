@@ -21,6 +21,8 @@ from autohome.logs.tree import get_logger
 from autohome.loop import LoopTimes, StopRequest
 from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
+from autohome.running.admission import Admission
+from autohome.running.conditions import Machine
 from autohome.running.dispatch import why_off
 from autohome.running.executor import RunExecutor
 from autohome.running.runner import Runner, Submission
@@ -40,6 +42,7 @@ class ControlPanel:
                  outbox: Outbox, notifier: Notifier, db: Database, clock: Clock,
                  settings: LiveSettings, tick: timedelta, times: LoopTimes, stop: StopRequest,
                  zone: tzinfo = timezone.utc, reread: Callable[[], Config] | None = None,
+                 admission: Admission | None = None,
                  recent_lines: Callable[[str, int], list[str]] = lambda name, count: [],
                  log_file: Path | None = None,
                  follow_log: Callable[[], Follower | None] = lambda: None) -> None:
@@ -55,6 +58,8 @@ class ControlPanel:
         self.tick = tick
         self.zone = zone  # the wall clock the ticks fall on
         self._reread = reread  # .env and the environment read again, as at start (cli/daemon.py)
+        self.admission = admission or Admission(Machine(None), states, clock, executor.timers,
+                                                executor.submit_due, tick)  # what NEEDS are met now
         self.times = times
         self.stop = stop
         self._recent_lines = recent_lines
@@ -220,13 +225,18 @@ class ControlPanel:
         off = why_off(entry.spec, self.settings)
         return f"{name} is {off}" if off else None
 
-    def run_now(self, name: str) -> str:
-        """Run a module at once, through the same thread cap and backlog."""
+    def run_now(self, name: str, force: bool = False) -> str:
+        """Run a module at once, through the same thread cap and backlog; a module whose NEEDS
+        do not hold now is refused unless `force`."""
         refusal = self._runnable(name)
         spec = self.registry.spec_of(name)
         if refusal is not None or spec is None:
             return refusal or f"no module named {name!r}"
-        log.info("module %s run by hand from the console", name)
+        why = "" if force else self.admission.refusal(spec)
+        if why:
+            return (f"{name} not started: it needs {' and '.join(spec.needs)}, and the machine is {why}; "
+                    f"`modules run {name} force` runs it anyway")
+        log.info("module %s run by hand from the console%s", name, " (forced)" if force else "")
         result = self.executor.submit(spec)
         if result in (Submission.STARTED, Submission.QUEUED):
             self.states.mark_due(name, self.clock.now())

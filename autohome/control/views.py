@@ -174,7 +174,7 @@ class Controller(Protocol):
         """Stop the module's run now, if it can be stopped; say what happened."""
         ...
 
-    def run_now(self, name: str) -> str:
+    def run_now(self, name: str, force: bool = False) -> str:
         """Run the module now through the thread cap; say what happened."""
         ...
 
@@ -228,6 +228,8 @@ def outcome_text(run: RunRecord, width: int = 60) -> str:
         outcome = str(run.error)
     elif how is Outcome.STOPPED:
         outcome = f"{how}: {run.error}"
+    elif how is Outcome.SKIPPED:
+        outcome = f"skipped: {run.error}"
     elif how is Outcome.OVERRUN:
         outcome = "overrun (ended after its TIMEOUT)"
     else:

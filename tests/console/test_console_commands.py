@@ -163,7 +163,7 @@ def test_every_command_in_help_is_understood(main: Main, client: ConsoleClient) 
     for line in client.command("help").strip().splitlines():
         usage = line.split("  ")[0]  # the usage column ends at the first double space
         fill = {"NAME": "weather", "[N]": "5", "[MESSAGE]": "hi", "ID": "1", "[COMMAND]": "modules",
-                "[-f]": "", "TEXT": "mod"}  # following is tested on its own
+                "[-f]": "", "TEXT": "mod", "[force]": ""}  # following is tested on its own
         command = " ".join(filter(None, (fill.get(word, word) for word in usage.split())))
         if command in ("quit", "shutdown"):
             continue  # they close the connection

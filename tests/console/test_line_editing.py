@@ -159,7 +159,8 @@ def test_completion_knows_what_may_come_next() -> None:
     assert complete("modules run we", BY_WORDS, names) == ["weather"]
     assert complete("notify ", BY_WORDS, names) == ["test"]
     assert complete("log 5 ", BY_WORDS, names) == ["-f"]
-    assert complete("modules run weather ", BY_WORDS, names) == []
+    assert complete("modules run weather ", BY_WORDS, names) == ["force"]
+    assert complete("modules read weather ", BY_WORDS, names) == []
     assert complete("help mo", BY_WORDS, names) == ["modules"]
 
 
