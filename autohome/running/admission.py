@@ -93,8 +93,8 @@ class Admission:
             return
         self.waiting.clear()
         if online:
-            log.info("online after %s; running %s", format_duration(max(now - woke, timedelta(seconds=1))),
-                     ", ".join(sorted(waiting)))
+            waited = timedelta(seconds=max(1, round((now - woke).total_seconds())))
+            log.info("online after %s; running %s", format_duration(waited), ", ".join(sorted(waiting)))
             for spec in waiting.values():
                 self.states.mark_due(spec.name, now)
                 self._start(spec, now)

@@ -7,11 +7,13 @@ import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from support.clock import T0, WAIT_S, FakeClock
 from support.console import ConsoleClient, console_port
-from support.modules import spec
+from support.modules import spec, write_module
+from support.processes import clean_env, run_autohome
 
 from autohome.app import Main, build
 from autohome.config import Config
@@ -118,3 +120,102 @@ def test_by_hand_a_module_is_refused_saying_why_unless_forced(network: Network) 
     finally:
         main.shutdown()
     assert "recent runs (1 shown, 0 failed), newest first" in read
+
+
+WATCH = '''
+    """Says when the page is down, like website_watch."""
+    import socket
+    INTERVAL = "1h"
+    NEEDS = ["network"]
+    def run(log, notify):
+        try:
+            socket.create_connection(("127.0.0.1", {port}), timeout=1).close()
+        except OSError:
+            notify("the page is down")
+            raise
+        log.info("watch ran")
+'''
+PLAIN = '''
+    INTERVAL = "1h"
+    def run(log, notify):
+        log.info("plain ran")
+'''
+
+
+def test_after_a_wake_network_modules_wait_for_it_and_cry_no_wolf(tmp_path: Path, network: Network,
+                                                                  daemon_factory) -> None:
+    write_module(tmp_path / "modules", "watch", WATCH.format(port=network.address[1]))
+    write_module(tmp_path / "modules", "plain", PLAIN)
+    network.up()
+    env = clean_env(AUTOHOME_NETWORK_PROBE=f"127.0.0.1:{network.address[1]}")
+    daemon = daemon_factory(tmp_path, "-t", "--no-console", env=env)
+    daemon.wait_for_all("watch ran", "plain ran")
+    network.down()  # the lid closes; the Wi-Fi is not back when it opens
+    daemon.send("sleep 3h\n")
+    daemon.wait_for_all("waiting for the network for watch", "plain ran")  # plain ran at once
+    daemon.send("10s\n")
+    network.up()  # back some seconds after the wake
+    daemon.send("10s\n")
+    daemon.wait_for(r"online after \d+s; running watch")  # not a whole tick late: 2 s steps
+    daemon.wait_for("watch ran")
+    daemon.close_stdin()
+    assert daemon.wait() == 0
+    log = "\n".join(daemon.lines)
+    assert log.count("watch ran") == 2 and log.count("plain ran") == 2
+    assert "the page is down" not in log and "failed" not in log  # no wolf cried
+
+
+def test_missed_runs_are_made_or_skipped_as_the_module_says(tmp_path: Path) -> None:
+    for name, missed in (("once", None), ("skip", "skip"), ("within2h", "2h")):
+        setting = f"MISSED = {missed!r}\n" if missed else ""
+        write_module(tmp_path / "modules", name, f'INTERVAL = "1h"\n{setting}def run(log, notify):\n'
+                     f'    log.info("{name} ran")\n')
+    # A 3h sleep: each is 2h late. Then a 4h sleep: each is 3h late.
+    result = run_autohome(tmp_path, "-t", "--no-console", stdin="sleep 3h\nsleep 4h\n",
+                          env=clean_env(AUTOHOME_TIMEZONE="UTC"))
+    assert result.returncode == 0, result.stderr
+    log = (tmp_path / "logs" / "test.log").read_text()
+    assert log.count("once ran") == 3  # at the start, after each wake
+    assert log.count("skip ran") == 1 and log.count("module skip skipped: missed while asleep") == 2
+    assert log.count("within2h ran") == 2  # 2h late: made; 3h late: skipped
+    assert log.count("module within2h skipped: missed while asleep") == 1
+
+
+def test_between_and_a_cron_list_shape_the_next_runs(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "night", 'INTERVAL = "1h"\nBETWEEN = "22:00-06:00"\n'
+                 'def run(log, notify):\n    pass\n')
+    write_module(tmp_path / "modules", "twice", 'CRON = ["0 8 * * *", "30 18 * * *"]\n'
+                 'def run(log, notify):\n    pass\n')
+    write_module(tmp_path / "modules", "wrong", 'INTERVAL = "1h"\nBETWEEN = "22:00"\n'
+                 'def run(log, notify):\n    pass\n')
+    result = run_autohome(tmp_path, "check", env=clean_env(AUTOHOME_TIMEZONE="UTC"))
+    lines = result.stdout.splitlines()
+    night = lines[lines.index("night: ok, every 1h, between 22:00-06:00") + 1:][:5]
+    hours = [int(line.split()[1][:2]) for line in night]
+    assert all(hour >= 22 or hour < 6 for hour in hours), night  # across midnight
+    assert lines[lines.index("twice: ok, cron 0 8 * * *; 30 18 * * *") + 1:][:2] != []
+    start = lines.index("twice: ok, cron 0 8 * * *; 30 18 * * *") + 1
+    twice = [line.split()[1] for line in lines[start:start + 4]]
+    assert sorted(set(twice)) == ["08:00:00", "18:30:00"]
+    assert "wrong: broken: BETWEEN '22:00' is not a stretch of the day" in result.stdout
+    assert result.returncode == 1  # a broken module
+
+
+def test_a_module_runs_only_in_its_window_and_at_its_start_when_overdue(network: Network) -> None:
+    from datetime import time, timezone
+
+    from autohome.catalog.schedule import IntervalSchedule, Window, WindowedSchedule
+
+    clock, ran = FakeClock(T0), []  # T0 is 12:00 UTC
+    hour = IntervalSchedule(timedelta(hours=1))
+    window = WindowedSchedule(hour, (Window(time(13), time(14)),), timezone.utc)
+    main = daemon(clock, network, Power(), spec("lunch", lambda log, notify: ran.append("lunch"))
+                  ._replace(schedule=window))
+    for minutes in (0, 30, 59):
+        main.tick(T0 + timedelta(minutes=minutes))
+    settled(main)
+    assert ran == []  # overdue since 12:00, but outside its window
+    main.tick(T0 + timedelta(hours=1))
+    settled(main)
+    assert ran == ["lunch"]  # at the window's start
+    assert main.states.get("lunch").last_due_at == T0 + timedelta(hours=1)
