@@ -9,6 +9,7 @@ import ipaddress
 import requests
 
 INTERVAL = "15m"
+NEEDS = ["network"]  # after a wake it waits for the Wi-Fi: no false "down"
 REQUIRES = ["AUTOHOME_PUBLIC_IP_URL"]
 
 

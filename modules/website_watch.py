@@ -7,6 +7,7 @@ Optional:            AUTOHOME_WATCH_TIMEOUT_SECONDS=10
 import requests
 
 INTERVAL = "5m"
+NEEDS = ["network"]  # after a wake it waits for the Wi-Fi: no false "down"
 REQUIRES = ["AUTOHOME_WATCH_URLS"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from autohome.storage.db import Database
 from autohome.storage.store import ModuleStore
 
 ROOT = Path(__file__).resolve().parent.parent
+SBattery = namedtuple("SBattery", "percent secsleft power_plugged")  # as psutil.sensors_battery answers
 MODULES = ROOT / "modules"
 
 
@@ -83,30 +85,37 @@ def test_public_ip_notifies_on_change_only(pushover: FakePushover) -> None:
     assert ip.store.get("address") == "198.51.100.20"
 
 
-def test_battery_warns_once_while_low_and_discharging(tmp_path: Path) -> None:
-    battery_dir = tmp_path / "BAT0"
-    battery_dir.mkdir()
+def test_battery_warns_once_while_low_and_discharging(monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
 
-    def set_battery(percent: int, status: str) -> None:
-        (battery_dir / "capacity").write_text(f"{percent}\n")
-        (battery_dir / "status").write_text(f"{status}\n")
+    def set_battery(percent: int, plugged: bool) -> None:  # what psutil reads from the machine
+        reading = SBattery(percent, 3600, plugged)
+        monkeypatch.setattr(psutil, "sensors_battery", lambda: reading)
 
-    battery = Module("battery", AUTOHOME_BATTERY_MIN_PERCENT="15", AUTOHOME_BATTERY_DIR=str(tmp_path))
-    set_battery(40, "Discharging")
+    battery = Module("battery", AUTOHOME_BATTERY_MIN_PERCENT="15")
+    set_battery(40, False)
     assert battery.run() == []
-    set_battery(12, "Discharging")
+    set_battery(12, False)
     assert battery.run() == ["Battery at 12% and not charging"]
-    set_battery(10, "Discharging")
+    set_battery(10, False)
     assert battery.run() == []
-    set_battery(10, "Charging")
+    set_battery(10, True)
     assert battery.run() == []
-    set_battery(9, "Discharging")
+    set_battery(9, False)
     assert battery.run() == ["Battery at 9% and not charging"]
 
 
-def test_no_battery_is_not_an_error(tmp_path: Path) -> None:
-    battery = Module("battery", AUTOHOME_BATTERY_MIN_PERCENT="15", AUTOHOME_BATTERY_DIR=str(tmp_path))
+def test_no_battery_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    monkeypatch.setattr(psutil, "sensors_battery", lambda: None)  # a desktop
+    battery = Module("battery", AUTOHOME_BATTERY_MIN_PERCENT="15")
     assert battery.run() == []
+
+
+def test_the_modules_that_talk_to_the_network_need_it() -> None:
+    for name in ("website_watch", "public_ip"):
+        assert load_module(MODULES / f"{name}.py").needs == ("network",), name
 
 
 def test_bundled_modules_are_off_until_configured_and_notify_once_on(tmp_path: Path,
@@ -116,7 +125,7 @@ def test_bundled_modules_are_off_until_configured_and_notify_once_on(tmp_path: P
     (tmp_path / ".env").write_text(f"AUTOHOME_WATCH_URLS={site}\nPUSHOVER_TOKEN={'a' * 30}\n"
                                    f"PUSHOVER_USER={'u' * 30}\nPUSHOVER_API_URL={pushover.url}\n")
     result = run_autohome(tmp_path, "-t", "--notify", "--port", "0", "--modules", str(MODULES), stdin="\n\n",
-                          env=clean_env())
+                          env=clean_env(AUTOHOME_NETWORK_PROBE="off"))  # online: no network here
     assert result.returncode == 0, result.stderr
     pushover.wait_for_requests(1)
     [message] = [r.form["message"] for r in pushover.requests]
