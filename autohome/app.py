@@ -35,6 +35,7 @@ from autohome.running.dispatch import Dispatcher
 from autohome.running.executor import RunExecutor, RunPolicy
 from autohome.running.runner import Runner
 from autohome.storage.db import Database
+from autohome.storage.life import LifeLog
 from autohome.storage.sleeps import KEEP as KEEP_SLEEPS
 from autohome.storage.sleeps import SleepLog
 from autohome.storage.state import ModuleStates
@@ -52,7 +53,7 @@ class Main:
                  descriptors: OwnDescriptors, settings: Mapping[str, str], dispatch: Dispatcher,
                  console: ConsoleServer | None = None, web: StatusServer | None = None,
                  settle_each_tick: bool = False, zone: tzinfo = timezone.utc,
-                 ports_may_move: tuple[bool, bool] = (False, False)) -> None:
+                 ports_may_move: tuple[bool, bool] = (False, False), life: LifeLog | None = None) -> None:
         self.config, self.clock, self.zone, self.stop, self.times = config, clock, zone, stop, times
         self.registry, self.executor, self.runner, self.states = registry, executor, runner, states
         self.outbox, self.notifier, self.panel = outbox, notifier, panel  # notifier: AutoHome's alerts
@@ -63,6 +64,7 @@ class Main:
         self.settle_each_tick = settle_each_tick  # test mode: time moves once a tick's runs are over
         # Test mode beside a running AutoHome: a taken console (page) port gives way to a free one.
         self.ports_may_move = ports_may_move
+        self.life = life or LifeLog(states.db)  # started, alive, a clean stop: every gap explained
 
     def start(self) -> None:
         """Start the notification sender and the console, then load the modules (the console
@@ -76,12 +78,13 @@ class Main:
         if not self.registry.is_loaded:
             self.registry.load()
 
-    def run(self) -> None:
+    def run(self, crash_reported: bool = False) -> None:
         """Tick until asked to stop, then shut down. The first tick happens at once, for the
         wall-clock boundary just passed; the next ones on the boundaries (loop.wall_clock_anchor)."""
         self.start()
         tick = self.config.tick
         started = self.clock.now()
+        explain_gap(self.life, self.times, self.notifier.alert, started, self.zone, alerted=crash_reported)
         anchor = boundary = wall_clock_anchor(started, tick, self.zone)
         moved = self.states.clamp_future(started)
         if moved and self.settle_each_tick:  # virtual time of an earlier test session ran past now
@@ -142,6 +145,8 @@ class Main:
         self.outbox.stop()
         grace_s = self.config.shutdown_grace.total_seconds()
         dropped, still_running = self.executor.close(grace_s)
+        if not self.stop.exit_code:
+            self.life.end(self.clock.now())  # a clean stop, said at the next start
         self.states.close(0.5 if self.descriptors.lost else 5.0)  # a database closed under it takes no more
         if dropped:
             log.warning("dropped from the backlog at shutdown: %s", ", ".join(dropped))
@@ -168,9 +173,33 @@ class Main:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
         self.storage.check(now)  # a database that cannot be written is said once, and runs go on
+        self.life.beat(now)
         self.registry.refresh(TICK_WAIT_S)  # imports that take longer join a later tick
         gap, self.gap = self.gap, ""
         return self.dispatch.tick(now, gap)
+
+
+def explain_gap(life: LifeLog, times: LoopTimes, alert: Callable[[str, str], None], now: datetime,
+                zone: tzinfo, alerted: bool = False) -> None:
+    """Say how the previous run of AutoHome ended, keep the gap for the timeline, and begin
+    this one: a clean stop is information; without one (a crash, kill -9, a power loss) it is
+    a warning and, unless a crash report said so already, one notification."""
+    last = life.previous()
+    life.begin(now)
+    since = last.stopped or last.alive or last.started
+    if since is None or since >= now:  # the first start, or a test session's virtual time
+        return
+    shown = since.astimezone(zone).isoformat(sep=" ", timespec="seconds")
+    if last.stopped is not None:
+        times.slept(since, now, "stopped")
+        log.info("AutoHome was stopped at %s (a clean stop), %s ago", shown, format_duration(now - since))
+        return
+    times.slept(since, now, "crashed")
+    log.warning("AutoHome stopped without a clean stop (a crash, kill -9 or a power loss): it was last "
+                "alive at %s, %s ago", shown, format_duration(now - since))
+    if not alerted:
+        alert(f"AutoHome stopped without a clean stop: last alive at {shown}; it runs again",
+              "AutoHome: stopped unexpectedly")
 
 
 def _wait_for_tick(clock: Clock, deadline: datetime, stop: StopRequest, descriptors: OwnDescriptors) -> bool:

@@ -93,22 +93,26 @@ class StopRequest:
 MAX_SLEEPS_KEPT = 1000  # gaps the timeline can show; a week of nightly sleeps is 7
 
 
+GAP_KINDS = {"asleep": "asleep or suspended", "stopped": "AutoHome was stopped (a clean stop)",
+             "crashed": "AutoHome stopped without a clean stop (a crash, kill -9 or a power loss)"}
+
+
 class LoopTimes:
-    """When the loop started, when it ticks next, and when it slept (a suspended laptop):
-    written by the loop, read by `status` and the status page's timeline."""
+    """When the loop started, when it ticks next, and the gaps in its watch (a suspended
+    laptop, AutoHome stopped): written by the loop, read by `status` and the timeline."""
 
     def __init__(self, started_at: datetime,
-                 remember: Callable[[datetime, datetime], None] = lambda asleep, awake: None) -> None:
+                 remember: Callable[[datetime, datetime, str], None] = lambda start, end, kind: None) -> None:
         self.started_at = started_at
         self.next_tick_at: datetime | None = None
-        self.sleeps: deque[tuple[datetime, datetime]] = deque(maxlen=MAX_SLEEPS_KEPT)
+        self.sleeps: deque[tuple[datetime, datetime, str]] = deque(maxlen=MAX_SLEEPS_KEPT)
         self.remember = remember  # keeps each gap in the database (storage/sleeps.py)
 
-    def slept(self, asleep: datetime, awake: datetime) -> None:
-        """The loop woke after a gap: keep it for the timeline, and in the database."""
-        self.sleeps.append((asleep, awake))
+    def slept(self, asleep: datetime, awake: datetime, kind: str = "asleep") -> None:
+        """A gap in the watch (GAP_KINDS): keep it for the timeline, and in the database."""
+        self.sleeps.append((asleep, awake, kind))
         try:
-            self.remember(asleep, awake)
+            self.remember(asleep, awake, kind)
         except Exception:  # noqa: BLE001 - a full disk, say: the timeline loses the gray, nothing else
             log.exception("could not store the gap from %s to %s in the state database",
                           asleep.isoformat(timespec="seconds"), awake.isoformat(timespec="seconds"))

@@ -289,7 +289,7 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     # collector from walking it again and again while AutoHome idles.
     gc.freeze()
     try:
-        daemon.run()
+        daemon.run(crash_reported=crash is not None)
     finally:
         gc.unfreeze()
         capture.uninstall()

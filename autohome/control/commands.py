@@ -13,6 +13,7 @@ from typing import NamedTuple
 from autohome import __version__
 from autohome.control.completion import FOLLOW_FLAGS, complete, is_following
 from autohome.control.views import (
+    GAP_KINDS,
     Controller,
     ModuleState,
     ModuleView,
@@ -242,6 +243,7 @@ class Commands:
             ["tick", f"every {format_duration(view.tick)}, next at {format_time(view.next_tick, self.zone)}"],
             ["threads", f"{view.running} of {view.max_threads} running modules"],
             ["backlog", f"{view.queued} waiting for a thread"],
+            ["gap", _gap(view, self.zone)],
             ["modules", _module_counts(view)],
             ["outbox", ", ".join(f"{n} {state}" for state, n in sorted(view.outbox.items())) or "empty"],
             ["quota", "unknown until the first message" if view.quota is None else
@@ -322,6 +324,15 @@ class Commands:
         if isinstance(view, Reply):
             return view
         return Reply(self.controller.set_paused(view.name, False))
+
+
+def _gap(view: StatusView, zone: tzinfo) -> str:
+    """The last gap in AutoHome's watch, with its cause."""
+    if view.last_gap is None:
+        return "none"
+    start, end, kind = view.last_gap
+    return (f"{GAP_KINDS.get(kind, kind)}: {format_duration(end - start)}, from {format_time(start, zone)} "
+            f"to {format_time(end, zone)}")
 
 
 def _module_counts(view: StatusView) -> str:

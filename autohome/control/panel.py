@@ -116,6 +116,7 @@ class ControlPanel:
             max_threads=snapshot.max_threads, queued=len(snapshot.queued),
             drainer_alive=snapshot.drainer_alive, modules=runnable, broken=broken,
             outbox=self.outbox.counts(), quota=self.outbox.quota, states=states,
+            last_gap=self.times.sleeps[-1] if self.times.sleeps else None,
         )
 
     def recent_lines(self, name: str, count: int) -> list[str]:
@@ -157,7 +158,7 @@ class ControlPanel:
         `since` on (only the buckets that took a run numbered above `after_id`)."""
         return run_buckets(self.db, since, after_id, per)
 
-    def sleeps(self) -> list[tuple[datetime, datetime]]:
+    def sleeps(self) -> list[tuple[datetime, datetime, str]]:
         """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""
         return list(self.times.sleeps)
 

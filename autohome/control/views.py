@@ -9,6 +9,7 @@ from typing import NamedTuple, Protocol
 from autohome.catalog.schedule import Schedule
 from autohome.durations import format_duration
 from autohome.logs.follow import Follower
+from autohome.loop import GAP_KINDS as GAP_KINDS  # what each gap in the timeline means
 from autohome.loop import tick_at_or_after
 from autohome.notifications.pushover import Quota
 from autohome.storage.outbox_table import OutboxRow
@@ -106,6 +107,7 @@ class StatusView(NamedTuple):
     outbox: dict[str, int]
     quota: Quota | None
     states: dict[str, int] = {}  # modules by ModuleState
+    last_gap: tuple[datetime, datetime, str] | None = None  # (from, to, kind): GAP_KINDS
 
 class Controller(Protocol):
     """What the console and the status page may ask of the daemon (control/panel.py)."""
@@ -195,7 +197,7 @@ class Controller(Protocol):
         """Every module's runs by ten minutes (`per` buckets together) from `since` on."""
         ...
 
-    def sleeps(self) -> list[tuple[datetime, datetime]]:
+    def sleeps(self) -> list[tuple[datetime, datetime, str]]:
         """When the loop woke after a gap (asleep or suspended) since start: (from, to)."""
         ...
 

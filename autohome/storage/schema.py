@@ -89,6 +89,10 @@ MIGRATIONS: list[str] = [
                (julianday(MAX(started)) - 2440587.5) * 86400.0, MAX(COALESCE(duration_s, 0)), error, MAX(id)
         FROM runs GROUP BY 1, 2, 3;
     """,
+    # Every gap explained: a sleep, AutoHome stopped cleanly, or stopped without a clean stop.
+    """
+    ALTER TABLE sleeps ADD COLUMN kind TEXT NOT NULL DEFAULT 'asleep';
+    """,
 ]
 
 

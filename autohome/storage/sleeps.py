@@ -1,5 +1,6 @@
-"""When the laptop slept while AutoHome ran, kept in the state database so the status page's
-timeline shows the gaps after a restart too."""
+"""The gaps in AutoHome's watch, kept in the state database so the status page's timeline
+shows them after a restart too: the laptop asleep, AutoHome stopped cleanly, or stopped
+without a clean stop (a crash, kill -9, a power loss)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,20 @@ KEEP = timedelta(days=9)  # the timeline's week, and its lanes' origin before it
 
 
 class SleepLog:
-    """The `sleeps` table: (asleep, awake) pairs, the old ones pruned as new ones come."""
+    """The `sleeps` table: (from, to, kind) gaps, the old ones pruned as new ones come."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def record(self, asleep: datetime, awake: datetime) -> None:
+    def record(self, asleep: datetime, awake: datetime, kind: str = "asleep") -> None:
         """Remember one gap; forget those older than KEEP."""
         with self.db.transaction() as conn:
-            conn.execute("INSERT INTO sleeps (asleep, awake) VALUES (?, ?)",
-                         (as_text(asleep), as_text(awake)))
+            conn.execute("INSERT INTO sleeps (asleep, awake, kind) VALUES (?, ?, ?)",
+                         (as_text(asleep), as_text(awake), kind))
             conn.execute("DELETE FROM sleeps WHERE awake < ?", (as_text(awake - KEEP),))
 
-    def since(self, moment: datetime) -> list[tuple[datetime, datetime]]:
-        """The gaps that ended at or after `moment`, oldest first."""
-        rows = self.db.query("SELECT asleep, awake FROM sleeps WHERE awake >= ? ORDER BY asleep",
+    def since(self, moment: datetime) -> list[tuple[datetime, datetime, str]]:
+        """The gaps that ended at or after `moment`, oldest first: (from, to, kind)."""
+        rows = self.db.query("SELECT asleep, awake, kind FROM sleeps WHERE awake >= ? ORDER BY asleep",
                              (as_text(moment),))
-        return [(as_time(asleep), as_time(awake)) for asleep, awake in rows]  # type: ignore[misc]
+        return [(as_time(asleep), as_time(awake), kind) for asleep, awake, kind in rows]  # type: ignore[misc]

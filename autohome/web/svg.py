@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from autohome.control.views import GAP_KINDS
 from autohome.web.timeline import LABELS, LANE, Timeline
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
@@ -23,9 +24,10 @@ def timeline_svg(timeline: Timeline, kept: dict[tuple[object, ...], str]) -> Mar
              f'aria-label="runs of the last {escape(timeline.span)}">'
              f'<clipPath id="lanes"><rect x="{LABELS}" y="0" width="{timeline.width - LABELS}" '
              f'height="{lanes_bottom}"/></clipPath>']
-    for x, width in timeline.sleeps:
-        parts.append(f'<rect class="asleep" x="{x:.1f}" y="0" width="{width:.1f}" height="{lanes_bottom}">'
-                     '<title>asleep or suspended: no ticks</title></rect>')
+    for x, width, kind in timeline.sleeps:
+        parts.append(f'<rect class="gap {kind}" x="{x:.1f}" y="0" width="{width:.1f}" '
+                     f'height="{lanes_bottom}">'
+                     f'<title>{escape(GAP_KINDS.get(kind, kind))}: no ticks</title></rect>')
     for x, label in timeline.axis:
         # Centred on its line; near the right edge it ends there, so it is never cut.
         anchor = "end" if x > timeline.width - AXIS_LABEL_HALF else "middle"

@@ -93,7 +93,7 @@ class Timeline(NamedTuple):
     width: int
     height: int
     lanes: list[Lane]
-    sleeps: list[tuple[float, float]]  # (x, width) where the laptop slept
+    sleeps: list[tuple[float, float, str]]  # (x, width, kind) of each gap: asleep, stopped, crashed
     axis: list[tuple[float, str]]
     now_x: float
     shift: float  # the lanes are drawn this far to the left: their origin is before the start
@@ -107,7 +107,7 @@ def earliest(now: datetime, span: str) -> datetime:
 
 
 def build_timeline(names: list[str], runs: Mapping[str, list[Run]],
-                   sleeps: Iterable[tuple[datetime, datetime]], now: datetime, span: str, zone: tzinfo,
+                   sleeps: Iterable[tuple[datetime, datetime, str]], now: datetime, span: str, zone: tzinfo,
                    kept: Container[object] = ()) -> Timeline:
     """Lay out the runs (by module, in order of their start) of the `span` before `now`, a
     lane per name, in that order; a little of the future is shown too, so what runs now is not
@@ -130,11 +130,11 @@ def build_timeline(names: list[str], runs: Mapping[str, list[Run]],
         marks = None if key in kept else _marks(held, origin_s, scale, str(escape(name)), reach, zone)
         lanes.append(Lane(name, number * LANE, marks, key))
     gaps = []
-    for asleep, awake in sleeps:
+    for asleep, awake, kind in sleeps:
         left = max(0.0, (asleep.timestamp() - start_s) * scale)
         right = min(float(WIDTH), (awake.timestamp() - start_s) * scale)
         if right > left:
-            gaps.append((LABELS + left, right - left))
+            gaps.append((LABELS + left, right - left, kind))
     return Timeline(span, start, end, WIDTH + LABELS, max(1, len(names)) * LANE + 20, lanes, gaps,
                     _axis(start, end, span, scale, zone), LABELS + (now - start).total_seconds() * scale,
                     (start_s - origin_s) * scale)

@@ -257,6 +257,36 @@ def test_a_laptop_sleep_is_kept_for_the_timeline_across_a_restart(tmp_path: Path
     db = open_database(tmp_path / "data", TEST_DB_FILE)
     later = datetime(2031, 5, 6, 12, 0, tzinfo=ZoneInfo("UTC"))
     restarted = build(Config(console_enabled=False, web_enabled=False), FakeClock(later), [], db=db)
-    [(asleep, awake)] = restarted.panel.sleeps()
-    assert (asleep.hour, awake.hour) == (7, 9)
+    [(asleep, awake, kind)] = restarted.panel.sleeps()
+    assert (asleep.hour, awake.hour, kind) == (7, 9, "asleep")
     db.close()
+
+
+def test_a_gap_is_explained_at_the_next_start_an_unclean_stop_once_notified(tmp_path: Path,
+                                                                          process_factory) -> None:
+    write_module(tmp_path / "modules", "counter",
+                 'INTERVAL = 60\ndef run(log, notify):\n    log.info("counted")\n')
+    first = process_factory(tmp_path, "--port", "0", "--no-web")
+    first.wait_for("counted")
+    first.process.kill()  # kill -9: no clean stop
+    first.wait()
+    second = process_factory(tmp_path, "--port", "0", "--no-web")
+    second.wait_for(r"AutoHome stopped without a clean stop \(a crash, kill -9 or a power loss\): it was "
+                    r"last alive at .*, \d+(\.\d+)?s ago")
+    client = ConsoleClient(second.console_port)
+    listing = client.command("notifications")
+    assert listing.count("AutoHome stopped without a clean stop") == 1
+    assert "gap      AutoHome stopped without a clean stop" in client.command("status")
+    client.sock.sendall(b"shutdown\r\n")  # a clean stop
+    client.read_all()
+    assert second.wait() == 0
+    third = process_factory(tmp_path, "--port", "0", "--no-web")
+    third.wait_for(r"AutoHome was stopped at .* \(a clean stop\), \d+(\.\d+)?s ago")
+    client = ConsoleClient(third.console_port)
+    assert client.command("notifications").count("without a clean stop") == 1  # nothing new
+    client.sock.sendall(b"shutdown\r\n")
+    client.read_all()
+    assert third.wait() == 0
+    log = (tmp_path / "logs" / "current.log").read_text()
+    clean = log[log.index("(a clean stop)") - 200:log.index("(a clean stop)")]
+    assert " INFO " in clean and " WARNING " not in clean.splitlines()[-1]
