@@ -23,6 +23,7 @@ from autohome.logs.writer import RunLines
 from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, last_tick, next_tick, wall_clock_anchor
 from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
+from autohome.notifications.pings import Pinger
 from autohome.notifications.pushover import PushoverClient
 from autohome.revision import Revision
 from autohome.running.admission import Admission
@@ -53,7 +54,8 @@ class Main:
                  descriptors: OwnDescriptors, settings: Mapping[str, str], dispatch: Dispatcher,
                  console: ConsoleServer | None = None, web: StatusServer | None = None,
                  settle_each_tick: bool = False, zone: tzinfo = timezone.utc,
-                 ports_may_move: tuple[bool, bool] = (False, False), life: LifeLog | None = None) -> None:
+                 ports_may_move: tuple[bool, bool] = (False, False), life: LifeLog | None = None,
+                 pinger: Pinger | None = None) -> None:
         self.config, self.clock, self.zone, self.stop, self.times = config, clock, zone, stop, times
         self.registry, self.executor, self.runner, self.states = registry, executor, runner, states
         self.outbox, self.notifier, self.panel = outbox, notifier, panel  # notifier: AutoHome's alerts
@@ -65,6 +67,7 @@ class Main:
         # Test mode beside a running AutoHome: a taken console (page) port gives way to a free one.
         self.ports_may_move = ports_may_move
         self.life = life or LifeLog(states.db)  # started, alive, a clean stop: every gap explained
+        self.pinger = pinger or Pinger()  # AUTOHOME_PING_URL: at most once a minute, when online
 
     def start(self) -> None:
         """Start the notification sender and the console, then load the modules (the console
@@ -143,6 +146,7 @@ class Main:
         if self.web is not None:
             self.web.stop()
         self.outbox.stop()
+        self.pinger.stop()
         grace_s = self.config.shutdown_grace.total_seconds()
         dropped, still_running = self.executor.close(grace_s)
         if not self.stop.exit_code:
@@ -174,6 +178,7 @@ class Main:
             log.debug("tick at %s", now.astimezone(self.zone).isoformat(timespec="seconds"))
         self.storage.check(now)  # a database that cannot be written is said once, and runs go on
         self.life.beat(now)
+        self.pinger.alive(now)
         self.registry.refresh(TICK_WAIT_S)  # imports that take longer join a later tick
         gap, self.gap = self.gap, ""
         return self.dispatch.tick(now, gap)
@@ -321,9 +326,11 @@ def build(
         descriptors.check(name)
 
     timers = Deadlines(clock)  # retries, jittered starts, the wait for the network after a wake
+    machine = machine or Machine(config.network_probe)
+    pinger = Pinger(config.ping_url, machine.is_online)  # AutoHome's and the modules' PING_URLs
     executor = RunExecutor(runner, states, notifier, clock, db, settings, policy, lines,
                            timers, run_clock, capture, after_run=after_run,
-                           crash_isolation=crash_isolation)
+                           crash_isolation=crash_isolation, pinger=pinger)
     if modules is None:
         registry = ModuleRegistry(config.modules_dir, zone, revision,
                                   import_timeout_s=config.import_timeout.total_seconds(),
@@ -332,7 +339,6 @@ def build(
     else:
         registry = ModuleRegistry.of(modules, revision, on_change=executor.prepare)
         executor.prepare(registry.specs())  # given modules are loaded already
-    machine = machine or Machine(config.network_probe)
     admission = Admission(machine, states, clock, timers, executor.submit_due, config.tick,
                           config.wake_network_wait)
 
@@ -364,4 +370,4 @@ def build(
         web = StatusServer(panel, zone, config.web_host, config.web_port, config.console_password)
     return Main(config, clock, registry, executor, runner, states, outbox, notifier, panel, stop, times,
                 storage, descriptors, settings, dispatch, console, web, settle_each_tick, zone,
-                ports_may_move)
+                ports_may_move, LifeLog(db), pinger)

@@ -15,6 +15,7 @@ from autohome.logs.setup import MODULE_LOGGER
 from autohome.logs.tree import get_logger
 from autohome.logs.writer import RunLines
 from autohome.notifications.notifier import Notifier
+from autohome.notifications.pings import Pinger
 from autohome.running.capture import OutputCapture, RunOutput
 from autohome.running.crashes import CrashIsolation
 from autohome.running.deadlines import Deadlines, Watchdog, WatchedRun
@@ -30,13 +31,14 @@ if TYPE_CHECKING:
 log = get_logger("autohome.main")
 
 MAX_ERROR_CHARS = 2000  # of a run's error, as stored and shown
+PING_LINES = 200  # of a run's output, sent with its end ping
 STOP_HINT = "set ISOLATE = True in its file to let AutoHome stop it"
 
 
 class _Run:
     """One run on its way: made when it is submitted, filled in just before its thread starts."""
 
-    __slots__ = ("spec", "attempt", "kit", "started", "elapsed", "watched", "output")
+    __slots__ = ("spec", "attempt", "kit", "started", "elapsed", "watched", "output", "ping")
 
     def __init__(self, spec: ModuleSpec, attempt: int) -> None:
         self.spec = spec
@@ -46,6 +48,7 @@ class _Run:
         self.elapsed: Callable[[], float] | None = None
         self.watched: WatchedRun | None = None
         self.output: RunOutput | None = None
+        self.ping = ""  # the run's id for its PING_URL's end ping
 
 
 class RunPolicy(NamedTuple):
@@ -65,7 +68,7 @@ class RunExecutor:
                  lines: RunLines | None = None, timers: Deadlines | None = None,
                  run_clock: Clock | None = None, capture: OutputCapture | None = None,
                  after_run: Callable[[str], None] | None = None,
-                 crash_isolation: CrashIsolation | None = None) -> None:
+                 crash_isolation: CrashIsolation | None = None, pinger: Pinger | None = None) -> None:
         self.runner = runner
         self.states = states
         self.notifier = notifier
@@ -86,6 +89,7 @@ class RunExecutor:
         # Told each module's name after its thread run (logs.LoggingGuard.check: what it did to logging).
         self._after_run = after_run or (lambda name: None)
         self.crash_isolation = crash_isolation or CrashIsolation(db)  # modules that crashed AutoHome
+        self.pinger = pinger or Pinger()  # a module's PING_URL, pinged at each run's start and end
 
     def submit(self, spec: ModuleSpec, attempt: int = 1) -> Submission:
         """Run the module on a thread of its own, or queue it while all threads are busy."""
@@ -154,6 +158,8 @@ class RunExecutor:
         run.elapsed = stopwatch()
         run.watched = self.watchdog.started(spec.name, self.watchdog.clock.now() + self.timeout(spec), spec)
         run.output = RunOutput(run.kit.log)
+        if spec.ping_url:
+            run.ping = self.pinger.started(spec.ping_url)
         self._current[spec.name] = run
 
     def _execute(self, run: _Run) -> None:
@@ -173,6 +179,8 @@ class RunExecutor:
         self.outputs[spec.name] = output.lines
         record = RunRecord(run.started, run.elapsed(), error,
                            outcome or (Outcome.OVERRUN if watched.overran else None))
+        if run.ping:
+            self.pinger.ended(spec.ping_url, run.ping, error is None, list(output.lines)[-PING_LINES:])
         try:
             self._finish(spec, record, run.attempt)
         finally:
