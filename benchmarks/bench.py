@@ -49,12 +49,14 @@ def report(title: str, rows: list[tuple[str, float, float, str, str]]) -> None:
         print(f"{name:34} {ours:10.3f}{unit:>2} {base:10.3f}{unit:>2} {ratio}  {target}")
 
 
-def write_modules(folder: Path, count: int, interval: str = "1h", body: str = "pass") -> Path:
-    """`count` module files in `folder`/modules."""
+def write_modules(folder: Path, count: int, interval: str = "1h", body: str = "pass",
+                  needs_network: int = 0) -> Path:
+    """`count` module files in `folder`/modules; the first `needs_network` of them NEED it."""
     modules = folder / "modules"
     modules.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        source = f'INTERVAL = "{interval}"\n\ndef run(log, notify):\n    {body}\n'
+        needs = 'NEEDS = ["network"]\n' if i < needs_network else ""
+        source = f'INTERVAL = "{interval}"\n{needs}\ndef run(log, notify):\n    {body}\n'
         (modules / f"m{i:05d}.py").write_text(source)
     return modules
 
