@@ -312,3 +312,21 @@ def test_the_timeline_s_last_hour_label_is_not_cut(browser: Browser) -> None:
     assert labels
     for x, anchor in labels:  # a label of about 30 px centred on x, or ending there
         assert anchor == "end" or float(x) + 20 <= width, (x, anchor, width)
+
+
+def test_the_timeline_draws_skipped_runs_and_each_kind_of_gap_apart(browser: Browser, main: Main) -> None:
+    from datetime import timedelta
+
+    from autohome.storage.state import Outcome, RunRecord
+
+    now = main.clock.now()
+    skipped = RunRecord(now - timedelta(minutes=50), 0.0, "offline", Outcome.SKIPPED)
+    main.states.record_skip("weather", skipped)
+    main.states.flush()
+    for hours, kind in ((6, "asleep"), (4, "stopped"), (2, "crashed")):
+        main.times.slept(now - timedelta(hours=hours), now - timedelta(hours=hours - 1), kind)
+    svg = browser.get("/live?span=24h").body
+    assert 'class="mark skipped"' in svg and "skipped: offline" in svg
+    for kind, title in (("asleep", "asleep or suspended"), ("stopped", "AutoHome was stopped (a clean stop)"),
+                        ("crashed", "AutoHome stopped without a clean stop")):
+        assert f'class="gap {kind}"' in svg and title in svg
