@@ -40,8 +40,7 @@ def autohome_once(folder) -> float:
     port = free_port()
     daemon = Daemon(folder, "--port", str(port))
     took = until_connected(port, daemon.started)
-    daemon.wait_for("console client connected")
-    daemon.stop()
+    daemon.stop()  # a console visit is logged at DEBUG since #23: nothing to wait for
     return took
 
 
