@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 
 from autohome import __version__
@@ -21,6 +21,8 @@ from autohome.logs.setup import LogSetup
 from autohome.logs.tree import get_logger
 from autohome.logs.writer import RunLines
 from autohome.loop import LoopTimes, StopRequest, Wake, classify_wake, last_tick, next_tick, wall_clock_anchor
+from autohome.notifications.channels import Channel, PushoverChannel
+from autohome.notifications.damping import QuietHours
 from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
 from autohome.notifications.pings import Pinger
@@ -179,6 +181,7 @@ class Main:
         self.storage.check(now)  # a database that cannot be written is said once, and runs go on
         self.life.beat(now)
         self.pinger.alive(now)
+        self.notifier.tick(now)  # summaries of what the hourly limit folded
         self.registry.refresh(TICK_WAIT_S)  # imports that take longer join a later tick
         gap, self.gap = self.gap, ""
         return self.dispatch.tick(now, gap)
@@ -285,6 +288,7 @@ def build(
     modules: list[ModuleSpec | BrokenModule] | None = None,
     db: Database | None = None,
     client: PushoverClient | None = None,
+    channels: Sequence[Channel] | None = None,
     logs: LogSetup | None = None,
     zone: tzinfo = timezone.utc,
     settle_each_tick: bool = False,
@@ -309,8 +313,12 @@ def build(
     # Each run's "started" and "finished" lines go straight onto the log's queue.
     lines = RunLines(get_logger("autohome.main"), logs)
     states = ModuleStates(db, revision=revision, announce=lines.emit)
-    outbox = Outbox(db, client, clock, is_test_mode=not send_notifications)
-    notifier = Notifier(outbox, send_alerts=config.notify_on_failure)
+    if channels is None:
+        channels = [PushoverChannel(client)] if client is not None else []
+    outbox = Outbox(db, channels, clock, is_test_mode=not send_notifications)
+    quiet = QuietHours(config.quiet_hours, zone) if config.quiet_hours else None
+    notifier = Notifier(outbox, send_alerts=config.notify_on_failure, quiet=quiet,
+                        max_per_hour=config.notify_max_per_hour)
     runner = Runner(config.max_threads, revision)
     policy = RunPolicy(config.module_timeout, config.isolation, config.stop_grace.total_seconds())
     stop = StopRequest()
@@ -357,7 +365,7 @@ def build(
                          log_file=logs.log_file if logs else None,
                          follow_log=logs.followers.follow if logs else lambda: None)
     storage = StorageWatch(db, notifier.alert, zone, states.runs.retry_now,
-                           prune=outbox.prune_if_due if outbox.client is None else None)
+                           prune=None if outbox.can_send else outbox.prune_if_due)
     console = None
     if config.console_enabled:
         limits = ConsoleLimits(config.console_max_line, config.console_max_clients,

@@ -59,6 +59,10 @@ class Config(NamedTuple):
     network_probe: tuple[str, int] | None = ("1.1.1.1", 443)  # None: always online
     wake_network_wait: timedelta = timedelta(minutes=2)
     ping_url: str = ""  # a Healthchecks check AutoHome pings while it runs
+    notify_urls: tuple[tuple[str, str], ...] = ()  # (name, Apprise URL) per channel beside Pushover
+    quiet_hours: str = ""  # "22:00-07:00": priority 0 and below wait for its end
+    notify_max_per_hour: int = 20  # per module; the rest folded into one summary
+    notify_pace: float | None = None  # seconds between two messages on one Apprise channel
     env_file: Path | None = None
     # Every setting as text (.env, then the environment, then flags): what modules read.
     settings: Mapping[str, str] = MappingProxyType({})
@@ -70,7 +74,7 @@ class Config(NamedTuple):
 
     def __repr__(self) -> str:
         """The settings, without the password, the keys and the settings' text."""
-        hidden = {"console_password", "pushover_token", "pushover_user", "settings"}
+        hidden = {"console_password", "pushover_token", "pushover_user", "settings", "notify_urls"}
         shown = ", ".join(f"{name}={value!r}" for name, value in self._asdict().items() if name not in hidden)
         return f"Config({shown})"
 
@@ -211,6 +215,52 @@ def _url_or_empty(text: str) -> str:
     return _url(text) if text.strip() else ""
 
 
+# One entry per URL: `name=scheme://...` or `scheme://...`; a comma ends an entry only where
+# the next one starts, so commas inside a URL's query stay.
+_ENTRY_START = r",\s*(?=(?:[A-Za-z][\w-]*=)?[A-Za-z][\w+.-]*://)"
+_NAMED = r"([A-Za-z][\w-]*)=(.+)"
+
+
+def _notify_urls(text: str) -> tuple[tuple[str, str], ...]:
+    """`ntfy=ntfy://host/topic, tgram://...` as (name, url) pairs. A URL without a name is
+    named by its scheme (`tgram`), a second one of a scheme `tgram2`."""
+    import re
+
+    pairs: dict[str, str] = {}
+    for entry in re.split(_ENTRY_START, text.strip()):
+        entry = entry.strip().strip(",").strip()
+        if not entry:
+            continue
+        named = re.fullmatch(_NAMED, entry)
+        name, url = (named.group(1).lower(), named.group(2).strip()) if named else (
+            entry.split("://", 1)[0].lower(), entry)
+        if "://" not in url:
+            raise ValueError(f"{entry!r} is not a notification URL: use Apprise's form, such as "
+                             "ntfy://host/topic, optionally named: ntfy=ntfy://host/topic")
+        base, number = name, 2
+        while name in pairs or name == "pushover":
+            name, number = f"{base}{number}", number + 1
+        pairs[name] = url
+    return tuple(pairs.items())
+
+
+def _day_windows(text: str) -> str:
+    from autohome.durations import parse_between
+
+    if text.strip():
+        parse_between([part.strip() for part in text.split(",")])
+    return text.strip()
+
+
+def _seconds_or_default(text: str) -> float | None:
+    if not text.strip():
+        return None
+    seconds = float(text)
+    if not 0 <= seconds <= 3600:
+        raise ValueError("expected seconds from 0 to 3600, or nothing for Apprise's own pace")
+    return seconds
+
+
 # key -> (Config field, parser). The order is the order of config.example.env.
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_MODULES_DIR": ("modules_dir", _path),
@@ -243,10 +293,15 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTOHOME_NETWORK_PROBE": ("network_probe", _probe),
     "AUTOHOME_WAKE_NETWORK_WAIT": ("wake_network_wait", _duration(_SECOND, _DAY)),
     "AUTOHOME_PING_URL": ("ping_url", _url_or_empty),
+    "AUTOHOME_NOTIFY_URLS": ("notify_urls", _notify_urls),
+    "AUTOHOME_QUIET_HOURS": ("quiet_hours", _day_windows),
+    "AUTOHOME_NOTIFY_MAX_PER_HOUR": ("notify_max_per_hour", _whole_number(1, 100_000)),
+    "AUTOHOME_NOTIFY_PACE": ("notify_pace", _seconds_or_default),
 }
 
 
-_MAY_BE_EMPTY = {"pushover_token", "pushover_user", "timezone", "console_password", "ping_url"}
+_MAY_BE_EMPTY = {"pushover_token", "pushover_user", "timezone", "console_password", "ping_url", "notify_urls",
+                 "quiet_hours", "notify_pace"}
 
 
 def read_env_file(path: Path | None, base: Path | None = None) -> tuple[dict[str, str], Path | None]:

@@ -1,15 +1,17 @@
-"""Reading and writing durations such as "90s", "5m", "2h", "1d" or "1h30m", and reading
-sizes such as "512M"."""
+"""Reading and writing durations such as "90s", "5m", "2h", "1d" or "1h30m", sizes such as
+"512M", and stretches of the day such as "22:00-07:00" (BETWEEN, quiet hours)."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
+from typing import NamedTuple
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Compiled on first use (re caches them).
 _PART = r"(?i)(\d+(?:\.\d+)?)\s*([smhd])"
 _WHOLE = r"(?i)^(?:\s*\d+(?:\.\d+)?\s*[smhd]\s*)+$"
+CLOCK_TIME = r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$"
 
 MAX_DURATION = timedelta(days=3650)  # ten years: anything longer never comes round
 DURATION_HELP = 'seconds as a number, or a duration such as "90s", "5m", "2h", "1d", "1h30m"'
@@ -79,3 +81,39 @@ def parse_size(value: object) -> int:
     if not 1024 * 1024 <= size < 1024**5:
         raise ValueError(f"{value!r} is not a size from 1M to 1024T: use {SIZE_HELP}")
     return int(size)
+
+
+class Window(NamedTuple):
+    """A stretch of the day, local time; it may run past midnight (22:00-06:00)."""
+
+    start: time
+    end: time
+
+    def holds(self, moment: time) -> bool:
+        """Whether the local time of day lies in it (its end excluded)."""
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def describe(self) -> str:
+        """'08:00-22:00'."""
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def parse_between(value: object) -> tuple[Window, ...]:
+    """BETWEEN = "08:00-22:00", or a list of them; raise ValueError saying what is allowed."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError(f'{value!r} is not allowed: use BETWEEN = "08:00-22:00", or a list of them')
+    windows = []
+    for item in items:
+        parts = item.split("-") if isinstance(item, str) else []
+        found = [re.match(CLOCK_TIME, part) for part in parts] if len(parts) == 2 else []
+        if len(found) != 2 or not all(found):
+            raise ValueError(f"{item!r} is not a stretch of the day: use two 24-hour times, such as "
+                             '"08:00-22:00" (or "22:00-06:00", across midnight)')
+        start, end = (time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) for m in found if m)
+        if start == end:
+            raise ValueError(f"{item!r} is empty: its start and end are the same time")
+        windows.append(Window(start, end))
+    return tuple(windows)

@@ -45,6 +45,14 @@ class ModuleKit(NamedTuple):
 GIVEN = ModuleKit._fields
 
 
+class AlertRule(NamedTuple):
+    """A module's alert settings: ALERT_AFTER, ALERT ("never"), ALERT_PRIORITY."""
+
+    after: int = 1
+    never: bool = False
+    priority: int = 0
+
+
 class ModuleSpec(NamedTuple):
     """A user module that loaded: what to run and when."""
 
@@ -64,6 +72,7 @@ class ModuleSpec(NamedTuple):
     needs: tuple[str, ...] = ()  # NEEDS: "network", "power": a run waits until they hold
     missed: str | timedelta = "once"  # MISSED: "once", "skip", or how late a catch-up may be
     ping_url: str = ""  # PING_URL: a Healthchecks check pinged at each run's start and end
+    alert: AlertRule = AlertRule()  # ALERT_AFTER, ALERT, ALERT_PRIORITY: when a failure is worth an alert
 
     @property
     def summary(self) -> str:
@@ -192,6 +201,7 @@ def _options(module: Any) -> dict[str, Any]:
         "needs": _needs(module),
         "missed": _missed(module),
         "ping_url": _ping_url(module),
+        "alert": _alert(module),
     }
 
 
@@ -231,6 +241,24 @@ def _ping_url(module: Any) -> str:
         raise ModuleLoadError(f"PING_URL = {value!r} is not allowed: use the check's ping URL, such as "
                               '"https://hc-ping.com/<uuid>"')
     return value.rstrip("/")
+
+
+def _alert(module: Any) -> AlertRule:
+    after, never, priority = (_attribute(module, name) for name in ("ALERT_AFTER", "ALERT", "ALERT_PRIORITY"))
+    if after is _MISSING:
+        after = 1
+    elif isinstance(after, bool) or not isinstance(after, int) or not 1 <= after <= 1000:
+        raise ModuleLoadError(f"ALERT_AFTER = {after!r} is not allowed: use how many failed runs in a row "
+                              "make an alert, a whole number from 1 (the default) to 1000")
+    if never not in (_MISSING, "never", "always"):
+        raise ModuleLoadError(f'ALERT = {never!r} is not allowed: use "never" to silence the module\'s '
+                              'alerts, or "always" (the default)')
+    if priority is _MISSING:
+        priority = 0
+    elif isinstance(priority, bool) or priority not in (-2, -1, 0, 1, 2):
+        raise ModuleLoadError(f"ALERT_PRIORITY = {priority!r} is not allowed: use -2, -1, 0 (the default), "
+                              "1 (high) or 2 (an emergency, repeated until acknowledged)")
+    return AlertRule(after, never == "never", priority)
 
 
 def _description(module: Any) -> str:

@@ -11,9 +11,8 @@ import re
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import NamedTuple, Protocol
 
-from autohome.durations import format_duration
+from autohome.durations import CLOCK_TIME, Window, format_duration, parse_between  # noqa: F401 - re-exported for BETWEEN
 
-_CLOCK_TIME = r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$"  # re caches it on first use
 _MAX_CRON_STEPS = 1000
 
 
@@ -105,23 +104,6 @@ class CronSchedule(NamedTuple):
         return f"cron {'; '.join(self.expressions)}"
 
 
-class Window(NamedTuple):
-    """A stretch of the day, local time; it may run past midnight (22:00-06:00)."""
-
-    start: time
-    end: time
-
-    def holds(self, moment: time) -> bool:
-        """Whether the local time of day lies in it (its end excluded)."""
-        if self.start <= self.end:
-            return self.start <= moment < self.end
-        return moment >= self.start or moment < self.end
-
-    def describe(self) -> str:
-        """'08:00-22:00'."""
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
 class WindowedSchedule(NamedTuple):
     """A schedule whose runs wait for a window of the day (BETWEEN): a run due outside every
     window comes at the next window's start."""
@@ -160,7 +142,7 @@ def parse_at(value: object, zone: tzinfo) -> DailySchedule:
         raise ValueError(f'{value!r} is not allowed: use AT = "08:00" or AT = ["08:00", "18:30"]')
     times = set()
     for item in items:
-        found = re.match(_CLOCK_TIME, item) if isinstance(item, str) else None
+        found = re.match(CLOCK_TIME, item) if isinstance(item, str) else None
         if not found:
             raise ValueError(f"{item!r} is not a time of day: use 24-hour HH:MM such as \"07:30\"")
         hour, minute, second = found.groups()
@@ -183,22 +165,3 @@ def parse_cron(value: object, zone: tzinfo) -> CronSchedule:
                 'such as "*/15 9-17 * * 1-5"'
             )
     return CronSchedule(tuple(" ".join(item.split()) for item in items), zone)
-
-
-def parse_between(value: object) -> tuple[Window, ...]:
-    """BETWEEN = "08:00-22:00", or a list of them; raise ValueError saying what is allowed."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not items:
-        raise ValueError(f'{value!r} is not allowed: use BETWEEN = "08:00-22:00", or a list of them')
-    windows = []
-    for item in items:
-        parts = item.split("-") if isinstance(item, str) else []
-        found = [re.match(_CLOCK_TIME, part) for part in parts] if len(parts) == 2 else []
-        if len(found) != 2 or not all(found):
-            raise ValueError(f"{item!r} is not a stretch of the day: use two 24-hour times, such as "
-                             '"08:00-22:00" (or "22:00-06:00", across midnight)')
-        start, end = (time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) for m in found if m)
-        if start == end:
-            raise ValueError(f"{item!r} is empty: its start and end are the same time")
-        windows.append(Window(start, end))
-    return tuple(windows)

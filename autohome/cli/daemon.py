@@ -27,6 +27,7 @@ from autohome.errors import AutoHomeError, ConfigError
 from autohome.logs.archive import CURRENT_LOG, TEST_LOG, archive_current_log
 from autohome.logs.setup import LogSetup, setup_logging
 from autohome.logs.tree import get_logger
+from autohome.notifications.channels import make_channels
 from autohome.notifications.pushover import PushoverClient
 from autohome.running.capture import OutputCapture
 from autohome.running.crashes import CrashIsolation, CrashRecorder, end_streak, report_crash
@@ -250,9 +251,12 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     client = None
     if config.has_pushover:
         client = PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url)
-    else:
-        log.info("Pushover not configured (PUSHOVER_TOKEN, PUSHOVER_USER): notifications "
-                 "are kept, and sent once both are set")
+    elif not config.notify_urls:
+        log.info("no notification channel configured (PUSHOVER_TOKEN and PUSHOVER_USER, or "
+                 "AUTOHOME_NOTIFY_URLS): notifications are kept, and sent once one is set")
+    channels = make_channels(client, list(config.notify_urls), config.notify_pace)  # ConfigError
+    if config.notify_urls:
+        log.info("notification channels: %s", ", ".join(channel.name for channel in channels))
     zone = (ZoneInfo(config.timezone) if config.timezone
             else system_zone(environ, get_logger("autohome.clock").warning))
     waker = Waker()
@@ -267,7 +271,7 @@ def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], s
     else:
         clock = SystemClock(waker)
     crash_isolation = CrashIsolation(db)  # modules that crashed AutoHome run in a child process
-    daemon = build(config, clock, None, db=db, client=client, logs=logging_setup, zone=zone,
+    daemon = build(config, clock, None, db=db, channels=channels, logs=logging_setup, zone=zone,
                    settle_each_tick=args.test, run_clock=SystemClock(waker) if args.test else None,
                    capture=capture, send_notifications=not args.test or args.notify,
                    crash_isolation=crash_isolation, reread=reread,

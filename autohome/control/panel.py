@@ -211,9 +211,10 @@ class ControlPanel:
         if self.notifier.send(log, "console", message, title="AutoHome test"):
             if self.outbox.is_test_mode:
                 return "kept, not sent: test mode sends nothing (start it with -t --notify to send)"
-            if self.outbox.client is None:
-                return "kept as undeliverable: set PUSHOVER_TOKEN and PUSHOVER_USER to send it"
-            return "test notification queued; see 'notifications'"
+            if not self.outbox.can_send:
+                return ("kept as undeliverable: set PUSHOVER_TOKEN and PUSHOVER_USER, or "
+                        "AUTOHOME_NOTIFY_URLS, to send it")
+            return f"test notification queued for {', '.join(self.outbox.names)}; see 'notifications'"
         return "not queued: the message is invalid (see the log)"
 
     def _runnable(self, name: str) -> str | None:

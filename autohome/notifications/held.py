@@ -8,11 +8,14 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autohome.errors import NotifyError
 from autohome.logs.tree import get_logger
-from autohome.notifications.pushover import Message, PushoverClient
+from autohome.notifications.pushover import Attachment, Message
+
+if TYPE_CHECKING:
+    from autohome.notifications.channels import Channel
 from autohome.storage.db import Connection, Database
 from autohome.storage.outbox_table import Delivery, store_held
 
@@ -24,9 +27,13 @@ MAX_HELD = 1000  # messages kept in memory at most; past that the oldest are giv
 class HeldMessage:
     """One message that is not in the database yet, and how its delivery went so far."""
 
-    __slots__ = ("created", "sender", "fields", "state", "attempts", "next_attempt", "last_error", "sent_at")
+    __slots__ = ("created", "sender", "fields", "state", "attempts", "next_attempt", "last_error", "sent_at",
+                 "channel", "attachment")
 
-    def __init__(self, created: datetime, sender: str, fields: dict[str, Any], state: Delivery) -> None:
+    def __init__(self, created: datetime, sender: str, fields: dict[str, Any], state: Delivery,
+                 channel: str = "pushover", attachment: Attachment | None = None) -> None:
+        self.channel = channel
+        self.attachment = attachment  # sent from memory; not stored with the message later
         self.created = created
         self.sender = sender
         self.fields = fields
@@ -58,13 +65,14 @@ class HeldMessages:
                 self.given_up += 1
         self.db.held.hold_writer(self._write)
 
-    def deliver_due(self, client: PushoverClient | None, now: datetime, clock_now: Callable[[], datetime],
+    def deliver_due(self, channel: Channel, now: datetime, clock_now: Callable[[], datetime],
                     retry_delay: Callable[[int], timedelta]) -> datetime | None:
-        """Send the held messages that are due, oldest first; return when one is due next."""
-        if client is None or not self._messages:
+        """Send a channel's held messages that are due, oldest first; return when one is due next."""
+        if not self._messages:
             return None
         with self._lock:
-            due = [message for message in self._messages if message.state == Delivery.PENDING]
+            due = [message for message in self._messages
+                   if message.state == Delivery.PENDING and message.channel == channel.name]
         next_due = None
         for message in due:
             if message.next_attempt is not None and message.next_attempt > now:
@@ -72,7 +80,7 @@ class HeldMessages:
                 continue
             message.attempts += 1
             try:
-                client.send(Message.from_form(message.fields))
+                channel.send(Message.from_form(message.fields), message.attachment)
             except NotifyError as exc:
                 message.last_error = exc.reason
                 if exc.is_final:
@@ -92,7 +100,8 @@ class HeldMessages:
         with self._lock:
             messages = list(self._messages)
         store_held(conn, [(message.created, message.sender, message.fields, message.state, message.attempts,
-                           message.next_attempt or message.created, message.last_error, message.sent_at)
+                           message.next_attempt or message.created, message.last_error, message.sent_at,
+                           message.channel)
                           for message in messages])
         return lambda: self._forget(messages)
 

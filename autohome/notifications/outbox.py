@@ -1,5 +1,6 @@
-"""The outbox: every notification is written to the database first, then delivered by one
-sender thread, in order, exactly once as far as Pushover's API allows.
+"""The outbox: every notification is written to the database first, once per channel, then
+delivered by one sender thread per channel, in order, exactly once as far as each channel's
+API allows. One slow or failing channel never holds up another.
 
 `notify()` never waits on the network. A 4xx is final; a 5xx, a timeout or no network
 is retried with growing pauses from 5 s; a 429 waits for the quota's reset time.
@@ -8,14 +9,17 @@ is retried with growing pauses from 5 s; a 429 waits for the quota's reset time.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
-from autohome.clock import Clock
+from autohome.clock import Clock, monotonic_s
 from autohome.durations import format_duration
 from autohome.errors import NotifyError
 from autohome.logs.tree import get_logger
+from autohome.notifications.channels import PUSHOVER, Channel, PushoverChannel
 from autohome.notifications.held import HeldMessage, HeldMessages
-from autohome.notifications.pushover import NOT_CONFIGURED, Message, PushoverClient, Quota
+from autohome.notifications.pushover import NOT_CONFIGURED, Attachment, Message, PushoverClient, Quota
+from autohome.notifications.receipts import PushoverUpkeep
 from autohome.storage.db import Database, StorageFailure
 from autohome.storage.outbox_table import Delivery, OutboxRow, OutboxTable
 
@@ -29,6 +33,7 @@ KEEP_DONE = 10_000  # and at most this many of them
 QUOTA_KEY = "pushover_quota"
 SENDER_PAUSE = timedelta(minutes=1)
 PRUNE_EVERY = timedelta(days=1)
+IDLE_WAKE = timedelta(days=1)  # a sender with nothing to do still looks once a day
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -37,35 +42,52 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 class Outbox:
-    """Queues messages in the database and delivers them from a single sender thread."""
+    """Queues messages in the database and delivers them, one sender thread per channel."""
 
-    def __init__(self, db: Database, client: PushoverClient | None, clock: Clock,
+    def __init__(self, db: Database, channels: Sequence[Channel] | PushoverClient | None, clock: Clock,
                  is_test_mode: bool = False) -> None:
+        if isinstance(channels, PushoverClient):
+            channels = [PushoverChannel(channels)]
         self.table = OutboxTable(db)
         self.held = HeldMessages(db)  # what the database refused (held.py)
         self.is_test_mode = is_test_mode  # virtual time must not ring the phone: keep, never send
-        self.client = None if is_test_mode else client
+        self.names = [channel.name for channel in channels or ()]  # configured, sending or not
+        self.channels = {} if is_test_mode else {channel.name: channel for channel in channels or ()}
+        pushover = self.channels.get(PUSHOVER)
+        self.client = pushover.client if isinstance(pushover, PushoverChannel) else None
         self.clock = clock
-        self._alarm = clock.alarm()  # raised by a new message and by stop()
+        self._alarms = {name: clock.alarm() for name in self.channels}  # raised by a new message, stop()
         self._next_prune: datetime | None = None
         self._stopping = False
         self._finishing = False  # shutting down: send what is due now, wait for no retry
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.quota = self._stored_quota()
+        self.upkeep = (None if self.client is None
+                       else PushoverUpkeep(self.table, self.client, self._set_quota))
+
+    @property
+    def can_send(self) -> bool:
+        """Whether any channel delivers (not in test mode, at least one configured)."""
+        return bool(self.channels)
 
     # --- queueing (any thread) -------------------------------------------------------
 
-    def queue(self, message: Message, sender: str) -> int:
-        """Store a checked message for delivery; return its id. Never touches the network."""
-        state = (Delivery.TEST if self.is_test_mode else Delivery.PENDING if self.client is not None
+    def queue(self, message: Message, sender: str, to: Sequence[str] | None = None,
+              hold_until: datetime | None = None, attachment: Attachment | None = None) -> int:
+        """Store a checked message for delivery on each channel (or those in `to`); return
+        the first row's id. Never touches the network."""
+        state = (Delivery.TEST if self.is_test_mode else Delivery.PENDING if self.channels
                  else Delivery.UNDELIVERABLE)
+        channels = list(to or self.names) or [PUSHOVER]
         created = self.clock.now()
         if message.timestamp is None:  # shown on the phone as when it happened, however late it arrives
             message = message._replace(timestamp=int(created.timestamp()))
         try:
-            message_id = self.table.add(created, sender, message.form(), state)
+            message_id = self.table.add(created, sender, message.form(), state, channels, hold_until,
+                                        attachment)
         except (StorageFailure, OSError) as exc:  # a full disk: kept in memory, sent from there
-            self.held.hold(HeldMessage(created, sender, message.form(), state))
+            for channel in channels:
+                self.held.hold(HeldMessage(created, sender, message.form(), state, channel, attachment))
             log.warning("notification from %s kept in memory: the state database cannot take it (%s); it "
                         "is %s, and stored once the database can", sender, exc,
                         "sent from there" if state is Delivery.PENDING else "kept")
@@ -74,22 +96,39 @@ class Outbox:
         if self.is_test_mode:
             log.info("notification %d from %s not sent: test mode sends nothing (-t --notify does) "
                      "(message: %r)", message_id, sender, message.message)
-        elif self.client is None:
+        elif not self.channels:
             log.warning("notification %d from %s kept as undeliverable: %s (message: %r)",
                         message_id, sender, NOT_CONFIGURED, message.message)
+        elif hold_until is not None:
+            log.info("notification %d from %s held for quiet hours until %s", message_id, sender,
+                     hold_until.isoformat(timespec="minutes"))
         if state is not Delivery.PENDING and message_id % 1000 == 0 and self._done() > KEEP_DONE:
             self._next_prune = None  # a flood of kept messages: prune now, not tomorrow
             self.prune_if_due(created)
         self.wake()
         return message_id
 
+    def queue_cancel(self, tag: str) -> None:
+        """Queue the cancel of Pushover emergencies tagged `tag`: behind them, so it never
+        overtakes the emergency it cancels."""
+        state = Delivery.TEST if self.is_test_mode else Delivery.PENDING
+        try:
+            self.table.add(self.clock.now(), "autohome", {"message": f"(cancel the emergencies tagged {tag})",
+                                                         "cancel_tag": tag}, state, [PUSHOVER])
+        except (StorageFailure, OSError):
+            log.warning("the emergencies tagged %s cannot be cancelled: the state database cannot take it; "
+                        "they stop at their expiry", tag)
+            return
+        self.wake()
+
     def _done(self) -> int:
         """How many messages are done with (kept, not to be sent)."""
         return sum(count for state, count in self.table.counts().items() if state != Delivery.PENDING)
 
     def wake(self) -> None:
-        """Have the sender look at the outbox now."""
-        self._alarm.raise_()
+        """Have the senders look at the outbox now."""
+        for alarm in self._alarms.values():
+            alarm.raise_()
 
     def resend(self, message_id: int) -> str:
         """Queue a failed, uncertain or undeliverable message again; say what happened."""
@@ -98,8 +137,9 @@ class Outbox:
             return f"no notification {message_id}, see 'notifications'"
         if self.is_test_mode:
             return f"notification {message_id} is kept: test mode sends nothing (-t --notify does)"
-        if self.client is None:
-            return f"notification {message_id} is kept: {NOT_CONFIGURED}"
+        if row.channel not in self.channels:
+            why = NOT_CONFIGURED if not self.channels else f"its channel {row.channel} is not configured"
+            return f"notification {message_id} is kept: {why}"
         if row.state in (Delivery.PENDING, Delivery.SENDING, Delivery.SENT):
             return (f"notification {message_id} is {row.state}: only a failed, uncertain or "
                     "undeliverable one is sent again")
@@ -129,76 +169,97 @@ class Outbox:
                          pruned, KEEP_DONE)
         return self._next_prune
 
-    # --- the sender ------------------------------------------------------------------
+    # --- the senders ------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover what the last run left mid-send or undeliverable; start the sender thread."""
-        uncertain, revived = self.table.recover(can_send=self.client is not None)
+        """Recover what the last run left mid-send or undeliverable; start one sender thread
+        per channel."""
+        uncertain, revived = self.table.recover(can_send=next(iter(self.channels), ""))
         if uncertain:
             log.warning("%d notification(s) were being sent when AutoHome stopped; they are marked "
-                        "uncertain and not sent again (Pushover may or may not have them)", uncertain)
+                        "uncertain and not sent again (the channel may or may not have them)", uncertain)
         if revived:
-            log.info("Pushover is configured now: %d kept notification(s) will be sent", revived)
-        if self.client is None:
-            return
-        self._thread = threading.Thread(target=self._run, name="notify-sender", daemon=True)
-        self._thread.start()
+            log.info("a channel is configured now: %d kept notification(s) will be sent", revived)
+        for name in self.channels:
+            thread = threading.Thread(target=self._run, args=(name,), name=f"notify-{name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Send what is due now, within `timeout_s`, and stop the sender; messages waiting
+        """Send what is due now, within `timeout_s`, and stop the senders; messages waiting
         for a retry, and whatever the time left does not reach, stay queued for next time."""
         self._finishing = True
-        self._alarm.raise_()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self.wake()
+        ends = monotonic_s() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, ends - monotonic_s()))
         self._stopping = True  # past the time: stop after the message in hand
-        if self.client is not None:
-            self.client.close()
+        for channel in self.channels.values():
+            channel.close()
 
-    def _run(self) -> None:
+    def _run(self, name: str) -> None:
         # Retries wait on the daemon's clock: real time, suspended time and test mode's
         # virtual time alike, so nothing else has to poke the sender.
+        alarm, prunes = self._alarms[name], name == next(iter(self.channels))
+        channel = self.channels[name]
         while not self._stopping:
-            self._alarm.reset()
+            alarm.reset()
             try:
                 now = self.clock.now()
-                held_due = self.held.deliver_due(self.client, now, self.clock.now, retry_delay)
-                next_due = min(filter(None, (self.deliver_due(now), held_due)), default=None)
-                next_prune = self.prune_if_due(now)
+                dues = [self.deliver_due(now, name),
+                        self.held.deliver_due(channel, now, self.clock.now, retry_delay)]
+                if prunes:
+                    dues.append(self.prune_if_due(now))
+                if name == PUSHOVER and self.upkeep is not None and not self._finishing:
+                    dues.append(self.upkeep.due(now))
+                next_due = min(filter(None, dues), default=now + IDLE_WAKE)
             except Exception:  # the database, say: the messages stay queued
-                log.exception("the notification sender failed; trying again in %s",
+                log.exception("the notification sender for %s failed; trying again in %s", name,
                               format_duration(SENDER_PAUSE))
-                next_due = next_prune = self.clock.now() + SENDER_PAUSE
+                next_due = self.clock.now() + SENDER_PAUSE
             if self._finishing:
                 return
-            self.clock.wait_until(min(next_prune, next_due or next_prune), self._alarm)
+            self.clock.wait_until(next_due, alarm)
 
-    def deliver_due(self, now: datetime) -> datetime | None:
-        """Send queued messages in order while they are due; return when to look again
-        (None: nothing waits)."""
+    def deliver_due(self, now: datetime, channel: str = PUSHOVER) -> datetime | None:
+        """Send a channel's queued messages in order while they are due; return when to look
+        again (None: nothing waits)."""
         while not self._stopping:
-            head = self.table.head()
+            head = self.table.head(channel, now)
             if head is None:
-                return None
+                return self.table.next_release(channel, now)
             if head.next_attempt is not None and head.next_attempt > now:
-                return head.next_attempt
+                release = self.table.next_release(channel, now)
+                return min(head.next_attempt, release) if release else head.next_attempt
             self._attempt(head, now)
         return None
 
     def _attempt(self, row: OutboxRow, now: datetime) -> None:
-        assert self.client is not None
+        channel = self.channels[row.channel]
+        message = Message.from_form(row.fields)
+        attachment = self.table.attachment(row.attachment_id) if row.attachment_id else None
+        if row.attempts == 0 and (dropped := channel.cannot_carry(message, attachment)):
+            log.info("notification %d from %s goes to %s without %s: the channel cannot carry %s", row.id,
+                     row.sender, row.channel, ", ".join(dropped), "it" if len(dropped) == 1 else "them")
         # Recorded before the request: a crash from here on leaves it 'sending', which the
         # next start marks uncertain instead of sending it twice.
         self.table.update(row.id, state=Delivery.SENDING, attempts=row.attempts + 1)
         try:
-            request_id = self.client.send(Message.from_form(row.fields))
+            if "cancel_tag" in row.fields and self.upkeep is not None:
+                sent = self.upkeep.cancel(row.fields["cancel_tag"])
+            else:
+                sent = channel.send(message, attachment)
         except NotifyError as exc:
             self._remember_quota()
             self._failed(row, now, exc)
             return
         self._remember_quota()
-        self.table.update(row.id, state=Delivery.SENT, sent_at=self.clock.now(), last_error=None)
-        log.info("notification %d from %s sent (request %s)", row.id, row.sender, request_id)
+        self.table.update(row.id, state=Delivery.SENT, sent_at=self.clock.now(), last_error=None,
+                          receipt=sent.receipt, receipt_state="waiting" if sent.receipt else None)
+        if row.channel == PUSHOVER:
+            log.info("notification %d from %s sent (request %s)", row.id, row.sender, sent.request)
+        else:
+            log.info("notification %d from %s sent to %s", row.id, row.sender, row.channel)
 
     def _failed(self, row: OutboxRow, now: datetime, exc: NotifyError) -> None:
         attempts = row.attempts + 1
@@ -206,7 +267,7 @@ class Outbox:
             self.table.update(row.id, state=Delivery.FAILED, last_error=exc.reason)
             log.error("notification %d from %s refused, not retried: %s", row.id, row.sender, exc.reason)
             return
-        if exc.status == 429:
+        if exc.status == 429 and row.channel == PUSHOVER:
             reset = self.quota.reset_at if self.quota else None
             retry_at = (datetime.fromtimestamp(reset, timezone.utc) if reset
                         else now + NO_RESET_HEADER_WAIT)
@@ -218,7 +279,9 @@ class Outbox:
                     row.id, row.sender, attempts, exc.reason, retry_at.isoformat(timespec="seconds"))
 
     def _remember_quota(self) -> None:
-        quota = self.client.quota if self.client else None
+        self._set_quota(self.client.quota if self.client else None)
+
+    def _set_quota(self, quota: Quota | None) -> None:
         if quota is not None and quota != self.quota:
             self.quota = quota
             self.table.set_meta(QUOTA_KEY, f"{quota.limit} {quota.remaining} {quota.reset_at}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -16,6 +17,8 @@ log = get_logger("autohome.notify")
 REQUEST_TIMEOUT_S = 10.0
 # Pushover's documented limits, in characters.
 LIMITS = {"message": 1024, "title": 250, "url": 512, "url_title": 100}
+MAX_ATTACHMENT_BYTES = 5_242_880  # Pushover's limit for one attachment, 5 MB
+_DEVICES = re.compile(r"[A-Za-z0-9_-]{1,25}(,[A-Za-z0-9_-]{1,25})*")
 NOT_CONFIGURED = "Pushover is not configured: set PUSHOVER_TOKEN and PUSHOVER_USER in .env"
 
 
@@ -31,6 +34,11 @@ class Message(NamedTuple):
     retry: int | None = None
     expire: int | None = None
     timestamp: int | None = None  # Unix time the message is about: when a module queued it
+    html: int | None = None  # 1: the message is HTML
+    monospace: int | None = None  # 1: shown in a fixed-width font
+    ttl: int | None = None  # seconds until the phone deletes it
+    device: str | None = None  # one of the user's devices (or a comma-separated list)
+    tags: str | None = None  # an emergency's tags: AutoHome cancels it by tag on recovery
 
     def form(self) -> dict[str, str]:
         """The optional fields that are set, as form values."""
@@ -40,7 +48,7 @@ class Message(NamedTuple):
     def from_form(cls, values: dict[str, Any]) -> Message:
         """A message back from its stored fields."""
         kept = {k: v for k, v in values.items() if k in cls._fields}
-        for number in ("priority", "retry", "expire", "timestamp"):
+        for number in ("priority", "retry", "expire", "timestamp", "html", "monospace", "ttl"):
             if kept.get(number) is not None:
                 kept[number] = int(kept[number])
         return cls(**kept)
@@ -55,12 +63,24 @@ def build_message(
     sound: str | None = None,
     retry: int | None = None,
     expire: int | None = None,
+    html: bool = False,
+    monospace: bool = False,
+    ttl: int | None = None,
+    device: str | None = None,
+    tags: str | None = None,
     warn: Callable[[str], None] = log.warning,
 ) -> Message:
     """Check a message against Pushover's rules; cut over-long text with a warning.
 
     Raises ValueError for what cannot be fixed by cutting (blank text, bad priority).
     """
+    if html and monospace:
+        raise ValueError("html and monospace cannot both be set: pick one")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
+        raise ValueError(f"ttl {ttl!r} is not allowed: use a number of seconds above 0")
+    if device is not None and not (isinstance(device, str) and _DEVICES.fullmatch(device)):
+        raise ValueError(f"device {device!r} is not allowed: use a device name of up to 25 letters, "
+                         "digits, _ or -, or a comma-separated list of them")
     text = "" if message is None else str(message)
     if not text.strip():
         raise ValueError("message cannot be blank")
@@ -77,7 +97,9 @@ def build_message(
         retry = expire = None
     return Message(message=_fit("message", text, warn) or "", title=_fit("title", title, warn),
                    url=_fit("url", url, warn), url_title=_fit("url_title", url_title, warn),
-                   priority=priority, sound=sound, retry=retry, expire=expire)
+                   priority=priority, sound=sound, retry=retry, expire=expire,
+                   html=1 if html else None, monospace=1 if monospace else None, ttl=ttl,
+                   device=device, tags=tags if priority == 2 else None)
 
 
 def _fit(key: str, value: str | None, warn: Callable[[str], None]) -> str | None:
@@ -87,6 +109,16 @@ def _fit(key: str, value: str | None, warn: Callable[[str], None]) -> str | None
         warn(f"{key} is {len(value)} characters, Pushover allows {limit}: cut to fit")
         return value[: limit - 1] + "…"
     return value
+
+
+Attachment = tuple[str, bytes, str]  # file name, its bytes, its MIME type
+
+
+class Sent(NamedTuple):
+    """What Pushover answered to a message it took."""
+
+    request: str
+    receipt: str | None = None  # an emergency's: followed until acknowledged
 
 
 class Quota(NamedTuple):
@@ -147,12 +179,40 @@ class PushoverClient:
             session.mount("http://", adapter)
         self.session = session
 
-    def send(self, message: Message) -> str:
-        """Deliver one message; return Pushover's request id."""
+    def send(self, message: Message, attachment: Attachment | None = None) -> Sent:
+        """Deliver one message (with an image, multipart); return Pushover's request id and,
+        for an emergency, its receipt."""
         data = {"token": self.token, "user": self.user, **message.form()}
+        files = None if attachment is None else {"attachment": attachment}
+        body = self._call("POST", self.api_url, data=data, files=files)
+        return Sent(str(body.get("request", "")), body.get("receipt"))
+
+    def receipt(self, receipt: str) -> dict[str, Any]:
+        """An emergency's receipt: acknowledged (by whom, when), expired, ..."""
+        return self._call("GET", f"{self._base}/receipts/{receipt}.json", params={"token": self.token})
+
+    def cancel_by_tag(self, tag: str) -> None:
+        """Stop the retries of every emergency that carries `tag`."""
+        self._call("POST", f"{self._base}/receipts/cancel_by_tag/{tag}.json", data={"token": self.token})
+
+    def limits(self) -> Quota | None:
+        """The application's monthly quota, asked for (at start and once a day)."""
+        body = self._call("GET", f"{self._base}/apps/limits.json", params={"token": self.token})
+        try:
+            self.quota = Quota(int(body["limit"]), int(body["remaining"]), int(body["reset"]))
+        except (KeyError, TypeError, ValueError):
+            pass
+        return self.quota
+
+    @property
+    def _base(self) -> str:
+        """https://api.pushover.net/1 from the messages URL."""
+        return self.api_url.rsplit("/", 1)[0]
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         requests = self._requests
         try:
-            response = self.session.post(self.api_url, data=data, timeout=self.timeout_s)
+            response = self.session.request(method, url, timeout=self.timeout_s, **kwargs)
         except requests.Timeout as exc:
             raise NotifyError(f"no answer from Pushover within {self.timeout_s:g}s") from exc
         except requests.RequestException as exc:
@@ -174,7 +234,7 @@ class PushoverClient:
                 status=response.status_code,
                 body=response.text,
             )
-        return str(body.get("request", ""))
+        return body
 
     def close(self) -> None:
         """Close the kept-alive connections."""

@@ -242,14 +242,14 @@ class RunExecutor:
             line = self._lines.later("module %s failed after %.3fs: %s", spec.name, record.duration_s,
                                      record.error, thread_name=f"module:{spec.name}")
         # The "finished" line is logged by the state writer once the run is stored.
-        previous = self.states.record_finish(spec.name, record, self.clock.now(), line)
-        was_ok = previous is None or previous.is_ok
+        now = self.clock.now()
+        previous = self.states.record_finish(spec.name, record, now, line)
+        # Before this run (not an earlier try of it): failing since before a restart, say.
+        was_failing = previous is not None and not previous.is_ok and attempt == 1
         if record.error is not None and record.outcome is not Outcome.STOPPED and attempt <= spec.retries:
             self._retry(spec, attempt)
-        elif record.error is not None and was_ok and record.outcome is not Outcome.STOPPED:
-            self.alert(f"{spec.name} failed: {record.error}", "AutoHome: module failing")
-        elif record.error is None and not was_ok and attempt == 1:  # a retry that works was never alerted
-            self.alert(f"{spec.name} works again", "AutoHome: module recovered")
+        elif record.outcome is not Outcome.STOPPED:  # the run's final outcome, after its retries
+            self.notifier.alerts.after_run(spec.name, record.error, now, spec.alert, was_failing)
 
     def _retry(self, spec: ModuleSpec, attempt: int) -> None:
         """Try again after RETRY_DELAY, doubling with each try, never longer than the interval."""

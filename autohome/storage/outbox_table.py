@@ -41,15 +41,23 @@ class OutboxRow(NamedTuple):
     next_attempt: datetime | None
     last_error: str | None
     sent_at: datetime | None
+    channel: str = "pushover"
+    hold_until: datetime | None = None  # quiet hours: not sent before
+    receipt: str | None = None  # an emergency's Pushover receipt
+    receipt_state: str | None = None  # waiting, acknowledged by ..., expired, cancelled
+    attachment_id: int | None = None
 
 
-_OUTBOX_COLUMNS = "id, created, sender, fields, state, attempts, next_attempt, last_error, sent_at"
+_OUTBOX_COLUMNS = ("id, created, sender, fields, state, attempts, next_attempt, last_error, sent_at, "
+                   "channel, hold_until, receipt, receipt_state, attachment_id")
 
 
 def _outbox_row(row: tuple[Any, ...]) -> OutboxRow:
-    i, created, sender, fields, state, attempts, next_attempt, error, sent_at = row
+    (i, created, sender, fields, state, attempts, next_attempt, error, sent_at, channel, hold_until,
+     receipt, receipt_state, attachment_id) = row
     return OutboxRow(i, as_time(created), sender, json.loads(fields), Delivery(state), attempts,  # type: ignore[arg-type]
-                     as_time(next_attempt), error, as_time(sent_at))
+                     as_time(next_attempt), error, as_time(sent_at), channel, as_time(hold_until),
+                     receipt, receipt_state, attachment_id)
 
 
 class OutboxTable:
@@ -75,21 +83,53 @@ class OutboxTable:
             if not self._counts[state]:
                 del self._counts[state]
 
-    def add(self, created: datetime, sender: str, fields: dict[str, Any], state: str) -> int:
-        """Queue a message; return its id."""
+    def add(self, created: datetime, sender: str, fields: dict[str, Any], state: str,
+            channels: list[str] | None = None, hold_until: datetime | None = None,
+            attachment: tuple[str, bytes, str] | None = None) -> int:
+        """Queue a message, one row per channel (each with its own delivery state) in one
+        transaction, its attachment stored once beside them; return the first row's id."""
         with self._writing() as conn:
-            cursor = conn.execute(
-                "INSERT INTO outbox (created, sender, fields, state, next_attempt) VALUES (?, ?, ?, ?, ?)",
-                (as_text(created), sender, json.dumps(fields), state, as_text(created)),
-            )
-            self._count(state, 1)
-            return int(cursor.lastrowid or 0)
+            attachment_id = None
+            if attachment is not None:
+                attachment_id = conn.execute("INSERT INTO attachments (name, data, mime) VALUES (?, ?, ?)",
+                                             attachment).lastrowid
+            first = 0
+            for channel in channels or ["pushover"]:
+                cursor = conn.execute(
+                    "INSERT INTO outbox (created, sender, fields, state, next_attempt, channel, hold_until, "
+                    "attachment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (as_text(created), sender, json.dumps(fields), state, as_text(created), channel,
+                     as_text(hold_until), attachment_id),
+                )
+                self._count(state, 1)
+                first = first or int(cursor.lastrowid or 0)
+            return first
 
-    def head(self) -> OutboxRow | None:
-        """The oldest message still to send: messages go out in the order they were queued."""
+    def head(self, channel: str = "pushover", now: datetime | None = None) -> OutboxRow | None:
+        """The oldest message still to send on a channel: messages go out in the order they
+        were queued, but for those held for quiet hours, which wait until `hold_until`."""
+        held = "" if now is None else "AND (hold_until IS NULL OR hold_until <= ?)"
         rows = self.db.query(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1")
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND channel = ? {held} "  # noqa: S608
+            "ORDER BY id LIMIT 1", (channel,) if now is None else (channel, as_text(now)))
         return _outbox_row(rows[0]) if rows else None
+
+    def next_release(self, channel: str, now: datetime) -> datetime | None:
+        """When the first message held for quiet hours on a channel may go."""
+        rows = self.db.query("SELECT MIN(hold_until) FROM outbox WHERE state = 'pending' AND channel = ? "
+                             "AND hold_until > ?", (channel, as_text(now)))
+        return as_time(rows[0][0]) if rows and rows[0][0] else None
+
+    def waiting_receipts(self) -> list[OutboxRow]:
+        """Emergencies sent and not yet acknowledged, expired or cancelled."""
+        rows = self.db.query(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE receipt_state = 'waiting' ORDER BY id")
+        return [_outbox_row(row) for row in rows]
+
+    def attachment(self, attachment_id: int) -> tuple[str, bytes, str] | None:
+        """An attachment's file name, bytes and MIME type."""
+        rows = self.db.query("SELECT name, data, mime FROM attachments WHERE id = ?", (attachment_id,))
+        return (rows[0][0], bytes(rows[0][1]), rows[0][2]) if rows else None
 
     def update(self, message_id: int, **changes: Any) -> None:
         """Change some columns of one message."""
@@ -103,16 +143,17 @@ class OutboxTable:
                     self._count(changes["state"], 1)
             conn.execute(f"UPDATE outbox SET {columns} WHERE id = ?", (*values, message_id))
 
-    def recover(self, can_send: bool) -> tuple[int, int]:
+    def recover(self, can_send: str) -> tuple[int, int]:
         """At start-up: a message caught mid-send is 'uncertain' (never sent twice); messages
-        kept while Pushover was not configured become pending once it is."""
+        kept while no channel was configured become pending on `can_send`, the first channel
+        configured now ("": none)."""
         with self._writing(recount=True) as conn:
             uncertain = conn.execute(
                 "UPDATE outbox SET state = 'uncertain', last_error = ? WHERE state = 'sending'",
                 ("AutoHome stopped while sending it: it may or may not have arrived",),
             ).rowcount
             revived = conn.execute(
-                "UPDATE outbox SET state = 'pending' WHERE state = 'undeliverable'"
+                "UPDATE outbox SET state = 'pending', channel = ? WHERE state = 'undeliverable'", (can_send,)
             ).rowcount if can_send else 0
         return uncertain, revived
 
@@ -146,6 +187,9 @@ class OutboxTable:
             pruned += conn.execute(
                 f"DELETE FROM outbox WHERE {done} AND id <= (SELECT id FROM outbox WHERE {done} "  # noqa: S608
                 "ORDER BY id DESC LIMIT 1 OFFSET ?)", (keep_at_most,)).rowcount
+            if pruned:  # attachments no message refers to any more
+                conn.execute("DELETE FROM attachments WHERE id NOT IN "
+                             "(SELECT attachment_id FROM outbox WHERE attachment_id IS NOT NULL)")
             return pruned
 
     def get_meta(self, key: str) -> str | None:
@@ -159,11 +203,11 @@ class OutboxTable:
 
 def store_held(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Store messages that were held in memory, as they are now: (created, sender, fields,
-    state, attempts, next_attempt, last_error, sent_at) each."""
+    state, attempts, next_attempt, last_error, sent_at, channel) each."""
     conn.executemany(
         "INSERT INTO outbox (created, sender, fields, state, attempts, next_attempt, last_error, "
-        "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "sent_at, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(as_text(created), sender, json.dumps(fields), state, attempts, as_text(next_attempt),
-          last_error, as_text(sent_at))
-         for created, sender, fields, state, attempts, next_attempt, last_error, sent_at in rows])
+          last_error, as_text(sent_at), channel)
+         for created, sender, fields, state, attempts, next_attempt, last_error, sent_at, channel in rows])
 

@@ -93,6 +93,22 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE sleeps ADD COLUMN kind TEXT NOT NULL DEFAULT 'asleep';
     """,
+    # Channels: one row per message and channel, each with its own delivery state; quiet
+    # hours (hold_until), emergency receipts, and attachments kept beside the messages.
+    """
+    ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'pushover';
+    ALTER TABLE outbox ADD COLUMN hold_until TEXT;
+    ALTER TABLE outbox ADD COLUMN receipt TEXT;
+    ALTER TABLE outbox ADD COLUMN receipt_state TEXT;
+    ALTER TABLE outbox ADD COLUMN attachment_id INTEGER;
+    CREATE INDEX outbox_by_channel ON outbox (channel, state, id);
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    """,
 ]
 
 

@@ -22,7 +22,7 @@ def client_for(url: str, timeout_s: float = 10.0) -> PushoverClient:
 def test_a_message_is_posted_with_token_user_and_fields(pushover: FakePushover) -> None:
     client = client_for(pushover.url)
     message = build_message("Disk almost full", title="laptop", priority=1, url="http://x", sound="siren")
-    assert client.send(message) == "req-ok"
+    assert client.send(message).request == "req-ok"
     [request] = pushover.requests
     assert request.path == "/1/messages.json"
     assert request.form == {"token": TOKEN, "user": USER, "message": "Disk almost full",

@@ -1,0 +1,121 @@
+"""When a module's failures become an alert: after ALERT_AFTER failed runs in a row, a
+recovery alert once it works again, one "flapping" alert for a module that keeps flipping
+(then silence until it has been steady for an hour), and nothing with ALERT = "never".
+
+It sees each run's outcome after retries; what it remembers lives in memory, so a restart
+starts every module's count afresh.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from autohome.durations import format_duration
+
+FLAP_CHANGES = 5  # this many flips between failing and working within FLAP_WINDOW: flapping
+FLAP_WINDOW = timedelta(hours=1)
+STEADY = timedelta(hours=1)  # a flapping module is quiet until it has not flipped for this long
+
+
+class AlertRule(Protocol):
+    """A module's alert settings (ALERT_AFTER, ALERT, ALERT_PRIORITY; catalog.loader reads them)."""
+
+    @property
+    def after(self) -> int:
+        """Failed runs in a row that make an alert."""
+        ...
+
+    @property
+    def never(self) -> bool:
+        """ALERT = "never": no alert at all."""
+        ...
+
+    @property
+    def priority(self) -> int:
+        """The failure alert's priority (2: a Pushover emergency)."""
+        ...
+
+
+class _Track:
+    __slots__ = ("failures", "alerted", "emergency", "failing", "changes", "flapping")
+
+    def __init__(self) -> None:
+        self.failures = 0  # failed runs in a row
+        self.alerted = False  # a failure alert went out and no recovery yet
+        self.emergency = False  # ...as a Pushover emergency, to be cancelled on recovery
+        self.failing = False
+        self.changes: deque[datetime] = deque()
+        self.flapping = False
+
+
+Send = Callable[..., None]  # (message, title, priority=0, tags=None)
+
+
+class AlertPolicy:
+    """Decides, run by run, which of a module's failures and recoveries are worth an alert."""
+
+    def __init__(self, send: Send, cancel: Callable[[str], None]) -> None:
+        self.send = send
+        self.cancel = cancel
+        self._tracks: dict[str, _Track] = {}
+
+    def after_run(self, name: str, error: str | None, now: datetime, rule: AlertRule,
+                  was_failing: bool = False) -> None:
+        """A run's final outcome (after its retries): alert if the rule says so. `was_failing`:
+        the module's stored state before this run, for the first run seen since start (a
+        module failing before a restart was alerted about then)."""
+        track = self._tracks.get(name)
+        if track is None:
+            track = self._tracks[name] = _Track()
+            track.failing = track.alerted = was_failing
+            track.failures = rule.after if was_failing else 0
+        failed = error is not None
+        if failed != track.failing:
+            track.failing = failed
+            track.changes.append(now)
+        while track.changes and now - track.changes[0] > FLAP_WINDOW:
+            track.changes.popleft()
+        track.failures = track.failures + 1 if failed else 0
+        if rule.never:
+            track.alerted = False
+            return
+        if track.flapping:
+            if track.changes and now - track.changes[-1] < STEADY:
+                return  # still flipping, or not steady for an hour yet
+            track.flapping = False
+            state = f"it fails: {error}" if failed else "it works"
+            self.send(f"{name} has been steady for {format_duration(STEADY)}: {state}",
+                      "AutoHome: module steady again")
+            track.alerted = failed
+            return
+        if len(track.changes) >= FLAP_CHANGES:
+            track.flapping = True
+            self._cancel_emergency(name, track)
+            self.send(f"{name} is flapping: it changed between failing and working {len(track.changes)} "
+                      f"times in the last {format_duration(FLAP_WINDOW)}; no more alerts about it until it "
+                      f"has been steady for {format_duration(STEADY)}", "AutoHome: module flapping")
+            track.alerted = False
+            return
+        if failed and not track.alerted and track.failures >= rule.after:
+            runs = f" ({track.failures} runs in a row)" if rule.after > 1 else ""
+            track.alerted = True
+            track.emergency = rule.priority == 2
+            self.send(f"{name} failed{runs}: {error}", "AutoHome: module failing", priority=rule.priority,
+                      tags=_tag(name) if track.emergency else None)
+        elif not failed and track.alerted:
+            track.alerted = False
+            self._cancel_emergency(name, track)
+            self.send(f"{name} works again", "AutoHome: module recovered")
+
+    def _cancel_emergency(self, name: str, track: _Track) -> None:
+        if track.emergency:
+            track.emergency = False
+            self.cancel(_tag(name))
+
+
+def _tag(name: str) -> str:
+    """The tag an emergency about a module carries, to cancel it by."""
+    return f"autohome-{name}"
