@@ -27,7 +27,7 @@ from autohome.errors import AutoHomeError, ConfigError
 from autohome.logs.archive import CURRENT_LOG, TEST_LOG, archive_current_log
 from autohome.logs.setup import LogSetup, setup_logging
 from autohome.logs.tree import get_logger
-from autohome.notifications.channels import make_channels
+from autohome.notifications.channels import Channel, make_channels
 from autohome.notifications.pushover import PushoverClient
 from autohome.running.capture import OutputCapture
 from autohome.running.crashes import CrashIsolation, CrashRecorder, end_streak, report_crash
@@ -198,6 +198,10 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
     database = lock.database
     try:
         archived = archive_current_log(config.log_dir, _log_name(args)) if args.new else None
+        client = None
+        if config.has_pushover:
+            client = PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url)
+        channels = make_channels(client, list(config.notify_urls), config.notify_pace)  # a bad URL: here
         db = open_database(database.parent, database.name)
     except (AutoHomeError, OSError) as exc:
         stderr.write(f"autohome: error: {exc}\n")
@@ -213,7 +217,8 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
     )
     try:
         code = EXIT_DEAF  # (should _run raise: its descriptors closed under it, say)
-        code = _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture, lock, reread)
+        code = _run(args, config, environ, stdin, stderr, db, logging_setup, archived, capture, lock, reread,
+                    channels)
         left += [thread for thread in blocking_threads() if thread not in already_there]
         if left:
             log.warning("threads that modules started are still running after shutdown; AutoHome ends "
@@ -243,19 +248,16 @@ def _own_stream(stream: IO[str]) -> IO[str]:
 
 def _run(args: argparse.Namespace, config: Config, environ: Mapping[str, str], stdin: IO[str],
          stderr: IO[str], db: Database, logging_setup: LogSetup, archived: Path | None,
-         capture: OutputCapture, lock: InstanceLock, reread: Callable[[], Config]) -> int:
+         capture: OutputCapture, lock: InstanceLock, reread: Callable[[], Config],
+         channels: list[Channel]) -> int:
     if archived is not None:
         log.info("archived the previous log as %s", archived)
     if config.env_file is not None:
         log.info("settings read from %s", config.env_file)
-    client = None
-    if config.has_pushover:
-        client = PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url)
-    elif not config.notify_urls:
+    if not channels:
         log.info("no notification channel configured (PUSHOVER_TOKEN and PUSHOVER_USER, or "
                  "AUTOHOME_NOTIFY_URLS): notifications are kept, and sent once one is set")
-    channels = make_channels(client, list(config.notify_urls), config.notify_pace)  # ConfigError
-    if config.notify_urls:
+    elif config.notify_urls:
         log.info("notification channels: %s", ", ".join(channel.name for channel in channels))
     zone = (ZoneInfo(config.timezone) if config.timezone
             else system_zone(environ, get_logger("autohome.clock").warning))

@@ -277,13 +277,17 @@ class Commands:
             detail = row.last_error or ""
             if row.state == Delivery.PENDING and row.attempts:
                 detail = f"retry at {format_time(row.next_attempt, self.zone)}: {detail}"
+            elif row.state == Delivery.PENDING and row.hold_until is not None:
+                detail = f"quiet hours: held until {format_time(row.hold_until, self.zone)}"
+            elif row.receipt_state:
+                detail = f"emergency: {row.receipt_state}"
             text = str(row.fields.get("message", ""))
             rows.append([str(row.id), format_time(row.created, self.zone),
-                         format_time(row.sent_at, self.zone), row.state, str(row.attempts), row.sender,
-                         text if len(text) <= 40 else text[:39] + "…", detail[:80]])
+                         format_time(row.sent_at, self.zone), row.channel, row.state, str(row.attempts),
+                         row.sender, text if len(text) <= 40 else text[:39] + "…", detail[:80]])
         if not rows:
             return Reply("no notifications yet")
-        headers = ["ID", "QUEUED", "SENT", "STATE", "TRIES", "FROM", "MESSAGE", "ERROR"]
+        headers = ["ID", "QUEUED", "SENT", "TO", "STATE", "TRIES", "FROM", "MESSAGE", "ERROR"]
         return Reply(format_table(headers, rows))
 
     def _read_notification(self, args: list[str]) -> Reply:
@@ -303,8 +307,13 @@ class Commands:
         if row is None:
             return Reply(f"no notification {message_id}, see 'notifications'")
         lines = [f"notification {row.id} from {row.sender}: {row.state}, {row.attempts} tries",
+                 f"channel:   {row.channel}",
                  f"queued:    {format_time(row.created, self.zone)}",
                  f"sent:      {format_time(row.sent_at, self.zone)}"]
+        if row.hold_until is not None:
+            lines.append(f"held:      until {format_time(row.hold_until, self.zone)} (quiet hours)")
+        if row.receipt:
+            lines.append(f"receipt:   {row.receipt}: {row.receipt_state}")
         if row.last_error:
             lines.append(f"error:     {row.last_error}")
         lines.extend(f"{key + ':':<10} {value}" for key, value in row.fields.items())

@@ -70,6 +70,8 @@ class AppriseChannel:
             raise ConfigError(APPRISE_MISSING) from None
         self.name = name
         self.url = url
+        self._log = logging.getLogger("apprise")
+        self._log.propagate = False  # its lines are said once, by the outbox, with the message's id
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
             raise ConfigError(f"AUTOHOME_NOTIFY_URLS: Apprise cannot use {name}={_private(url)}: check the "
@@ -78,22 +80,21 @@ class AppriseChannel:
             plugin.request_rate_per_sec = pace_s
         self._plugin: Any = plugin
         self._apprise = apprise
-        self._log = logging.getLogger("apprise")
-        self._log.propagate = False  # its lines are said once, by the outbox, with the message's id
 
     def send(self, message: Message, attachment: Attachment | None) -> Sent:
         """Hand the message to Apprise; its log line gives the HTTP status of a refusal."""
         apprise = self._apprise
         body = message.message if message.url is None else f"{message.message}\n{message.url}"
-        attach = None
-        if attachment is not None and self._plugin.attachment_support:
-            name, data, mime = attachment
-            attach = apprise.AppriseAttachment(apprise.attachment.AttachMemory(content=data, name=name,
-                                                                                mimetype=mime))
         body_format = apprise.NotifyFormat.HTML if message.html else apprise.NotifyFormat.TEXT
         said = _Said(threading.get_ident())
         self._log.addHandler(said)
         try:
+            attach = None
+            if attachment is not None and self._plugin.attachment_support:
+                from apprise.attachment.memory import AttachMemory
+
+                name, data, mime = attachment
+                attach = apprise.AppriseAttachment(AttachMemory(content=data, name=name, mimetype=mime))
             sent = self._plugin.notify(body=body, title=message.title or "", attach=attach,
                                        body_format=body_format)
         except Exception as exc:  # noqa: BLE001 - a plugin's bug is a failed delivery, retried

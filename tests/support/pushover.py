@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from email.parser import BytesParser
 from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from support.clock import WAIT_S
@@ -85,7 +85,8 @@ class FakePushover:
                     if answer is None:
                         fake.requests.append(PushoverRequest(self.path, form, dict(self.headers), files))
                         answer = fake.answers.pop(0) if fake.answers else Answer()
-                        if form.get("priority") == "2" and answer.status == 200 and isinstance(answer.body, dict):
+                        emergency = form.get("priority") == "2" and answer.status == 200
+                        if emergency and isinstance(answer.body, dict):
                             receipt = f"r{len(fake.receipts):029d}"
                             fake.receipts[receipt] = {"status": 1, "acknowledged": 0, "expired": 0,
                                                       "tags": form.get("tags", "")}
