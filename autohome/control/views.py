@@ -108,6 +108,7 @@ class StatusView(NamedTuple):
     quota: Quota | None
     states: dict[str, int] = {}  # modules by ModuleState
     last_gap: tuple[datetime, datetime, str] | None = None  # (from, to, kind): GAP_KINDS
+    channels: dict[str, int] = {}  # messages still to send, per channel
 
 class Controller(Protocol):
     """What the console and the status page may ask of the daemon (control/panel.py)."""

@@ -299,6 +299,14 @@ class Outbox:
         """The newest messages, newest first."""
         return self.table.listing(limit)
 
+    def waiting_by_channel(self) -> dict[str, int]:
+        """Messages still to send on each configured channel (0 for one that is up to date)."""
+        try:
+            waiting = self.table.waiting_by_channel()
+        except StorageFailure:
+            waiting = {}
+        return {name: waiting.get(name, 0) for name in self.names} if self.names else waiting
+
     def counts(self) -> dict[str, int]:
         """Messages per state (and those kept in memory while the database refuses them)."""
         try:

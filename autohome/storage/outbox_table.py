@@ -176,6 +176,12 @@ class OutboxTable:
                 counts = self._counts = dict(rows)
         return dict(counts)
 
+    def waiting_by_channel(self) -> dict[str, int]:
+        """How many messages wait on each channel (pending or being sent)."""
+        rows = self.db.query("SELECT channel, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') "
+                             "GROUP BY channel ORDER BY channel")
+        return dict(rows)
+
     def prune(self, before: datetime, keep_at_most: int) -> int:
         """Forget messages that are done with (sent, failed, undeliverable, uncertain, test)
         queued before `before`, and the oldest of them beyond `keep_at_most`; return how many.

@@ -126,7 +126,7 @@ class Pages:
             ("version", __version__), ("uptime", uptime),
             ("next tick", format_time(status.next_tick, self.zone)[11:] if status.next_tick else "-"),
             ("threads", f"{status.running} of {status.max_threads}"), ("backlog", str(status.queued)),
-            ("notifications waiting", _waiting(status.outbox)), ("Pushover quota", quota),
+            ("notifications waiting", _waiting(status.outbox, status.channels)), ("Pushover quota", quota),
         ]
 
     def _row(self, view: ModuleView) -> Row:
@@ -169,8 +169,12 @@ class Pages:
         return svg
 
 
-def _waiting(outbox: dict[str, int]) -> str:
-    """The notifications not sent yet: those to send, and those kept for want of Pushover keys."""
+def _waiting(outbox: dict[str, int], channels: dict[str, int]) -> str:
+    """The notifications not sent yet: those to send (per channel), and those kept for want
+    of a channel."""
     pending, kept = outbox.get("pending", 0), outbox.get("undeliverable", 0)
-    return f"{pending + kept} ({kept} kept until Pushover is set up)" if kept else str(pending)
+    if kept:
+        return f"{pending + kept} ({kept} kept until a channel is set up)"
+    each = ", ".join(f"{name} {count}" for name, count in channels.items())
+    return f"{pending} ({each})" if each else str(pending)
 
