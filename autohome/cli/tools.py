@@ -163,6 +163,9 @@ def _notify_for(config: Config, log: logging.Logger, send: bool) -> Callable[...
     """A notify that shows the message, or, with --notify, sends it to Pushover at once."""
 
     def notify(message: object, **fields: object) -> bool:
+        for dropped in ("to", "attachment"):  # `autohome run` sends to Pushover alone, as text
+            if fields.pop(dropped, None) is not None:
+                log.info("notification: %s is not used by `autohome run` (the daemon uses it)", dropped)
         try:
             checked = build_message(message, **fields)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:

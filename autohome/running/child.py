@@ -222,9 +222,17 @@ def main(argv: Sequence[str]) -> int:
 
     def notify(message: object, title: str | None = None, priority: int = 0, url: str | None = None,
                url_title: str | None = None, sound: str | None = None, retry: int | None = None,
-               expire: int | None = None) -> bool:
+               expire: int | None = None, html: bool = False, monospace: bool = False, ttl: int | None = None,
+               device: str | None = None, attachment: object = None, to: object = None) -> bool:
         fields = {"title": title, "priority": priority, "url": url, "url_title": url_title,
-                  "sound": sound, "retry": retry, "expire": expire}
+                  "sound": sound, "retry": retry, "expire": expire, "html": html, "monospace": monospace,
+                  "ttl": ttl, "device": device, "to": to}
+        if isinstance(attachment, bytes | bytearray):  # over the JSON channel as base64
+            import base64
+
+            fields["attachment_base64"] = base64.b64encode(attachment).decode("ascii")
+        elif attachment is not None:
+            fields["attachment"] = str(attachment)  # a path: the parent reads it
         return bool(channel.call("notify", message=str(message), **fields))
 
     kit = {"log": log, "notify": notify, "store": Store(channel), "config": hello.get("config", {})}

@@ -99,6 +99,10 @@ class ChildMessages:
         try:
             if function == "notify":
                 fields = dict(arguments)
+                if isinstance(fields.get("attachment_base64"), str):
+                    import base64
+
+                    fields["attachment"] = base64.b64decode(fields.pop("attachment_base64"), validate=True)
                 return bool(self.kit.notify(fields.pop("message", None), **fields))
             if function == "store_get":
                 missing = object()

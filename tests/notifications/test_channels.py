@@ -176,3 +176,21 @@ def test_the_pushover_limits_are_read_at_start_and_daily(pushover: FakePushover)
         pushover.wait_for(lambda: pushover.limit_reads == 2)
     finally:
         outbox.stop()
+
+
+def test_an_isolated_run_sends_an_attachment_through_its_parent(tmp_path: Path, daemon_factory,
+                                                                 pushover: FakePushover) -> None:
+    write_module(tmp_path / "modules", "cam", '''
+        INTERVAL = "1d"
+        ISOLATE = True
+        def run(log, notify):
+            image = b"\\x89PNG\\r\\n\\x1a\\nfake image"
+            notify("snapshot", attachment=image, monospace=True, to=["pushover"])
+    ''')
+    env = clean_env(PUSHOVER_TOKEN=TOKEN, PUSHOVER_USER=USER, PUSHOVER_API_URL=pushover.url)
+    daemon = daemon_factory(tmp_path, "-t", "--notify", "--no-console", env=env)
+    [sent] = pushover.wait_for_requests(1)
+    assert sent.files["attachment"] == ("attachment.png", b"\x89PNG\r\n\x1a\nfake image", "image/png")
+    assert sent.form["monospace"] == "1"
+    daemon.close_stdin()
+    assert daemon.wait() == 0
