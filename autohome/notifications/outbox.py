@@ -18,7 +18,7 @@ from autohome.errors import NotifyError
 from autohome.logs.tree import get_logger
 from autohome.notifications.channels import PUSHOVER, Channel, PushoverChannel
 from autohome.notifications.held import HeldMessage, HeldMessages
-from autohome.notifications.pushover import NOT_CONFIGURED, Attachment, Message, PushoverClient, Quota
+from autohome.notifications.pushover import NOT_CONFIGURED, Attachment, Message, Quota
 from autohome.notifications.receipts import PushoverUpkeep
 from autohome.storage.db import Database, StorageFailure
 from autohome.storage.outbox_table import Delivery, OutboxRow, OutboxTable
@@ -44,15 +44,13 @@ def retry_delay(attempts: int) -> timedelta:
 class Outbox:
     """Queues messages in the database and delivers them, one sender thread per channel."""
 
-    def __init__(self, db: Database, channels: Sequence[Channel] | PushoverClient | None, clock: Clock,
+    def __init__(self, db: Database, channels: Sequence[Channel], clock: Clock,
                  is_test_mode: bool = False) -> None:
-        if isinstance(channels, PushoverClient):
-            channels = [PushoverChannel(channels)]
         self.table = OutboxTable(db)
         self.held = HeldMessages(db)  # what the database refused (held.py)
         self.is_test_mode = is_test_mode  # virtual time must not ring the phone: keep, never send
-        self.names = [channel.name for channel in channels or ()]  # configured, sending or not
-        self.channels = {} if is_test_mode else {channel.name: channel for channel in channels or ()}
+        self.names = [channel.name for channel in channels]  # configured, sending or not
+        self.channels = {} if is_test_mode else {channel.name: channel for channel in channels}
         pushover = self.channels.get(PUSHOVER)
         self.client = pushover.client if isinstance(pushover, PushoverChannel) else None
         self.clock = clock

@@ -15,6 +15,7 @@ from support.processes import clean_env, free_port
 from support.pushover import Answer, FakePushover
 
 from autohome.logs.tree import get_logger
+from autohome.notifications.channels import PushoverChannel
 from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox, retry_delay
 from autohome.notifications.pushover import PushoverClient
@@ -32,7 +33,7 @@ log = get_logger("autohome.modules.test")
 def make_outbox(url: str | None, clock: FakeClock, db: Database | None = None,
                 timeout_s: float = 10.0) -> Outbox:
     client = None if url is None else PushoverClient(TOKEN, USER, url, timeout_s=timeout_s)
-    return Outbox(db or Database.in_memory(), client, clock)
+    return Outbox(db or Database.in_memory(), [] if client is None else [PushoverChannel(client)], clock)
 
 
 def states(outbox: Outbox) -> list[tuple[str, str]]:
