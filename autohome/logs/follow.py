@@ -64,16 +64,19 @@ class Follower:
     def take(self) -> tuple[list[str], int]:
         """The entries waiting, oldest first, and how many were lost since the last take."""
         with self._lock:
+            # The wake-up byte is read before the entries, under the lock: read after, it
+            # could be the byte of an entry pushed meanwhile, left waiting with no byte to
+            # wake the reader (and, signalled, none sent for the entries after it).
+            try:
+                self._wake_in.recv(64)
+            except OSError:
+                pass  # nothing to read: the entries came without a wake-up byte
             entries, lost = list(self._entries), self._lost
             self._entries.clear()
             self._chars = self._lost = 0
             self._signalled = False
             if self._shown:
                 entries = self._unseen(entries)
-        try:
-            self._wake_in.recv(64)
-        except OSError:
-            pass  # nothing to read: the entries came without a wake-up byte
         return entries, lost
 
     def _unseen(self, entries: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
+from support.clock import WAIT_S
 from support.console import ConsoleClient, console_port
 from support.logs import log_seen
 from support.modules import spec
@@ -115,3 +116,34 @@ def test_a_follower_that_does_not_read_holds_at_most_a_megabyte() -> None:
         follower.close()
     assert sum(len(entry) for entry in entries) <= 1_000_002 and lost >= 39
     assert entries[-1].startswith("39")  # the newest kept
+
+
+def test_a_follower_is_woken_for_every_entry_however_the_writer_and_reader_interleave() -> None:
+    """An entry pushed while the reader takes must wake the reader, not be left without a
+    wake-up byte until the next (that never comes: `log -f` shows nothing more)."""
+    import selectors
+    import threading
+
+    followers = LogFollowers(logging.Formatter("%(message)s"))
+    follower = followers.follow()
+    count = 20_000
+
+    def write() -> None:
+        for number in range(count):
+            followers.emit(logging.LogRecord("autohome.test", logging.INFO, "", 0, str(number), None, None))
+
+    writer = threading.Thread(target=write, daemon=True)
+    received: list[str] = []
+    lost = 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(follower, selectors.EVENT_READ)
+        writer.start()
+        while len(received) + lost < count:
+            assert selector.select(WAIT_S), f"not woken, {count - len(received) - lost} entries to come"
+            entries, dropped = follower.take()
+            received.extend(entries)
+            lost += dropped
+    writer.join(WAIT_S)
+    follower.close()
+    assert received[-1] == str(count - 1)
+    assert [int(entry) for entry in received] == sorted(int(entry) for entry in received)
