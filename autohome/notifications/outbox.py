@@ -121,7 +121,8 @@ class Outbox:
 
     def _done(self) -> int:
         """How many messages are done with (kept, not to be sent)."""
-        return sum(count for state, count in self.table.counts().items() if state != Delivery.PENDING)
+        waiting = (Delivery.PENDING, Delivery.SENDING)
+        return sum(count for state, count in self.table.counts().items() if state not in waiting)
 
     def wake(self) -> None:
         """Have the senders look at the outbox now."""

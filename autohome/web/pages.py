@@ -172,7 +172,8 @@ class Pages:
 def _waiting(outbox: dict[str, int], channels: dict[str, int]) -> str:
     """The notifications not sent yet: those to send (per channel), and those kept for want
     of a channel."""
-    pending, kept = outbox.get("pending", 0), outbox.get("undeliverable", 0)
+    pending = outbox.get("pending", 0) + outbox.get("sending", 0)  # one on its way is not sent yet
+    kept = outbox.get("undeliverable", 0)
     if kept:
         return f"{pending + kept} ({kept} kept until a channel is set up)"
     each = ", ".join(f"{name} {count}" for name, count in channels.items())

@@ -294,6 +294,36 @@ def test_the_page_tells_the_truth_about_failing_off_and_waiting(browser: Browser
     assert "see the modules table" in reply.body and "'modules'" not in reply.body  # no console words
 
 
+def test_the_page_counts_what_waits_on_each_channel(clock, logs: LogSetup) -> None:
+    from support.ntfy import FakeNtfy
+    from support.pushover import Answer, FakePushover
+
+    from autohome.app import build
+    from autohome.config import Config
+    from autohome.notifications.channels import AppriseChannel, PushoverChannel
+    from autohome.notifications.pushover import PushoverClient
+
+    pushover, ntfy = FakePushover(), FakeNtfy()
+    pushover.answers += [Answer(500, "down")] * 10  # both channels fail and wait for a retry
+    ntfy.statuses += [503] * 10
+    channels = [PushoverChannel(PushoverClient("a" * 30, "u" * 30, pushover.url)),
+                AppriseChannel("ntfy", ntfy.url, pace_s=0)]
+    main = build(Config(console_port=0, web_enabled=True, web_port=0), clock, [spec("weather", sunny, 300)],
+                 channels=channels, logs=logs)
+    main.start()
+    try:
+        notify = main.notifier.for_module(get_logger("autohome.modules.weather"))
+        notify("to both")
+        notify("to the phone only", to=["pushover"])
+        assert main.web is not None
+        page = Browser(main.web.port).get("/").body  # one of them may be on its way: not sent yet
+        assert "<dt>notifications waiting</dt><dd>3 (pushover 2, ntfy 1)</dd>" in page
+    finally:
+        main.shutdown()
+        pushover.close()
+        ntfy.close()
+
+
 def test_an_off_module_has_no_run_or_pause_and_its_hint_is_no_error(console_factory, logs: LogSetup) -> None:
     main = console_factory(spec("needy", sunny, requires=("SOME_URL",)), logs=logs, web_enabled=True,
                            web_port=0)
