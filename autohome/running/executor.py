@@ -3,7 +3,6 @@ that can be stopped), what is recorded, retries, and AutoHome's alerts about it.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
@@ -103,6 +102,8 @@ class RunExecutor:
         """A scheduled run: now, or, with JITTER, at a random moment within it."""
         if not spec.jitter:
             return self.submit(spec)
+        import random  # only for modules with JITTER: half a millisecond of start-up
+
         delay = timedelta(seconds=random.uniform(0, spec.jitter.total_seconds()))  # noqa: S311 - spreading, not secrets
         self.timers.at(now + delay, lambda: self._submit_later(spec), f"the jittered start of {spec.name}")
         return Submission.DELAYED
