@@ -2,8 +2,9 @@
 recovery alert once it works again, one "flapping" alert for a module that keeps flipping
 (then silence until it has been steady for an hour), and nothing with ALERT = "never".
 
-It sees each run's outcome after retries; what it remembers lives in memory, so a restart
-starts every module's count afresh.
+It sees each run's outcome after retries. A module's failures in a row before a restart
+are read from its stored runs the first time it ends after the start; whether it was
+flapping, and the hour's flips, live in memory and start afresh.
 """
 
 from __future__ import annotations
@@ -63,15 +64,18 @@ class AlertPolicy:
         self._tracks: dict[str, _Track] = {}
 
     def after_run(self, name: str, error: str | None, now: datetime, rule: AlertRule,
-                  was_failing: bool = False) -> None:
-        """A run's final outcome (after its retries): alert if the rule says so. `was_failing`:
-        the module's stored state before this run, for the first run seen since start (a
-        module failing before a restart was alerted about then)."""
+                  failed_before: Callable[[int], int] = lambda enough: 0) -> None:
+        """A run's final outcome (after its retries): alert if the rule says so.
+        `failed_before(enough)`: the runs in a row the module failed before this start (up to
+        `enough`), asked once, for its first run seen since the start."""
         track = self._tracks.get(name)
         if track is None:
             track = self._tracks[name] = _Track()
-            track.failing = track.alerted = was_failing
-            track.failures = rule.after if was_failing else 0
+            track.failures = failed_before(rule.after)
+            track.failing = track.failures > 0
+            # At ALERT_AFTER before the restart: alerted then, its recovery still to send.
+            track.alerted = track.failures >= rule.after and not rule.never
+            track.emergency = track.alerted and rule.priority == 2
         failed = error is not None
         if failed != track.failing:
             track.failing = failed

@@ -244,13 +244,13 @@ class RunExecutor:
                                      record.error, thread_name=f"module:{spec.name}")
         # The "finished" line is logged by the state writer once the run is stored.
         now = self.clock.now()
-        previous = self.states.record_finish(spec.name, record, now, line)
-        # Before this run (not an earlier try of it): failing since before a restart, say.
-        was_failing = previous is not None and not previous.is_ok and attempt == 1
+        self.states.record_finish(spec.name, record, now, line)
         if record.error is not None and record.outcome is not Outcome.STOPPED and attempt <= spec.retries:
             self._retry(spec, attempt)
         elif record.outcome is not Outcome.STOPPED:  # the run's final outcome, after its retries
-            self.notifier.alerts.after_run(spec.name, record.error, now, spec.alert, was_failing)
+            self.notifier.alerts.after_run(
+                spec.name, record.error, now, spec.alert,
+                lambda enough: self.states.failures_before_start(spec.name, spec.retries + 1, enough))
 
     def _retry(self, spec: ModuleSpec, attempt: int) -> None:
         """Try again after RETRY_DELAY, doubling with each try, never longer than the interval."""

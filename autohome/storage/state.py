@@ -95,6 +95,9 @@ class ModuleStates:
         self._lock = threading.Lock()
         self._status: dict[str, ModuleStatus] = {}
         latest = latest_runs(db)
+        self._stored_before_start = max((run.id for run in latest.values()), default=0)
+        # Only these can have failed in a row before the start: the others cost no query.
+        self._failing_at_start = {name for name, run in latest.items() if run.error is not None}
         rows = {row.name: row for row in db.modules()}
         for name in rows.keys() | latest.keys():
             row = rows.get(name)
@@ -203,6 +206,28 @@ class ModuleStates:
         """The module's stored runs, newest first (waiting for the runs just finished)."""
         self.flush()
         return [RunRecord.from_row(row) for row in history(self.db, name, limit)]
+
+    def failures_before_start(self, name: str, tries: int, enough: int) -> int:
+        """How many runs in a row the module failed before this start, up to `enough`
+        (each failed run stored `tries` rows, one a try; stopped and skipped runs are left
+        out). A restart so neither forgets a failing streak nor alerts about it twice."""
+        if name not in self._failing_at_start:
+            return 0
+        tries = max(tries, 1)
+        try:
+            rows = history(self.db, name, (enough + 1) * tries + 20)
+        except StorageFailure:
+            log.warning("could not read %s's last runs from the database; its failures in a row "
+                        "count from this start", name, exc_info=True)
+            return 0
+        failed = 0
+        for row in rows:
+            if row.id > self._stored_before_start or row.outcome in (Outcome.STOPPED, Outcome.SKIPPED):
+                continue
+            if row.error is None:
+                break
+            failed += 1
+        return min(failed // tries, enough)
 
     def _update(self, name: str, **changes: Any) -> ModuleStatus:
         # The write happens under the lock, so the database sees changes in the order made.

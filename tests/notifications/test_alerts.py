@@ -3,7 +3,7 @@ and cancelled, quiet hours, and no floods."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from support.clock import T0, WAIT_S, FakeClock
@@ -11,12 +11,14 @@ from support.modules import make_main, settle, spec, write_module
 from support.processes import clean_env
 from support.pushover import FakePushover
 
+from autohome.app import build
 from autohome.catalog.loader import AlertRule
+from autohome.config import Config
 from autohome.notifications.channels import PushoverChannel
 from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
 from autohome.notifications.pushover import PushoverClient
-from autohome.storage.db import Database
+from autohome.storage.db import Database, open_database
 
 TOKEN, USER = "a" * 30, "u" * 30
 
@@ -53,6 +55,60 @@ def test_alert_after_three_failed_runs_then_one_recovery() -> None:
                                            "sensor works again"]
     assert alerts_after("x.", AlertRule()) == ["sensor failed: RuntimeError: sensor offline",
                                                "sensor works again"]  # the default: today's behaviour
+
+
+def alerts_across_a_restart(data: Path, lives: list[str], rule: AlertRule = ALWAYS,
+                            retries: int = 0) -> list[str]:
+    """Each life a daemon on the same database, its module's tries failing ('x') or working
+    ('.') in order; with `retries`, each run is tried that many more times while it fails."""
+    now = T0
+    for outcomes in lives:
+        clock = FakeClock(now)  # each life its own: a thread of the last one may share an id with one of this
+        left = list(outcomes)
+        run = scripted_failures(outcomes)
+
+        def tried(log, notify, run=run, left=left):
+            left.pop(0)
+            run(log, notify)
+
+        module = spec("sensor", tried, interval_s=3600, alert=rule, retries=retries,
+                      retry_delay=timedelta(seconds=60))
+        config = Config(console_enabled=False, web_enabled=False)
+        main = build(config, clock, [module], db=open_database(data))
+        while left:
+            main.tick(clock.now())
+            assert main.runner.wait_idle(timeout_s=WAIT_S)
+            for _ in range(retries):  # a failed try comes back after its RETRY_DELAY, doubling
+                if not left or main.states.get("sensor").last_run.is_ok:
+                    break
+                before = len(left)
+                assert clock.wait_for_waiters(1, WAIT_S)
+                clock.advance(3600)  # past any retry delay; the next scheduled run comes with the tick
+                assert main.runner.wait_for(lambda now: len(left) < before, WAIT_S)  # noqa: B023
+                assert main.runner.wait_idle(timeout_s=WAIT_S)
+            clock.advance(3600)
+        settle(main)
+        messages = [row.fields["message"] for row in reversed(main.outbox.listing(100))]
+        main.shutdown()
+        now = clock.now()
+    return messages
+
+
+def test_a_restart_neither_forgets_failures_in_a_row_nor_alerts_twice(tmp_path: Path) -> None:
+    three = AlertRule(after=3)
+    failed_3 = "sensor failed (3 runs in a row): RuntimeError: sensor offline"
+    # Two failures before the restart and one after: three in a row, one alert.
+    assert alerts_across_a_restart(tmp_path / "a", ["xx", "x."], three) == [failed_3, "sensor works again"]
+    # Alerted before the restart: still failing after it is no new alert, working is the recovery.
+    assert alerts_across_a_restart(tmp_path / "b", ["xxx", "x."], three) == [failed_3, "sensor works again"]
+    # A recovery before the restart ends the count.
+    assert alerts_across_a_restart(tmp_path / "c", ["xx.", "xx"], three) == []
+    # Retried runs: each run's tries count once, before the restart as after it.
+    failed = "sensor failed: RuntimeError: sensor offline"
+    assert alerts_across_a_restart(tmp_path / "d", ["xx", "xx."], AlertRule(), retries=1) == [
+        failed, "sensor works again"]
+    assert alerts_across_a_restart(tmp_path / "e", ["xx", "xx"], AlertRule(after=2), retries=1) == [
+        "sensor failed (2 runs in a row): RuntimeError: sensor offline"]
 
 
 def test_alert_never_silences_a_module() -> None:
