@@ -296,13 +296,18 @@ class Commands:
     def _resend_notification(self, args: list[str]) -> Reply:
         return self._notification_action(["resend", *args])
 
+    def _drop_notification(self, args: list[str]) -> Reply:
+        return self._notification_action(["drop", *args])
+
     def _notification_action(self, args: list[str]) -> Reply:
         action = args[0].lower()
-        if action not in ("read", "resend") or len(args) != 2 or not args[1].isdigit():
-            return Reply("usage: notifications [read ID | resend ID] (IDs are in 'notifications')")
+        if action not in ("read", "resend", "drop") or len(args) != 2 or not args[1].isdigit():
+            return Reply("usage: notifications [read ID | resend ID | drop ID] (IDs are in 'notifications')")
         message_id = int(args[1])
         if action == "resend":
             return Reply(self.controller.resend(message_id))
+        if action == "drop":
+            return Reply(self.controller.drop(message_id))
         row = self.controller.notification(message_id)
         if row is None:
             return Reply(f"no notification {message_id}, see 'notifications'")
@@ -440,6 +445,10 @@ COMMANDS: tuple[Command, ...] = (
             Commands._read_notification),
     Command("notifications resend ID", "queue a failed, uncertain or undeliverable notification again",
             Commands._resend_notification),
+    Command("notifications drop ID", "give up on a pending notification (it becomes failed)",
+            Commands._drop_notification,
+            "For a message its channel keeps failing, which holds up the ones after it on that\n"
+            "channel; 'notifications resend ID' queues it again."),
     Command("notify test [MESSAGE]", "queue a test notification to your phone", Commands._notify_test,
             "Test mode keeps it and shows it instead (start with -t --notify to send).",
             page="notify-test"),

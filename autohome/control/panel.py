@@ -181,6 +181,10 @@ class ControlPanel:
         """Queue a failed notification again."""
         return self.outbox.resend(message_id)
 
+    def drop(self, message_id: int) -> str:
+        """Give up on a pending notification."""
+        return self.outbox.drop(message_id)
+
     def reload(self) -> str:
         """Pick up edited, added and removed module files now, waiting up to the import
         timeout for their imports (the registry alerts about newly broken ones)."""

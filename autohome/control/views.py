@@ -161,6 +161,10 @@ class Controller(Protocol):
         """Queue a failed notification again; say what happened."""
         ...
 
+    def drop(self, message_id: int) -> str:
+        """Give up on a pending notification; say what happened."""
+        ...
+
     def notify_test(self, message: str) -> str:
         """Queue a test notification."""
         ...

@@ -148,6 +148,19 @@ class Outbox:
         self.wake()
         return f"notification {message_id} queued again"
 
+    def drop(self, message_id: int) -> str:
+        """Give up on a pending message (one its channel keeps refusing holds up the messages
+        after it): it becomes `failed`, and `resend` can queue it again; say what happened."""
+        row = self.table.get(message_id)
+        if row is None:
+            return f"no notification {message_id}, see 'notifications'"
+        if not self.table.give_up(message_id, "given up by hand (notifications drop)"):
+            now = self.table.get(message_id) or row
+            return f"notification {message_id} is {now.state}: only a pending one can be dropped"
+        log.info("notification %d from %s to %s given up by hand", message_id, row.sender, row.channel)
+        self.wake()  # the next message on its channel goes now, not at this one's retry time
+        return f"notification {message_id} dropped: the ones after it on {row.channel} go on"
+
     def get(self, message_id: int) -> OutboxRow | None:
         """One message by id."""
         return self.table.get(message_id)

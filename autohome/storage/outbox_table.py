@@ -143,6 +143,17 @@ class OutboxTable:
                     self._count(changes["state"], 1)
             conn.execute(f"UPDATE outbox SET {columns} WHERE id = ?", (*values, message_id))
 
+    def give_up(self, message_id: int, reason: str) -> bool:
+        """Make a pending message `failed` with `reason`; False if it is not pending (being
+        sent now, say): the check and the change are one statement."""
+        with self._writing() as conn:
+            changed = conn.execute("UPDATE outbox SET state = 'failed', last_error = ? "
+                                   "WHERE id = ? AND state = 'pending'", (reason, message_id)).rowcount
+            if changed:
+                self._count("pending", -1)
+                self._count("failed", 1)
+        return bool(changed)
+
     def recover(self, can_send: str) -> tuple[int, int]:
         """At start-up: a message caught mid-send is 'uncertain' (never sent twice); messages
         kept while no channel was configured become pending on `can_send`, the first channel

@@ -180,7 +180,7 @@ def test_a_mistake_suggests_the_nearest_command_or_module(client: ConsoleClient)
 def test_help_for_one_command_shows_its_usages_only(client: ConsoleClient) -> None:
     lines = client.command("help notifications").strip().splitlines()
     assert [line.split("  ")[0] for line in lines] == [
-        "notifications", "notifications read ID", "notifications resend ID"]
+        "notifications", "notifications read ID", "notifications resend ID", "notifications drop ID"]
     assert "did you mean modules?" in client.command("help modulse")
 
 

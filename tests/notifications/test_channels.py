@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from support.clock import T0, WAIT_S, FakeClock
-from support.console import ConsoleClient
+from support.console import ConsoleClient, console_port
+from support.logs import log_seen
 from support.modules import write_module
 from support.ntfy import FakeNtfy
 from support.processes import clean_env, free_port, run_process
@@ -144,6 +145,38 @@ def test_a_restart_in_between_sends_nothing_twice_on_either_channel(tmp_path: Pa
         assert [m.message for m in ntfy.messages] == ["the cellar is flooding"]
     finally:
         server.close()
+
+
+def test_a_message_its_channel_keeps_failing_can_be_dropped_from_the_console(ntfy: FakeNtfy) -> None:
+    from autohome.app import build
+    from autohome.config import Config
+
+    clock = FakeClock(T0)
+    ntfy.statuses.append(503)  # the first message fails and waits for its retry; the second behind it
+    main = build(Config(console_port=0, web_enabled=False), clock, [],
+                 channels=[AppriseChannel("ntfy", ntfy.url, pace_s=0)])
+    main.start()
+    try:
+        notify = main.notifier.for_module(log)
+        with log_seen("notification 1 from cam not delivered (attempt 1)") as failed:
+            notify("stuck")
+            assert failed.wait()
+        notify("behind it")
+        client = ConsoleClient(console_port(main))
+        assert main.outbox.get(2).state == "pending"  # type: ignore[union-attr]
+        assert client.command("notifications drop 1").strip() == (
+            "notification 1 dropped: the ones after it on ntfy go on")
+        assert ntfy.wait_for_messages(1)[0].message == "behind it"  # at once, not at 1's retry time
+        answer = client.command("notifications read 1")
+        assert "failed" in answer and "given up by hand (notifications drop)" in answer
+        assert client.command("notifications drop 1").strip() == (
+            "notification 1 is failed: only a pending one can be dropped")
+        assert client.command("notifications resend 1").strip() == "notification 1 queued again"
+        assert [m.message for m in ntfy.wait_for_messages(2)] == ["behind it", "stuck"]
+        assert client.command("notifications drop 9").strip() == "no notification 9, see 'notifications'"
+        client.close()
+    finally:
+        main.shutdown()
 
 
 def test_start_up_without_channels_does_not_import_apprise(tmp_path: Path) -> None:
