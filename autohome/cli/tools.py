@@ -7,6 +7,7 @@ import argparse
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from autohome.catalog.loader import ModuleKit, ModuleLoadError, load_module, use_helpers
@@ -15,9 +16,11 @@ from autohome.cli.command import Streams
 from autohome.clock import system_zone, utc_now
 from autohome.config import Config, load_config
 from autohome.control.views import ModuleState, cadence, module_state, nearest, outcome_text, upcoming_runs
-from autohome.errors import AutoHomeError, NotifyError
+from autohome.errors import AutoHomeError, ConfigError, NotifyError
 from autohome.logs.setup import MODULE_LOGGER, LineFormatter
 from autohome.logs.tree import get_logger
+from autohome.notifications.channels import make_channels
+from autohome.notifications.notifier import read_attachment
 from autohome.notifications.pushover import NOT_CONFIGURED, PushoverClient, build_message
 from autohome.running.capture import OutputCapture, RunOutput
 from autohome.running.dispatch import why_off
@@ -160,27 +163,50 @@ def run_module(args: argparse.Namespace, streams: Streams) -> int:
 
 
 def _notify_for(config: Config, log: logging.Logger, send: bool) -> Callable[..., bool]:
-    """A notify that shows the message, or, with --notify, sends it to Pushover at once."""
+    """A notify that shows the message, or, with --notify, sends it at once to each channel
+    (Pushover and AUTOHOME_NOTIFY_URLS, or those `to` names), its attachment too."""
 
-    def notify(message: object, **fields: object) -> bool:
-        for dropped in ("to", "attachment"):  # `autohome run` sends to Pushover alone, as text
-            if fields.pop(dropped, None) is not None:
-                log.info("notification: %s is not used by `autohome run` (the daemon uses it)", dropped)
+    def notify(message: object, to: str | list[str] | None = None,
+               attachment: str | Path | bytes | None = None, **fields: object) -> bool:
         try:
             checked = build_message(message, **fields)  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
+            image = None if attachment is None else read_attachment(attachment)
+        except (TypeError, ValueError, OSError) as exc:
             log.error("notification not sent, the message is invalid: %s", exc)
             return False
-        if not send or not config.has_pushover:
-            why = "run with --notify to send it" if not send else NOT_CONFIGURED
-            log.info("notification (not sent: %s): %s", why, checked.message)
+        if not send:
+            log.info("notification (not sent: run with --notify to send it): %s", checked.message)
             return True
+        client = (PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url)
+                  if config.has_pushover else None)
         try:
-            PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url).send(checked)
-        except NotifyError as exc:
+            channels = make_channels(client, list(config.notify_urls), config.notify_pace)
+        except ConfigError as exc:
             log.error("notification not sent: %s", exc)
             return False
-        log.info("notification sent: %s", checked.message)
-        return True
+        if not channels:
+            log.info("notification (not sent: %s): %s", NOT_CONFIGURED, checked.message)
+            return True
+        names = None if to is None else [to] if isinstance(to, str) else list(to)
+        if names is not None and (unknown := [name for name in names if name not in
+                                              {channel.name for channel in channels}]):
+            log.error("notification not sent: no channel named %s; the channels are %s", ", ".join(unknown),
+                      ", ".join(channel.name for channel in channels))
+            return False
+        delivered = True
+        for channel in channels:
+            if names is not None and channel.name not in names:
+                continue
+            if dropped := channel.cannot_carry(checked, image):
+                log.info("notification goes to %s without %s: the channel cannot carry it", channel.name,
+                         ", ".join(dropped))
+            try:
+                channel.send(checked, image)
+            except NotifyError as exc:
+                log.error("notification not sent to %s: %s", channel.name, exc)
+                delivered = False
+            else:
+                log.info("notification sent to %s: %s", channel.name, checked.message)
+        return delivered
 
     return notify

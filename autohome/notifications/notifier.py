@@ -73,7 +73,7 @@ class Notifier:
         try:
             checked = build_message(message, warn=sender_log.warning, **fields)
             channels = self._channels(to)
-            image = None if attachment is None else _attachment(attachment)
+            image = None if attachment is None else read_attachment(attachment)
         except (ValueError, TypeError, OSError) as exc:
             sender_log.error("notification not queued, the message is invalid: %s", exc)
             return False
@@ -114,7 +114,7 @@ class Notifier:
         return names
 
 
-def _attachment(value: str | Path | bytes) -> Attachment:
+def read_attachment(value: str | Path | bytes) -> Attachment:
     """(file name, bytes, MIME type) of an image given as a path or as bytes; the size is
     checked before reading a file. Raises ValueError or OSError."""
     import mimetypes

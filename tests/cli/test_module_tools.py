@@ -54,8 +54,35 @@ def test_run_runs_one_module_now_with_its_lines_on_the_terminal(tmp_path: Path, 
     assert "notification (not sent: run with --notify to send it): counted 1" in first.stdout
     second = run_autohome(tmp_path, "run", "counter", "--notify", env=env)
     assert "run number 2" in second.stdout  # the real store
-    assert "notification sent: counted 2" in second.stdout
+    assert "notification sent to pushover: counted 2" in second.stdout
     assert [r.form["message"] for r in pushover.wait_for_requests(1)] == ["counted 2"]
+
+
+def test_run_notify_sends_to_the_channels_named_with_the_attachment(tmp_path: Path, pushover) -> None:
+    from support.ntfy import FakeNtfy
+
+    ntfy = FakeNtfy()
+    write_module(tmp_path / "modules", "cam", '''
+        INTERVAL = "1d"
+        def run(log, notify):
+            notify("snapshot", attachment=b"\\x89PNG\\r\\n\\x1a\\n" + b"pixels", to=["ntfy"])
+            notify("to all", ttl=60)
+            notify("nowhere", to=["telegram"])
+    ''')
+    env = clean_env(PUSHOVER_TOKEN="a" * 30, PUSHOVER_USER="u" * 30, PUSHOVER_API_URL=pushover.url,
+                    AUTOHOME_NOTIFY_URLS=f"ntfy={ntfy.url}", AUTOHOME_NOTIFY_PACE="0")
+    try:
+        result = run_autohome(tmp_path, "run", "cam", "--notify", env=env)
+        assert result.returncode == 0, result.stdout
+        got = ntfy.wait_for_messages(2)
+        assert got[0].attachment == b"\x89PNG\r\n\x1a\n" + b"pixels" and got[1].message == "to all"
+        assert [r.form["message"] for r in pushover.wait_for_requests(1)] == ["to all"]
+        assert "notification sent to ntfy: snapshot" in result.stdout
+        assert "notification goes to ntfy without ttl: the channel cannot carry it" in result.stdout
+        assert ("notification not sent: no channel named telegram; the channels are pushover, ntfy"
+                in result.stdout)
+    finally:
+        ntfy.close()
 
 
 def test_run_exits_1_with_the_traceback_when_the_module_fails(tmp_path: Path) -> None:
