@@ -221,24 +221,39 @@ _ENTRY_START = r",\s*(?=(?:[A-Za-z][\w-]*=)?[A-Za-z][\w+.-]*://)"
 _NAMED = r"([A-Za-z][\w-]*)=(.+)"
 
 
+# Settings whose values hold passwords or tokens: an error names the key, not the value.
+_SECRET_VALUES = {"AUTOHOME_NOTIFY_URLS", "PUSHOVER_TOKEN", "PUSHOVER_USER", "AUTOHOME_CONSOLE_PASSWORD"}
+
+
+def _without_secrets(entry: str) -> str:
+    """An entry of AUTOHOME_NOTIFY_URLS as an error may show it: its name and scheme only
+    (Apprise URLs carry passwords and tokens in every part)."""
+    head, sep, _ = entry.partition("://")
+    return f"{head}://..." if sep else entry[:5] + "..."
+
+
 def _notify_urls(text: str) -> tuple[tuple[str, str], ...]:
     """`ntfy=ntfy://host/topic, tgram://...` as (name, url) pairs. A URL without a name is
     named by its scheme (`tgram`), a second one of a scheme `tgram2`."""
     import re
 
     pairs: dict[str, str] = {}
-    for entry in re.split(_ENTRY_START, text.strip()):
+    for number, entry in enumerate(re.split(_ENTRY_START, text.strip()), 1):
         entry = entry.strip().strip(",").strip()
         if not entry:
             continue
         named = re.fullmatch(_NAMED, entry)
         name, url = (named.group(1).lower(), named.group(2).strip()) if named else (
             entry.split("://", 1)[0].lower(), entry)
-        if "://" not in url:
-            raise ValueError(f"{entry!r} is not a notification URL: use Apprise's form, such as "
-                             "ntfy://host/topic, optionally named: ntfy=ntfy://host/topic")
+        if "://" not in url or not re.fullmatch(r"[A-Za-z][\w+.-]*", url.split("://", 1)[0]):
+            raise ValueError(f"entry {number} ({_without_secrets(entry)}) is not a notification URL: use "
+                             "Apprise's form, such as ntfy://host/topic, optionally named: ntfy=ntfy://host/topic")
+        if named and name in pairs | {"pushover": ""}:  # a name given twice: `to=` could not tell them apart
+            why = ("'pushover' is Pushover's own channel (PUSHOVER_TOKEN)" if name == "pushover"
+                   else f"two channels named {name!r}")
+            raise ValueError(f"{why}: give each its own name, such as {name}2={url.split('://', 1)[0]}://...")
         base, number = name, 2
-        while name in pairs or name == "pushover":
+        while name in pairs or name == "pushover":  # unnamed: mailto, mailto2, ...
             name, number = f"{base}{number}", number + 1
         pairs[name] = url
     return tuple(pairs.items())
@@ -255,7 +270,10 @@ def _day_windows(text: str) -> str:
 def _seconds_or_default(text: str) -> float | None:
     if not text.strip():
         return None
-    seconds = float(text)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0  # said below
     if not 0 <= seconds <= 3600:
         raise ValueError("expected seconds from 0 to 3600, or nothing for Apprise's own pace")
     return seconds
@@ -360,7 +378,8 @@ def load_config(
             fields[name] = parse(raw)
         except ValueError as exc:
             where = f" (set in {used_file})" if key in file_values and key not in environ else ""
-            raise ConfigError(f"{key}={raw!r} is not allowed{where}: {exc}") from None
+            shown = "" if key in _SECRET_VALUES else f"={raw!r}"  # no password or token shown
+            raise ConfigError(f"{key}{shown} is not allowed{where}: {exc}") from None
     root = (base or Path()).resolve()
     for name in ("modules_dir", "log_dir", "data_dir"):
         fields[name] = root / (fields.get(name) or Config._field_defaults[name])

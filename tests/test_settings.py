@@ -81,6 +81,12 @@ def test_folders_are_absolute_so_a_change_of_directory_cannot_move_them(tmp_path
         ("AUTOHOME_LOG_MAX_MB", "1e400", "megabytes from 0.1 to 100000"),
         ("AUTOHOME_CONSOLE_HOST", "no-such-host.invalid", "a host name this machine can resolve"),
         ("AUTOHOME_ISOLATION", "fork", "expected thread"),
+        ("AUTOHOME_NOTIFY_PACE", "fast", "NOTIFY_PACE='fast' is not allowed: expected seconds from 0"),
+        ("AUTOHOME_NOTIFY_PACE", "nan", "expected seconds from 0 to 3600"),
+        ("AUTOHOME_NOTIFY_URLS", "home=ntfy://a/b, home=tgram://1:x/2",
+         "two channels named 'home': give each its own name"),
+        ("AUTOHOME_NOTIFY_URLS", "pushover=ntfy://a/b", "'pushover' is Pushover's own channel"),
+        ("AUTOHOME_NOTIFY_URLS", "my phone=ntfy://a/b", "is not a notification URL"),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(key: str, value: str, message: str) -> None:
@@ -120,3 +126,20 @@ def test_the_example_says_what_happens_to_notifications_without_keys() -> None:
     example = (ROOT / "config.example.env").read_text()
     assert "logged instead of sent" not in example  # they are kept, and sent later (tests/notifications)
     assert "notifications are kept" in example and "sent once both are set" in example
+
+
+def test_channels_are_named_by_their_name_or_their_scheme() -> None:
+    config = load_config({"AUTOHOME_NOTIFY_URLS": "ntfy=ntfy://a/b, mailto://me:pw@example.org, "
+                                                  "mailto://you:pw@example.org,Chat=tgram://1:x/2"})
+    assert [name for name, _ in config.notify_urls] == ["ntfy", "mailto", "mailto2", "chat"]
+    assert "pw@" not in repr(config)  # the URLs hold passwords and tokens
+
+
+def test_an_error_in_the_channel_urls_shows_no_password_or_token() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config({"AUTOHOME_NOTIFY_URLS": "tgram:/123:secret/4"})
+    assert "entry 1 (tgram...) is not a notification URL" in str(error.value)
+    assert "secret" not in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        load_config({"AUTOHOME_NOTIFY_URLS": "ntfy=ntfy://me:hunter2@a/b,ntfy=ntfy://me:hunter2@c/d"})
+    assert "two channels named 'ntfy'" in str(error.value) and "hunter2" not in str(error.value)
