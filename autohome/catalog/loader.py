@@ -255,7 +255,7 @@ def _alert(module: Any) -> AlertRule:
                               'alerts, or "always" (the default)')
     if priority is _MISSING:
         priority = 0
-    elif isinstance(priority, bool) or priority not in (-2, -1, 0, 1, 2):
+    elif isinstance(priority, bool) or not isinstance(priority, int) or priority not in (-2, -1, 0, 1, 2):
         raise ModuleLoadError(f"ALERT_PRIORITY = {priority!r} is not allowed: use -2, -1, 0 (the default), "
                               "1 (high) or 2 (an emergency, repeated until acknowledged)")
     return AlertRule(after, never == "never", priority)

@@ -84,11 +84,14 @@ def build_message(
     text = "" if message is None else str(message)
     if not text.strip():
         raise ValueError("message cannot be blank")
-    if isinstance(priority, bool) or priority not in (-2, -1, 0, 1, 2):
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in (-2, -1, 0, 1, 2):
         raise ValueError(f"priority {priority!r} is not allowed: use -2, -1, 0, 1 or 2")
     if priority == 2:
         retry = 60 if retry is None else retry
         expire = 3600 if expire is None else expire
+        for name, value in (("retry", retry), ("expire", expire)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} {value!r} is not allowed: use a whole number of seconds")
         if retry < 30:
             raise ValueError(f"retry {retry} is too short: emergency messages need retry >= 30")
         if not 0 < expire <= 10800:

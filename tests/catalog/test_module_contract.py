@@ -60,3 +60,26 @@ def test_an_import_error_says_where(tmp_path: Path) -> None:
     assert broken.spec is None
     assert "ModuleNotFoundError" in broken.problem and "no_such_library_here" in broken.problem
     assert "line 3" in broken.problem
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [("ALERT_AFTER = 0", "ALERT_AFTER = 0 is not allowed: use how many failed runs in a row"),
+     ("ALERT_AFTER = '3'", "ALERT_AFTER = '3' is not allowed"),
+     ("ALERT_AFTER = True", "ALERT_AFTER = True is not allowed"),
+     ("ALERT = 'sometimes'", "ALERT = 'sometimes' is not allowed: use \"never\""),
+     ("ALERT_PRIORITY = 3", "ALERT_PRIORITY = 3 is not allowed: use -2, -1, 0"),
+     ("ALERT_PRIORITY = 2.0", "ALERT_PRIORITY = 2.0 is not allowed")],
+)
+def test_bad_alert_settings_make_the_module_broken_and_say_why(tmp_path: Path, setting: str,
+                                                               said: str) -> None:
+    write_module(tmp_path, "pump", f"INTERVAL = 60\n{setting}\ndef run(log, notify):\n    pass\n")
+    [entry] = loaded_registry(tmp_path).entries()
+    assert entry.spec is None and said in entry.problem
+
+
+def test_alert_settings_are_read(tmp_path: Path) -> None:
+    write_module(tmp_path, "pump", 'INTERVAL = 60\nALERT_AFTER = 3\nALERT = "never"\nALERT_PRIORITY = 2\n'
+                 "def run(log, notify):\n    pass\n")
+    [entry] = loaded_registry(tmp_path).entries()
+    assert entry.spec is not None and tuple(entry.spec.alert) == (3, True, 2)

@@ -94,6 +94,8 @@ def test_over_long_fields_are_cut_with_a_warning() -> None:
         ({"message": "x", "priority": 5}, "priority 5 is not allowed"),
         ({"message": "x", "priority": 2, "retry": 10}, "retry 10 is too short"),
         ({"message": "x", "priority": 2, "expire": 20000}, "expire 20000 is not allowed"),
+        ({"message": "x", "priority": 2.0}, "priority 2.0 is not allowed"),  # Pushover takes "2", not "2.0"
+        ({"message": "x", "priority": 2, "retry": 45.5}, "retry 45.5 is not allowed: use a whole number"),
     ],
 )
 def test_invalid_messages_are_refused(kwargs, reason) -> None:
