@@ -18,6 +18,7 @@ from autohome.control.views import (
     ModuleState,
     ModuleView,
     StatusView,
+    channel_waiting,
     format_table,
     format_time,
     nearest,
@@ -246,6 +247,8 @@ class Commands:
             ["gap", _gap(view, self.zone)],
             ["modules", _module_counts(view)],
             ["outbox", ", ".join(f"{n} {state}" for state, n in sorted(view.outbox.items())) or "empty"],
+            *([["waiting", "; ".join(channel_waiting(name, count, view.retrying)
+                                     for name, count in view.channels.items())]] if view.channels else []),
             ["quota", "unknown until the first message" if view.quota is None else
              f"{view.quota.remaining} of {view.quota.limit} messages left this month"],
         ]

@@ -117,7 +117,7 @@ class ControlPanel:
             drainer_alive=snapshot.drainer_alive, modules=runnable, broken=broken,
             outbox=self.outbox.counts(), quota=self.outbox.quota, states=states,
             last_gap=self.times.sleeps[-1] if self.times.sleeps else None,
-            channels=self.outbox.waiting_by_channel(),
+            channels=self.outbox.waiting_by_channel(), retrying=self.outbox.retrying_by_channel(),
         )
 
     def recent_lines(self, name: str, count: int) -> list[str]:

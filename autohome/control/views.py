@@ -109,6 +109,7 @@ class StatusView(NamedTuple):
     states: dict[str, int] = {}  # modules by ModuleState
     last_gap: tuple[datetime, datetime, str] | None = None  # (from, to, kind): GAP_KINDS
     channels: dict[str, int] = {}  # messages still to send, per channel
+    retrying: dict[str, str] = {}  # channel -> the error its waiting messages are retried for
 
 class Controller(Protocol):
     """What the console and the status page may ask of the daemon (control/panel.py)."""
@@ -226,6 +227,14 @@ def nearest(word: str, choices: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def channel_waiting(name: str, count: int, retrying: dict[str, str]) -> str:
+    """One channel's wait, as the console and the page say it: `ntfy 2, retrying: HTTP 503`."""
+    error = retrying.get(name)
+    if error is None:
+        return f"{name} {count}"
+    return f"{name} {count}, retrying: {error if len(error) <= 60 else error[:59] + '…'}"
 
 
 def outcome_text(run: RunRecord, width: int = 60) -> str:

@@ -319,6 +319,13 @@ class Outbox:
             waiting = {}
         return {name: waiting.get(name, 0) for name in self.names} if self.names else waiting
 
+    def retrying_by_channel(self) -> dict[str, str]:
+        """The channels whose messages wait for a retry, with the error that holds them up."""
+        try:
+            return self.table.retrying_by_channel()
+        except StorageFailure:
+            return {}
+
     def counts(self) -> dict[str, int]:
         """Messages per state (and those kept in memory while the database refuses them)."""
         try:

@@ -193,6 +193,12 @@ class OutboxTable:
                              "GROUP BY channel ORDER BY channel")
         return dict(rows)
 
+    def retrying_by_channel(self) -> dict[str, str]:
+        """For each channel whose waiting messages have failed to go: the error of the oldest."""
+        rows = self.db.query("SELECT channel, last_error FROM outbox WHERE state IN ('pending', 'sending') "
+                             "AND attempts > 0 AND last_error IS NOT NULL ORDER BY id DESC")
+        return dict(rows)  # the oldest last: it wins
+
     def prune(self, before: datetime, keep_at_most: int) -> int:
         """Forget messages that are done with (sent, failed, undeliverable, uncertain, test)
         queued before `before`, and the oldest of them beyond `keep_at_most`; return how many.

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autohome import __version__
 from autohome.control.commands import STORE_VALUE_CHARS
-from autohome.control.views import Controller, ModuleState, ModuleView, StatusView, format_time, outcome_text
+from autohome.control.views import (
+    Controller,
+    ModuleState,
+    ModuleView,
+    StatusView,
+    channel_waiting,
+    format_time,
+    outcome_text,
+)
 from autohome.durations import format_duration
 from autohome.text import shorten
 from autohome.web.recent import RUN_SPANS, RecentBuckets, RecentRuns
@@ -126,7 +134,8 @@ class Pages:
             ("version", __version__), ("uptime", uptime),
             ("next tick", format_time(status.next_tick, self.zone)[11:] if status.next_tick else "-"),
             ("threads", f"{status.running} of {status.max_threads}"), ("backlog", str(status.queued)),
-            ("notifications waiting", _waiting(status.outbox, status.channels)), ("Pushover quota", quota),
+            ("notifications waiting", _waiting(status.outbox, status.channels, status.retrying)),
+            ("Pushover quota", quota),
         ]
 
     def _row(self, view: ModuleView) -> Row:
@@ -169,13 +178,14 @@ class Pages:
         return svg
 
 
-def _waiting(outbox: dict[str, int], channels: dict[str, int]) -> str:
-    """The notifications not sent yet: those to send (per channel), and those kept for want
-    of a channel."""
+def _waiting(outbox: dict[str, int], channels: dict[str, int], retrying: dict[str, str]) -> str:
+    """The notifications not sent yet: those to send (per channel, and why a channel's wait
+    for a retry), and those kept for want of a channel."""
     pending = outbox.get("pending", 0) + outbox.get("sending", 0)  # one on its way is not sent yet
     kept = outbox.get("undeliverable", 0)
     if kept:
         return f"{pending + kept} ({kept} kept until a channel is set up)"
-    each = ", ".join(f"{name} {count}" for name, count in channels.items())
-    return f"{pending} ({each})" if each else str(pending)
+    each = "; " if retrying else ", "
+    listed = each.join(channel_waiting(name, count, retrying) for name, count in channels.items())
+    return f"{pending} ({listed})" if listed else str(pending)
 

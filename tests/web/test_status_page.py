@@ -9,7 +9,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 import pytest
-from support.console import ConsoleClient
+from support.console import ConsoleClient, console_port
 from support.logs import log_seen
 from support.modules import settle, spec, sunny
 
@@ -313,11 +313,19 @@ def test_the_page_counts_what_waits_on_each_channel(clock, logs: LogSetup) -> No
     main.start()
     try:
         notify = main.notifier.for_module(get_logger("autohome.modules.weather"))
-        notify("to both")
-        notify("to the phone only", to=["pushover"])
+        with log_seen("notification 1 from weather not delivered") as phone, \
+                log_seen("notification 2 from weather not delivered") as ntfy_failed:
+            notify("to both")  # 1 to Pushover, 2 to ntfy
+            notify("to the phone only", to=["pushover"])  # 3, behind 1
+            assert phone.wait() and ntfy_failed.wait()
         assert main.web is not None
-        page = Browser(main.web.port).get("/").body  # one of them may be on its way: not sent yet
-        assert "<dt>notifications waiting</dt><dd>3 (pushover 2, ntfy 1)</dd>" in page
+        page = Browser(main.web.port).get("/").body
+        assert ("<dt>notifications waiting</dt><dd>3 (pushover 2, retrying: Pushover answered 500: down; "
+                "ntfy 1, retrying: ntfy: ") in page
+        client = ConsoleClient(console_port(main))
+        status = client.command("status")
+        client.close()
+        assert "pushover 2, retrying: Pushover answered 500: down; ntfy 1, retrying: ntfy:" in status
     finally:
         main.shutdown()
         pushover.close()
