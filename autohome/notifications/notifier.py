@@ -33,7 +33,8 @@ class Notifier:
         self.send_alerts = send_alerts
         self.quiet = quiet
         self.floodgate = Floodgate(max_per_hour)
-        self.alerts = AlertPolicy(self._alert, self.cancel_emergency)
+        self.alerts = AlertPolicy(self._alert, self.cancel_emergency,
+                                  outbox.table if outbox is not None else None)
 
     def alert(self, message: str, title: str) -> None:
         """AutoHome's own notice about trouble: sent on changes only, never on every run."""

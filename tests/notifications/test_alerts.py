@@ -58,7 +58,7 @@ def test_alert_after_three_failed_runs_then_one_recovery() -> None:
 
 
 def alerts_across_a_restart(data: Path, lives: list[str], rule: AlertRule = ALWAYS,
-                            retries: int = 0) -> list[str]:
+                            retries: int = 0, every_s: int = 3600) -> list[str]:
     """Each life a daemon on the same database, its module's tries failing ('x') or working
     ('.') in order; with `retries`, each run is tried that many more times while it fails."""
     now = T0
@@ -71,7 +71,7 @@ def alerts_across_a_restart(data: Path, lives: list[str], rule: AlertRule = ALWA
             left.pop(0)
             run(log, notify)
 
-        module = spec("sensor", tried, interval_s=3600, alert=rule, retries=retries,
+        module = spec("sensor", tried, interval_s=every_s, alert=rule, retries=retries,
                       retry_delay=timedelta(seconds=60))
         config = Config(console_enabled=False, web_enabled=False)
         main = build(config, clock, [module], db=open_database(data))
@@ -86,7 +86,7 @@ def alerts_across_a_restart(data: Path, lives: list[str], rule: AlertRule = ALWA
                 clock.advance(3600)  # past any retry delay; the next scheduled run comes with the tick
                 assert main.runner.wait_for(lambda now: len(left) < before, WAIT_S)  # noqa: B023
                 assert main.runner.wait_idle(timeout_s=WAIT_S)
-            clock.advance(3600)
+            clock.advance(every_s)
         settle(main)
         messages = [row.fields["message"] for row in reversed(main.outbox.listing(100))]
         main.shutdown()
@@ -109,6 +109,13 @@ def test_a_restart_neither_forgets_failures_in_a_row_nor_alerts_twice(tmp_path: 
         failed, "sensor works again"]
     assert alerts_across_a_restart(tmp_path / "e", ["xx", "xx"], AlertRule(after=2), retries=1) == [
         "sensor failed (2 runs in a row): RuntimeError: sensor offline"]
+
+
+def test_a_restart_keeps_a_flapping_module_quiet_until_it_is_steady(tmp_path: Path) -> None:
+    messages = alerts_across_a_restart(tmp_path, ["x." * 3, "x." * 2, "." * 62], every_s=60)
+    assert [m.split(":")[0] for m in messages] == [
+        "sensor failed", "sensor works again", "sensor failed", "sensor works again",
+        "sensor is flapping", "sensor has been steady for 1h"]  # nothing while it flips after the restart
 
 
 def test_alert_never_silences_a_module() -> None:
