@@ -23,6 +23,7 @@ from autohome.control.views import (
     format_time,
     nearest,
     outcome_text,
+    quota_text,
 )
 from autohome.durations import format_duration
 from autohome.logs.follow import Follower
@@ -249,8 +250,7 @@ class Commands:
             ["outbox", ", ".join(f"{n} {state}" for state, n in sorted(view.outbox.items())) or "empty"],
             *([["waiting", "; ".join(channel_waiting(name, count, view.retrying)
                                      for name, count in view.channels.items())]] if view.channels else []),
-            ["quota", "unknown until the first message" if view.quota is None else
-             f"{view.quota.remaining} of {view.quota.limit} messages left this month"],
+            ["quota", quota_text(view)],
         ]
         return Reply(format_table(["STATUS", ""], rows).split("\n", 1)[1])
 

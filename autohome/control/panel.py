@@ -19,6 +19,7 @@ from autohome.logs.archive import tail_entries
 from autohome.logs.follow import Follower
 from autohome.logs.tree import get_logger
 from autohome.loop import LoopTimes, StopRequest
+from autohome.notifications.channels import PUSHOVER
 from autohome.notifications.notifier import Notifier
 from autohome.notifications.outbox import Outbox
 from autohome.running.admission import Admission
@@ -118,6 +119,7 @@ class ControlPanel:
             outbox=self.outbox.counts(), quota=self.outbox.quota, states=states,
             last_gap=self.times.sleeps[-1] if self.times.sleeps else None,
             channels=self.outbox.waiting_by_channel(), retrying=self.outbox.retrying_by_channel(),
+            has_pushover=PUSHOVER in self.outbox.names,
         )
 
     def recent_lines(self, name: str, count: int) -> list[str]:

@@ -110,6 +110,16 @@ class StatusView(NamedTuple):
     last_gap: tuple[datetime, datetime, str] | None = None  # (from, to, kind): GAP_KINDS
     channels: dict[str, int] = {}  # messages still to send, per channel
     retrying: dict[str, str] = {}  # channel -> the error its waiting messages are retried for
+    has_pushover: bool = False  # PUSHOVER_TOKEN and PUSHOVER_USER are set: a quota to know
+
+
+def quota_text(status: StatusView) -> str:
+    """The Pushover quota as the console and the page say it."""
+    if status.quota is not None:
+        return f"{status.quota.remaining} of {status.quota.limit} messages left this month"
+    if not status.has_pushover:
+        return "no Pushover configured"
+    return "not known yet: read at start and daily, and from every answer"
 
 class Controller(Protocol):
     """What the console and the status page may ask of the daemon (control/panel.py)."""

@@ -17,6 +17,7 @@ from autohome.control.views import (
     channel_waiting,
     format_time,
     outcome_text,
+    quota_text,
 )
 from autohome.durations import format_duration
 from autohome.text import shorten
@@ -128,8 +129,7 @@ class Pages:
 
     def _header(self, status: StatusView) -> list[tuple[str, str]]:
         uptime = format_duration(status.now - status.started_at) if status.now > status.started_at else "0s"
-        quota = ("unknown until the first message" if status.quota is None
-                 else f"{status.quota.remaining} of {status.quota.limit} left")
+        quota = quota_text(status)
         return [
             ("version", __version__), ("uptime", uptime),
             ("next tick", format_time(status.next_tick, self.zone)[11:] if status.next_tick else "-"),

@@ -289,6 +289,7 @@ def test_the_page_tells_the_truth_about_failing_off_and_waiting(browser: Browser
     assert 'data-state="failing"' in page and '<span class="badge failing">failing</span>' in page
     # Ours and the failure's alert, both kept: Pushover has no keys here.
     assert "<dt>notifications waiting</dt><dd>2 (2 kept until a channel is set up)</dd>" in page
+    assert "<dt>Pushover quota</dt><dd>no Pushover configured</dd>" in page
     reply = browser.post("/modules/nosuch/run", {"token": browser.token},
                          headers={"X-Requested-With": "fetch"})
     assert "see the modules table" in reply.body and "'modules'" not in reply.body  # no console words
