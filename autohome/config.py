@@ -217,7 +217,8 @@ def _url_or_empty(text: str) -> str:
 
 # One entry per URL: `name=scheme://...` or `scheme://...`; a comma ends an entry only where
 # the next one starts, so commas inside a URL's query stay.
-_ENTRY_START = r",\s*(?=(?:[A-Za-z][\w-]*=)?[A-Za-z][\w+.-]*://)"
+# Entries part at a comma followed by a space or by the next URL; a comma inside a URL stays.
+_ENTRY_START = r",(?:\s+|(?=(?:[A-Za-z][\w-]*=)?[A-Za-z][\w+.-]*://))"
 _NAMED = r"([A-Za-z][\w-]*)=(.+)"
 
 

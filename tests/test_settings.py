@@ -87,6 +87,7 @@ def test_folders_are_absolute_so_a_change_of_directory_cannot_move_them(tmp_path
          "two channels named 'home': give each its own name"),
         ("AUTOHOME_NOTIFY_URLS", "pushover=ntfy://a/b", "'pushover' is Pushover's own channel"),
         ("AUTOHOME_NOTIFY_URLS", "my phone=ntfy://a/b", "is not a notification URL"),
+        ("AUTOHOME_NOTIFY_URLS", "ntfy://a/b, tgram:123", "entry 2 .tgram.... is not a notification URL"),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(key: str, value: str, message: str) -> None:
@@ -130,8 +131,10 @@ def test_the_example_says_what_happens_to_notifications_without_keys() -> None:
 
 def test_channels_are_named_by_their_name_or_their_scheme() -> None:
     config = load_config({"AUTOHOME_NOTIFY_URLS": "ntfy=ntfy://a/b, mailto://me:pw@example.org, "
-                                                  "mailto://you:pw@example.org,Chat=tgram://1:x/2"})
-    assert [name for name, _ in config.notify_urls] == ["ntfy", "mailto", "mailto2", "chat"]
+                                                  "mailto://you:pw@example.org,Chat=tgram://1:x/2,"
+                                                  "json://host/path?a=1,2"})
+    assert [name for name, _ in config.notify_urls] == ["ntfy", "mailto", "mailto2", "chat", "json"]
+    assert config.notify_urls[-1][1] == "json://host/path?a=1,2"  # a comma inside a URL stays
     assert "pw@" not in repr(config)  # the URLs hold passwords and tokens
 
 
