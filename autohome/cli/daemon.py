@@ -28,7 +28,6 @@ from autohome.logs.archive import CURRENT_LOG, TEST_LOG, archive_current_log
 from autohome.logs.setup import LogSetup, setup_logging
 from autohome.logs.tree import get_logger
 from autohome.notifications.channels import Channel, make_channels
-from autohome.notifications.pushover import PushoverClient
 from autohome.running.capture import OutputCapture
 from autohome.running.crashes import CrashIsolation, CrashRecorder, end_streak, report_crash
 from autohome.storage.db import DB_FILE, TEST_DB_FILE, Database, open_database
@@ -198,10 +197,7 @@ def _with_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, s
     database = lock.database
     try:
         archived = archive_current_log(config.log_dir, _log_name(args)) if args.new else None
-        client = None
-        if config.has_pushover:
-            client = PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url)
-        channels = make_channels(client, list(config.notify_urls), config.notify_pace)  # a bad URL: here
+        channels = make_channels(config)  # a bad URL stops the start here
         db = open_database(database.parent, database.name)
     except (AutoHomeError, OSError) as exc:
         stderr.write(f"autohome: error: {exc}\n")

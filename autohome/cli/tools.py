@@ -20,8 +20,8 @@ from autohome.errors import AutoHomeError, ConfigError, NotifyError
 from autohome.logs.setup import MODULE_LOGGER, LineFormatter
 from autohome.logs.tree import get_logger
 from autohome.notifications.channels import make_channels
-from autohome.notifications.notifier import read_attachment
-from autohome.notifications.pushover import NOT_CONFIGURED, PushoverClient, build_message
+from autohome.notifications.notifier import pick_channels, read_attachment
+from autohome.notifications.pushover import NOT_CONFIGURED, build_message
 from autohome.running.capture import OutputCapture, RunOutput
 from autohome.running.dispatch import why_off
 from autohome.storage.db import DB_FILE, open_database
@@ -177,21 +177,18 @@ def _notify_for(config: Config, log: logging.Logger, send: bool) -> Callable[...
         if not send:
             log.info("notification (not sent: run with --notify to send it): %s", checked.message)
             return True
-        client = (PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url)
-                  if config.has_pushover else None)
         try:
-            channels = make_channels(client, list(config.notify_urls), config.notify_pace)
+            channels = make_channels(config)
         except ConfigError as exc:
             log.error("notification not sent: %s", exc)
             return False
         if not channels:
             log.info("notification (not sent: %s): %s", NOT_CONFIGURED, checked.message)
             return True
-        names = None if to is None else [to] if isinstance(to, str) else list(to)
-        if names is not None and (unknown := [name for name in names if name not in
-                                              {channel.name for channel in channels}]):
-            log.error("notification not sent: no channel named %s; the channels are %s", ", ".join(unknown),
-                      ", ".join(channel.name for channel in channels))
+        try:
+            names = pick_channels(to, [channel.name for channel in channels])
+        except ValueError as exc:
+            log.error("notification not sent: %s", exc)
             return False
         delivered = True
         for channel in channels:

@@ -12,6 +12,7 @@ import re
 import threading
 from typing import Any, Protocol
 
+from autohome.config import Config
 from autohome.errors import ConfigError, NotifyError
 from autohome.notifications.pushover import Attachment, Message, PushoverClient, Sent
 
@@ -142,9 +143,12 @@ def _private(url: str) -> str:
     return f"{scheme}://{rest[:3]}..." if len(rest) > 3 else url
 
 
-def make_channels(pushover: PushoverClient | None, urls: list[tuple[str, str]],
-                  pace_s: float | None = None) -> list[Channel]:
-    """Pushover first (when configured), then each Apprise URL. Raises ConfigError."""
-    channels: list[Channel] = [PushoverChannel(pushover)] if pushover is not None else []
-    channels += [AppriseChannel(name, url, pace_s) for name, url in urls]
+def make_channels(config: Config) -> list[Channel]:
+    """Pushover first (when its keys are set), then each of AUTOHOME_NOTIFY_URLS. Raises
+    ConfigError for a URL Apprise cannot use, or Apprise missing."""
+    channels: list[Channel] = []
+    if config.has_pushover:
+        client = PushoverClient(config.pushover_token, config.pushover_user, config.pushover_api_url)
+        channels.append(PushoverChannel(client))
+    channels += [AppriseChannel(name, url, config.notify_pace) for name, url in config.notify_urls]
     return channels

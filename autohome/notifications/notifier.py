@@ -102,17 +102,22 @@ class Notifier:
         for folded in self.floodgate.due(now):
             self.send(log, folded.sender, folded.text)
 
-    def _channels(self, to: Sequence[str] | None) -> list[str] | None:
-        if to is None:
-            return None
-        names = [to] if isinstance(to, str) else list(to)
-        known = self.outbox.names if self.outbox is not None else []
-        unknown = [name for name in names if name not in known]
-        if unknown or not names:
-            raise ValueError(f"to={names!r}: no channel named {', '.join(unknown) or '(none given)'}; "
-                             f"the channels are {', '.join(known) or 'none'} "
-                             "(AUTOHOME_NOTIFY_URLS names them: name=url)")
-        return names
+    def _channels(self, to: str | Sequence[str] | None) -> list[str] | None:
+        return pick_channels(to, self.outbox.names if self.outbox is not None else [])
+
+
+def pick_channels(to: str | Sequence[str] | None, known: Sequence[str]) -> list[str] | None:
+    """The channels `notify(..., to=...)` names (None: every one). Raises ValueError for a
+    name that is not among `known`."""
+    if to is None:
+        return None
+    names = [to] if isinstance(to, str) else list(to)
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise ValueError(f"to={names!r}: no channel named {', '.join(unknown) or '(none given)'}; "
+                         f"the channels are {', '.join(known) or 'none'} "
+                         "(AUTOHOME_NOTIFY_URLS names them: name=url)")
+    return names
 
 
 def read_attachment(value: str | Path | bytes) -> Attachment:

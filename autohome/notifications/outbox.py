@@ -155,8 +155,8 @@ class Outbox:
         if row is None:
             return f"no notification {message_id}, see 'notifications'"
         if not self.table.give_up(message_id, "given up by hand (notifications drop)"):
-            now = self.table.get(message_id) or row
-            return f"notification {message_id} is {now.state}: only a pending one can be dropped"
+            current = self.table.get(message_id) or row
+            return f"notification {message_id} is {current.state}: only a pending one can be dropped"
         log.info("notification %d from %s to %s given up by hand", message_id, row.sender, row.channel)
         self.wake()  # the next message on its channel goes now, not at this one's retry time
         return f"notification {message_id} dropped: the ones after it on {row.channel} go on"

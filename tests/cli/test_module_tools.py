@@ -79,8 +79,8 @@ def test_run_notify_sends_to_the_channels_named_with_the_attachment(tmp_path: Pa
         assert [r.form["message"] for r in pushover.wait_for_requests(1)] == ["to all"]
         assert "notification sent to ntfy: snapshot" in result.stdout
         assert "notification goes to ntfy without ttl: the channel cannot carry it" in result.stdout
-        assert ("notification not sent: no channel named telegram; the channels are pushover, ntfy"
-                in result.stdout)
+        assert ("notification not sent: to=['telegram']: no channel named telegram; the channels are "
+                "pushover, ntfy" in result.stdout)
     finally:
         ntfy.close()
 
